@@ -1,0 +1,216 @@
+"""Wire models shared by the server, the API client and the TUI.
+
+Request models validate input (the server turns their errors into 422s naming the
+field); response models describe what the server sends. Both feed the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+Role = Literal["user", "clerk", "admin"]
+BookingStatus = Literal["pending", "confirmed", "cancelled", "expired"]
+
+# PostgreSQL integer and bigint bounds: anything outside is a 4xx, never an overflow.
+MAX_INT = 2**31 - 1
+MAX_ID = 2**63 - 1
+
+Username = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9._-]+$"),
+    Field(description="3 to 64 letters, digits, '.', '_' or '-'"),
+]
+
+
+def _fits_bcrypt(value: str) -> str:
+    if len(value.encode()) > 72:
+        raise ValueError("must be at most 72 bytes in UTF-8")
+    return value
+
+
+# bcrypt reads at most 72 bytes; anything longer is refused rather than truncated.
+Password = Annotated[
+    str,
+    Field(min_length=8, max_length=72, description="8 to 72 characters (at most 72 bytes)"),
+    AfterValidator(_fits_bcrypt),
+]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Text255 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+Seats = Annotated[int, Field(ge=1, le=1_000_000)]
+Price = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+class Request(BaseModel):
+    """Strict about unknown fields, so a typo ("quantiy") is an error, not a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryParams(BaseModel):
+    """Query strings: unknown parameters (cache busters and the like) are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- auth ----------------------------------------------------------------------
+
+
+class RegisterRequest(Request):
+    username: Username
+    password: Password
+
+
+class LoginRequest(Request):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=72), AfterValidator(_fits_bcrypt)]
+
+
+class RefreshRequest(Request):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class TokenPair(Response):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the access token expires")
+    role: Role
+
+
+class User(Response):
+    id: int
+    username: str
+    role: Role
+    created_at: datetime
+
+
+class UserCreate(Request):
+    username: Username
+    password: Password
+    role: Role
+
+
+# --- events --------------------------------------------------------------------
+
+
+class EventCreate(Request):
+    title: Title
+    description: Text1000 | None = None
+    date: AwareDatetime = Field(description="ISO 8601 with a time zone offset")
+    venue: Text255 | None = None
+    total_seats: Seats
+    price: Price
+
+
+class EventPatch(Request):
+    """Every field optional: only those given change."""
+
+    title: Title | None = None
+    description: Text1000 | None = None
+    date: AwareDatetime | None = None
+    venue: Text255 | None = None
+    total_seats: Seats | None = None
+    price: Price | None = None
+
+
+class Event(Response):
+    id: int
+    title: str
+    description: str | None
+    date: datetime
+    venue: str | None
+    total_seats: int
+    available_seats: int
+    price: Decimal
+    version: int = Field(description="increases with every change to the event or its seats")
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventQuery(QueryParams):
+    skip: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    q: Annotated[
+        str | None, Field(max_length=100, description="text in title, venue or description")
+    ] = None
+    date_from: AwareDatetime | None = None
+    date_to: AwareDatetime | None = None
+    upcoming: bool = Field(False, description="only events that have not started")
+
+
+# --- bookings ------------------------------------------------------------------
+
+
+class BookingCreate(Request):
+    event_id: Id
+    quantity: Annotated[int, Field(ge=1, le=MAX_INT)] = 1
+    customer_name: Annotated[
+        str | None,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+        Field(description="the walk-in customer's name, for counter sales"),
+    ] = None
+
+
+class Booking(Response):
+    id: int
+    event_id: int
+    user_id: int
+    quantity: int
+    status: BookingStatus
+    customer_name: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class BookingResult(Booking):
+    """A booking together with its event's seats right after the change."""
+
+    available_seats: int
+    event_version: int
+
+
+class PageQuery(QueryParams):
+    skip: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+class BookingQuery(PageQuery):
+    status: BookingStatus | None = None
+
+
+# --- meta ----------------------------------------------------------------------
+
+
+class Health(Response):
+    name: str
+    version: str
+    status: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+def envelope_schema(data: dict[str, Any]) -> dict[str, Any]:
+    """JSON schema of the response envelope around ``data``."""
+    return {
+        "type": "object",
+        "required": ["code", "message", "status", "data"],
+        "properties": {
+            "code": {"type": "integer"},
+            "message": {"type": "string"},
+            "status": {"type": "string", "enum": ["success", "error"]},
+            "data": data,
+        },
+    }

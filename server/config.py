@@ -1,0 +1,88 @@
+"""All server configuration, in one typed place.
+
+Values come from ``BOXOFFICE_*`` environment variables; CLI flags override them
+(see ``server.cli``). Nothing here reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "BOXOFFICE_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot work; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    # Without a database URL, `serve` and `demo` start an embedded PostgreSQL in data_dir.
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Required with a real database; generated and kept in data_dir with the embedded one.
+    jwt_secret: str | None = None
+    bcrypt_rounds: int = 12
+    data_dir: Path = field(default_factory=lambda: Path(".boxoffice"))
+    access_token_ttl: int = 15 * 60
+    refresh_token_ttl: int = 14 * 24 * 3600
+    max_tickets_per_booking: int = 10
+    pool_min_size: int = 2
+    pool_max_size: int = 20
+    max_body_bytes: int = 64 * 1024
+    # Failed logins for one username within login_window seconds before it is locked.
+    login_max_failures: int = 5
+    login_window: int = 15 * 60
+    login_lockout: int = 5 * 60
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Build from ``BOXOFFICE_<FIELD>`` variables, then apply non-None overrides."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if not 4 <= self.bcrypt_rounds <= 31:
+            raise ConfigError("BOXOFFICE_BCRYPT_ROUNDS must be between 4 and 31")
+        if not 1 <= self.max_tickets_per_booking <= 10_000:
+            raise ConfigError("BOXOFFICE_MAX_TICKETS_PER_BOOKING must be between 1 and 10000")
+        if self.pool_min_size < 0 or self.pool_max_size < max(1, self.pool_min_size):
+            raise ConfigError("BOXOFFICE_POOL_MAX_SIZE must be at least 1 and >= POOL_MIN_SIZE")
+        if self.jwt_secret is not None and len(self.jwt_secret) < 32:
+            raise ConfigError("BOXOFFICE_JWT_SECRET must be at least 32 characters")
+
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None
+
+
+def _parse(name: str, type_: Any, raw: str) -> Any:
+    kind = str(type_)
+    try:
+        if kind.startswith("int"):
+            return int(raw)
+        if kind.startswith("Path"):
+            return Path(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}"
+        ) from None
+    return raw

@@ -1,0 +1,146 @@
+"""The connection pool, compiled statements and schema migrations.
+
+SQLAlchemy Core builds every statement (see ``queries.py``); we compile each one
+once to psycopg2's ``%(name)s`` form and run it on aiopg cursors, because
+compiling costs about as much as a database round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import aiopg
+import psycopg2.extras
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import ClauseElement
+
+log = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+_DIALECT = postgresql.psycopg2.dialect()  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A statement compiled once; ``defaults`` holds the values of its literal binds."""
+
+    sql: str
+    defaults: Mapping[str, Any]
+
+    def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.defaults, **given}
+
+
+def compiled(stmt: ClauseElement) -> Query:
+    c = stmt.compile(dialect=_DIALECT)
+    return Query(sql=str(c), defaults=dict(c.params))
+
+
+class Statements:
+    """Runs compiled statements on one aiopg cursor."""
+
+    def __init__(self, cur: aiopg.Cursor) -> None:
+        self._cur = cur
+
+    async def fetchone(self, query: Query, **params: Any) -> Row | None:
+        await self._cur.execute(query.sql, query.params(params))
+        return await self._cur.fetchone()
+
+    async def fetchall(self, query: Query, **params: Any) -> list[Row]:
+        await self._cur.execute(query.sql, query.params(params))
+        return list(await self._cur.fetchall())
+
+    async def execute(self, query: Query, **params: Any) -> int:
+        """Run a statement that returns no rows; answer how many rows it touched."""
+        await self._cur.execute(query.sql, query.params(params))
+        return int(self._cur.rowcount)
+
+
+class Database:
+    """A thin async facade over the aiopg pool: every call is one round trip."""
+
+    def __init__(self, pool: aiopg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def _statements(self) -> AsyncIterator[Statements]:
+        async with self.pool.acquire() as conn, conn.cursor(cursor_factory=_DICT_CURSOR) as cur:
+            yield Statements(cur)
+
+    async def fetchone(self, query: Query, **params: Any) -> Row | None:
+        async with self._statements() as s:
+            return await s.fetchone(query, **params)
+
+    async def fetchall(self, query: Query, **params: Any) -> list[Row]:
+        async with self._statements() as s:
+            return await s.fetchall(query, **params)
+
+    async def execute(self, query: Query, **params: Any) -> int:
+        async with self._statements() as s:
+            return await s.execute(query, **params)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Statements]:
+        """For the few admin operations that need more than one statement."""
+        async with self.pool.acquire() as conn, conn.cursor(cursor_factory=_DICT_CURSOR) as cur:
+            async with cur.begin():
+                yield Statements(cur)
+
+
+_DICT_CURSOR = psycopg2.extras.RealDictCursor
+
+
+async def create_pool(dsn: str, *, minsize: int, maxsize: int) -> aiopg.Pool:
+    # hstore discovery costs a round trip per new connection and we do not use it.
+    return await aiopg.create_pool(
+        dsn, minsize=minsize, maxsize=maxsize, enable_hstore=False, timeout=30
+    )
+
+
+# --- migrations ------------------------------------------------------------------
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Any constant will do; it keeps two instances starting at once from migrating together.
+_MIGRATION_LOCK = 0x626F786F
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """(version, name, sql) for every file in ``server/migrations``, in order."""
+    found = []
+    for entry in resources.files("server.migrations").iterdir():
+        m = _MIGRATION_NAME.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(pool: aiopg.Pool) -> list[str]:
+    """Apply the migrations not yet applied, each in its own transaction; return their names."""
+    applied: list[str] = []
+    async with pool.acquire() as conn, conn.cursor() as cur, cur.begin():
+        await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        await cur.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        await cur.execute("SELECT version FROM schema_migrations")
+        done = {row[0] for row in await cur.fetchall()}
+        for version, name, sql in migration_files():
+            if version in done:
+                continue
+            log.info("applying migration %s", name)
+            await cur.execute(sql)
+            await cur.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (version, name),
+            )
+            applied.append(name)
+    return applied

@@ -1,0 +1,51 @@
+"""Demo accounts and events, so a fresh install has something to show."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from aiohttp import web
+
+from common.models import EventQuery, Role
+
+from .envelope import Conflict
+from .keys import AUTH, EVENTS
+
+DEMO_ACCOUNTS: tuple[tuple[str, str, Role], ...] = (
+    ("admin", "admin-demo", "admin"),
+    ("clerk", "clerk-demo", "clerk"),
+    ("guest", "guest-demo", "user"),
+)
+
+_EVENTS = (
+    ("Jazz at the Lighthouse", "Harbour Hall", 3, 120, "35.00"),
+    ("Hamlet", "Old Vic Studio", 6, 80, "28.50"),
+    ("City Symphony: Mahler 5", "Concert Hall", 10, 400, "55.00"),
+    ("Stand-up Saturday", "The Cellar", 12, 60, "15.00"),
+    ("Indie Night", "Warehouse 9", 20, 250, "22.00"),
+)
+
+
+async def seed(app: web.Application) -> None:
+    """Create the demo accounts and events unless they exist; safe to run on every start."""
+    for username, password, role in DEMO_ACCOUNTS:
+        try:
+            await app[AUTH].create_user(username, password, role)
+        except Conflict:
+            pass
+    events = app[EVENTS]
+    if await events.list(EventQuery(limit=1)):
+        return
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    for title, venue, days, seats, price in _EVENTS:
+        await events.create(
+            {
+                "title": title,
+                "description": f"{title} live at {venue}.",
+                "date": now + timedelta(days=days, hours=20 - now.hour),
+                "venue": venue,
+                "total_seats": seats,
+                "price": Decimal(price),
+            }
+        )

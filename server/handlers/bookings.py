@@ -1,0 +1,98 @@
+"""/api/v1/bookings: book and cancel seats; users see only their own bookings."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from common.models import Booking, BookingCreate, BookingQuery, BookingResult
+
+from ..api import ADMIN, ANY_ROLE, STAFF, endpoint, path_id
+from ..envelope import ok
+from ..keys import BOOKINGS
+from ..security import Principal
+
+
+def _bookings(rows: list) -> list[Booking]:
+    return [Booking.model_validate(r) for r in rows]
+
+
+@endpoint(
+    summary="Book seats",
+    tag="bookings",
+    roles=ANY_ROLE,
+    body=BookingCreate,
+    response=BookingResult,
+    status=201,
+    errors=(404, 409, 422),
+    description=(
+        "Takes the seats and records the booking atomically; 409 when too few seats remain "
+        "or the event has started. Staff set customer_name for walk-in customers."
+    ),
+)
+async def create_booking(
+    request: web.Request, *, user: Principal, body: BookingCreate
+) -> web.Response:
+    row = await request.app[BOOKINGS].book(user, body)
+    return ok(BookingResult.model_validate(row), code=201, message="Booking confirmed")
+
+
+@endpoint(
+    summary="Your own bookings (for staff: the sales you made)",
+    tag="bookings",
+    roles=ANY_ROLE,
+    query=BookingQuery,
+    response=list[Booking],
+)
+async def list_own(request: web.Request, *, user: Principal, query: BookingQuery) -> web.Response:
+    return ok(_bookings(await request.app[BOOKINGS].list_own(user, query)))
+
+
+@endpoint(
+    summary="Every booking",
+    tag="bookings",
+    roles=ADMIN,
+    query=BookingQuery,
+    response=list[Booking],
+)
+async def list_all(request: web.Request, *, user: Principal, query: BookingQuery) -> web.Response:
+    return ok(_bookings(await request.app[BOOKINGS].list_all(query)))
+
+
+@endpoint(
+    summary="The bookings of one event",
+    tag="bookings",
+    roles=STAFF,
+    query=BookingQuery,
+    response=list[Booking],
+    errors=(404, 422),
+)
+async def list_for_event(
+    request: web.Request, *, user: Principal, query: BookingQuery
+) -> web.Response:
+    rows = await request.app[BOOKINGS].list_for_event(path_id(request, "event_id"), query)
+    return ok(_bookings(rows))
+
+
+@endpoint(
+    summary="One booking (another user's is 404)",
+    tag="bookings",
+    roles=ANY_ROLE,
+    response=Booking,
+    errors=(404, 422),
+)
+async def get_booking(request: web.Request, *, user: Principal) -> web.Response:
+    row = await request.app[BOOKINGS].get(user, path_id(request, "booking_id"))
+    return ok(Booking.model_validate(row))
+
+
+@endpoint(
+    summary="Cancel a booking and return its seats",
+    tag="bookings",
+    roles=ANY_ROLE,
+    response=BookingResult,
+    errors=(404, 409, 422),
+    description="Users cancel their own bookings; clerks and admins any. Seats return once.",
+)
+async def cancel_booking(request: web.Request, *, user: Principal) -> web.Response:
+    row = await request.app[BOOKINGS].cancel(user, path_id(request, "booking_id"))
+    return ok(BookingResult.model_validate(row), message="Booking cancelled")

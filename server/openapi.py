@@ -1,0 +1,139 @@
+"""The OpenAPI 3.1 document, generated from the routes and their ``endpoint`` specs.
+
+It walks the application's router, so every route that exists is documented, with the
+same roles, bodies and responses the handlers enforce.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, get_args, get_origin
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from common.models import envelope_schema
+
+from .api import Spec
+
+API_PREFIX = "/api/v1"
+
+_STATUS_TEXT = {
+    200: "Success",
+    201: "Created",
+    400: "Malformed request",
+    401: "Missing, invalid or expired access token",
+    403: "The token's role may not do this",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    413: "Request body too large",
+    422: "Validation failed: data.errors names each field",
+    429: "Too many attempts: see Retry-After",
+}
+
+
+def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
+    routes = [
+        (route.method.lower(), route.resource.canonical, route.handler.spec)
+        for route in app.router.routes()
+        if route.resource is not None and hasattr(route.handler, "spec")
+    ]
+    models = _models(spec for _, _, spec in routes)
+    _, defs = models_json_schema(
+        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path, spec in routes:
+        paths.setdefault(path, {})[method] = _operation(spec, path)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Every response is an envelope {code, message, status, data}; "
+            "the HTTP status equals code. Errors carry data.errors = [{field, message}] "
+            "where a field is at fault. Authenticate with 'Authorization: Bearer <token>'.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": defs.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+
+
+def _models(specs: Any) -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {}
+    for spec in specs:
+        for m in (spec.body, spec.query, _item_model(spec.response)):
+            if m is not None:
+                found[m.__name__] = m
+    return list(found.values())
+
+
+def _item_model(response: Any) -> type[BaseModel] | None:
+    if get_origin(response) is list:
+        return get_args(response)[0]
+    return response
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _operation(spec: Spec, path: str) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag]}
+    if spec.description:
+        op["description"] = spec.description
+    params = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        }
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    if spec.query is not None:
+        for name, field in spec.query.model_fields.items():
+            schema = spec.query.model_json_schema()["properties"][name]
+            params.append(
+                {"name": name, "in": "query", "required": False, "schema": schema}
+                | ({"description": field.description} if field.description else {})
+            )
+    if params:
+        op["parameters"] = params
+    if spec.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(spec.body)}},
+        }
+    data: dict[str, Any] = {"type": "null"}
+    item = _item_model(spec.response)
+    if item is not None:
+        data = {"type": "array", "items": _ref(item)} if item is not spec.response else _ref(item)
+    responses = {str(spec.status): _response(spec.status, data)}
+    errors = set(spec.errors)
+    if spec.roles is not None:
+        op["security"] = [{"bearer": []}]
+        op["x-roles"] = sorted(spec.roles)
+        errors |= {401} | ({403} if spec.roles != {"user", "clerk", "admin"} else set())
+    if spec.body is not None:
+        errors |= {400, 413, 422}
+    if spec.query is not None:
+        errors |= {422}
+    for code in sorted(errors):
+        responses[str(code)] = _response(code, {})
+    op["responses"] = responses
+    return op
+
+
+def _response(code: int, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": _STATUS_TEXT.get(code, "Response"),
+        "content": {"application/json": {"schema": envelope_schema(data)}},
+    }

@@ -1,0 +1,378 @@
+"""Every SQL statement the server runs, built with SQLAlchemy Core and compiled once.
+
+The booking and cancellation statements are the heart of Boxoffice: each is a single
+statement (one round trip, one implicit transaction) whose row lock on the event and
+whose WHERE clause make overselling and double refunds impossible.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql import ColumnElement
+
+from .db import Query, compiled
+from .tables import bookings, events, login_failures, sessions, users
+
+ACTIVE_STATUSES = ("pending", "confirmed")
+
+
+def _param(name: str, type_: type | None = None) -> ColumnElement:
+    return bindparam(name, type_=type_() if type_ else None)
+
+
+def _one_row():
+    """A one-row FROM so that a statement always answers, even when nothing matched."""
+    return select(literal(1).label("one")).subquery("one")
+
+
+# --- users and sessions ----------------------------------------------------------
+
+USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.created_at)
+
+INSERT_USER = compiled(
+    pg_insert(users)
+    .values(
+        username=_param("username", String),
+        password_hash=_param("password_hash", String),
+        role=_param("role", String),
+    )
+    .on_conflict_do_nothing()
+    .returning(*USER_COLUMNS)
+)
+
+GET_USER = compiled(select(*USER_COLUMNS).where(users.c.id == _param("user_id", BigInteger)))
+
+LIST_USERS = compiled(
+    select(*USER_COLUMNS)
+    .order_by(users.c.id)
+    .offset(_param("skip", Integer))
+    .limit(_param("limit", Integer))
+)
+
+_name = func.lower(_param("username", String))
+_one = _one_row()
+_lock = login_failures.alias("lock")
+# The user (if any) and the lock on the name (if any), in one round trip.
+LOGIN_LOOKUP = compiled(
+    select(
+        users.c.id,
+        users.c.username,
+        users.c.role,
+        users.c.password_hash,
+        func.ceil(func.extract("epoch", _lock.c.locked_until - func.now())).label("retry_after"),
+    ).select_from(
+        _one.outerjoin(users, func.lower(users.c.username) == _name).outerjoin(
+            _lock, and_(_lock.c.username == _name, _lock.c.locked_until > func.now())
+        )
+    )
+)
+
+_stale = login_failures.c.first_failed_at < _param("window_start", DateTime)
+_count = case((_stale, 1), else_=login_failures.c.failures + 1)
+_max_failures = _param("max_failures", Integer)
+_locked_until = _param("locked_until", DateTime)
+# Count a failed login; a failure outside the window starts a new count, and reaching the
+# maximum locks the name until locked_until. One statement, shared by every instance.
+RECORD_LOGIN_FAILURE = compiled(
+    pg_insert(login_failures)
+    .values(
+        username=_name,
+        failures=1,
+        first_failed_at=func.now(),
+        locked_until=case((_max_failures <= 1, _locked_until)),
+    )
+    .on_conflict_do_update(
+        index_elements=[login_failures.c.username],
+        set_={
+            "failures": _count,
+            "first_failed_at": case((_stale, func.now()), else_=login_failures.c.first_failed_at),
+            "locked_until": case(
+                (_count >= _max_failures, _locked_until), else_=login_failures.c.locked_until
+            ),
+        },
+    )
+    .returning(login_failures.c.failures, login_failures.c.locked_until)
+)
+
+CLEAR_LOGIN_FAILURES = compiled(delete(login_failures).where(login_failures.c.username == _name))
+
+CREATE_SESSION = compiled(
+    insert(sessions).values(
+        id=_param("session_id"),
+        user_id=_param("user_id", BigInteger),
+        token_hash=_param("token_hash", String),
+        expires_at=_param("expires_at", DateTime),
+    )
+)
+
+_rotated = (
+    update(sessions)
+    .where(
+        sessions.c.id == _param("session_id"),
+        sessions.c.token_hash == _param("old_hash", String),
+        sessions.c.revoked_at.is_(None),
+        sessions.c.expires_at > func.now(),
+    )
+    .values(
+        token_hash=_param("new_hash", String),
+        last_used_at=func.now(),
+        expires_at=_param("expires_at", DateTime),
+    )
+    .returning(sessions.c.user_id)
+    .cte("rotated")
+)
+ROTATE_SESSION = compiled(
+    select(users.c.id, users.c.username, users.c.role).join(
+        _rotated, users.c.id == _rotated.c.user_id
+    )
+)
+
+# Used when a refresh token did not rotate: an old secret means it was stolen or replayed.
+REVOKE_SESSION = compiled(
+    update(sessions)
+    .where(sessions.c.id == _param("session_id"), sessions.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+)
+
+LOGOUT_SESSION = compiled(
+    update(sessions)
+    .where(
+        sessions.c.id == _param("session_id"),
+        sessions.c.token_hash == _param("token_hash", String),
+        sessions.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=func.now())
+    .returning(sessions.c.id)
+)
+
+
+# --- events ------------------------------------------------------------------------
+
+EVENT_COLUMNS = tuple(events.c)
+
+GET_EVENT = compiled(select(events).where(events.c.id == _param("event_id", BigInteger)))
+
+GET_EVENT_FOR_UPDATE = compiled(
+    select(events).where(events.c.id == _param("event_id", BigInteger)).with_for_update()
+)
+
+_pattern = _param("pattern", String)
+# Optional filters are "param IS NULL OR ...": psycopg2 inlines the values, so the planner
+# drops the unused ones and one compiled statement serves every combination.
+LIST_EVENTS = compiled(
+    select(events)
+    .where(
+        or_(
+            _pattern.is_(None),
+            events.c.title.ilike(_pattern),
+            events.c.venue.ilike(_pattern),
+            events.c.description.ilike(_pattern),
+        ),
+        or_(
+            _param("date_from", DateTime).is_(None), events.c.date >= _param("date_from", DateTime)
+        ),
+        or_(_param("date_to", DateTime).is_(None), events.c.date <= _param("date_to", DateTime)),
+        or_(~_param("upcoming", Boolean), events.c.date > func.now()),
+        or_(~_param("available_only", Boolean), events.c.available_seats > 0),
+    )
+    .order_by(events.c.date, events.c.id)
+    .offset(_param("skip", Integer))
+    .limit(_param("limit", Integer))
+)
+
+INSERT_EVENT = compiled(
+    insert(events)
+    .values(
+        title=_param("title", String),
+        description=_param("description", String),
+        date=_param("date", DateTime),
+        venue=_param("venue", String),
+        total_seats=_param("total_seats", Integer),
+        available_seats=_param("total_seats", Integer),
+        price=_param("price"),
+    )
+    .returning(*EVENT_COLUMNS)
+)
+
+
+def update_event(fields: frozenset[str]) -> Query:
+    """UPDATE for the given fields (an admin action, compiled per call).
+
+    A new total keeps the seats already sold: available moves by the same amount, and the
+    WHERE refuses a total below the seats sold, so a concurrent booking cannot slip under it.
+    """
+    values: dict[str, object] = {
+        name: _param(name) for name in fields if name not in ("total_seats",)
+    }
+    conditions = [events.c.id == _param("event_id", BigInteger)]
+    if "total_seats" in fields:
+        new_total = _param("total_seats", Integer)
+        values["total_seats"] = new_total
+        values["available_seats"] = events.c.available_seats + (new_total - events.c.total_seats)
+        conditions.append(events.c.total_seats - events.c.available_seats <= new_total)
+    values["version"] = events.c.version + 1
+    values["updated_at"] = func.now()
+    return compiled(update(events).where(*conditions).values(values).returning(*EVENT_COLUMNS))
+
+
+HAS_ACTIVE_BOOKINGS = compiled(
+    select(
+        exists().where(
+            bookings.c.event_id == _param("event_id", BigInteger),
+            bookings.c.status.in_(ACTIVE_STATUSES),
+        )
+    )
+)
+
+DELETE_EVENT = compiled(
+    delete(events).where(events.c.id == _param("event_id", BigInteger)).returning(events.c.id)
+)
+
+
+# --- bookings ----------------------------------------------------------------------
+
+BOOKING_COLUMNS = tuple(bookings.c)
+
+_event_id = _param("event_id", BigInteger)
+_quantity = _param("quantity", Integer)
+_seat = (
+    update(events)
+    .where(
+        events.c.id == _event_id,
+        events.c.available_seats >= _quantity,
+        events.c.date > func.now(),
+    )
+    .values(
+        available_seats=events.c.available_seats - _quantity,
+        version=events.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(events.c.id, events.c.available_seats, events.c.version)
+    .cte("seat")
+)
+_booked = (
+    insert(bookings)
+    .from_select(
+        ["event_id", "user_id", "quantity", "customer_name"],
+        select(
+            _seat.c.id, _param("user_id", BigInteger), _quantity, _param("customer_name", String)
+        ),
+    )
+    .returning(*BOOKING_COLUMNS)
+    .cte("booked")
+)
+_one = _one_row()
+_event = events.alias("event")  # the event as it was before this statement, for diagnosis
+# Take the seats and record the booking in one statement. The UPDATE locks the event row,
+# so concurrent bookings queue on it and each sees the seats the previous one left.
+BOOK = compiled(
+    select(
+        *_booked.c,
+        _seat.c.available_seats,
+        _seat.c.version.label("event_version"),
+        _event.c.id.label("found_event"),
+        _event.c.available_seats.label("seats_left"),
+        (_event.c.date <= func.now()).label("started"),
+    ).select_from(
+        _one.outerjoin(_event, _event.c.id == _event_id)
+        .outerjoin(_booked, true())
+        .outerjoin(_seat, true())
+    )
+)
+
+_booking_id = _param("booking_id", BigInteger)
+_cancelled = (
+    update(bookings)
+    .where(
+        bookings.c.id == _booking_id,
+        bookings.c.status == "confirmed",
+        or_(_param("staff", Boolean), bookings.c.user_id == _param("user_id", BigInteger)),
+    )
+    .values(status="cancelled", updated_at=func.now())
+    .returning(*BOOKING_COLUMNS)
+    .cte("cancelled")
+)
+_returned = (
+    update(events)
+    .where(events.c.id == _cancelled.c.event_id)
+    .values(
+        available_seats=events.c.available_seats + _cancelled.c.quantity,
+        version=events.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(events.c.available_seats, events.c.version)
+    .cte("returned")
+)
+_one = _one_row()
+_before = bookings.alias("before")
+# Flip the status only if still confirmed and give the seats back in the same statement:
+# concurrent cancels of one booking wait on its row lock and all but one match nothing.
+CANCEL = compiled(
+    select(
+        *_cancelled.c,
+        _returned.c.available_seats,
+        _returned.c.version.label("event_version"),
+        _before.c.user_id.label("owner_id"),
+        _before.c.status.label("status_before"),
+    ).select_from(
+        _one.outerjoin(_before, _before.c.id == _booking_id)
+        .outerjoin(_cancelled, true())
+        .outerjoin(_returned, true())
+    )
+)
+
+GET_BOOKING = compiled(select(bookings).where(bookings.c.id == _booking_id))
+
+_status = _param("status", String)
+_page = (_param("skip", Integer), _param("limit", Integer))
+
+
+def _list_bookings(*conditions: ColumnElement[bool]) -> Query:
+    return compiled(
+        select(bookings)
+        .where(*conditions, or_(_status.is_(None), bookings.c.status == _status))
+        .order_by(bookings.c.id.desc())
+        .offset(_page[0])
+        .limit(_page[1])
+    )
+
+
+LIST_USER_BOOKINGS = _list_bookings(bookings.c.user_id == _param("user_id", BigInteger))
+LIST_EVENT_BOOKINGS = _list_bookings(bookings.c.event_id == _event_id)
+LIST_ALL_BOOKINGS = _list_bookings()
+
+EVENT_EXISTS = compiled(select(exists().where(events.c.id == _event_id)))
+
+# The invariant the whole design protects, checked by tests and after benchmarks.
+SEAT_LEDGER = compiled(
+    select(
+        events.c.id,
+        events.c.total_seats,
+        events.c.available_seats,
+        func.coalesce(
+            select(func.sum(bookings.c.quantity))
+            .where(bookings.c.event_id == events.c.id, bookings.c.status.in_(ACTIVE_STATUSES))
+            .scalar_subquery(),
+            0,
+        ).label("taken"),
+    ).order_by(events.c.id)
+)

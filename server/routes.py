@@ -1,0 +1,41 @@
+"""Every URL of the server, in one table."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .handlers import auth, bookings, events, meta, users
+
+V1 = "/api/v1"
+
+
+def setup_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/", meta.health, name="health")
+    r.add_get("/docs", meta.docs, name="docs")
+    r.add_get(f"{V1}/openapi.json", meta.openapi_json, name="openapi")
+
+    r.add_post(f"{V1}/auth/register", auth.register, name="register")
+    r.add_post(f"{V1}/auth/login", auth.login, name="login")
+    r.add_post(f"{V1}/auth/refresh", auth.refresh, name="refresh")
+    r.add_post(f"{V1}/auth/logout", auth.logout, name="logout")
+    r.add_get(f"{V1}/auth/me", auth.me, name="me")
+
+    r.add_get(f"{V1}/users", users.list_users, name="users")
+    r.add_post(f"{V1}/users", users.create_user, name="create_user")
+
+    # Fixed paths before "{event_id}" / "{booking_id}": the router matches in order.
+    r.add_get(f"{V1}/events", events.list_events, name="events")
+    r.add_post(f"{V1}/events", events.create_event, name="create_event")
+    r.add_get(f"{V1}/events/available", events.list_available, name="available_events")
+    r.add_get(f"{V1}/events/{{event_id}}", events.get_event, name="event")
+    r.add_put(f"{V1}/events/{{event_id}}", events.replace_event, name="replace_event")
+    r.add_patch(f"{V1}/events/{{event_id}}", events.patch_event, name="patch_event")
+    r.add_delete(f"{V1}/events/{{event_id}}", events.delete_event, name="delete_event")
+
+    r.add_get(f"{V1}/bookings", bookings.list_own, name="bookings")
+    r.add_post(f"{V1}/bookings", bookings.create_booking, name="create_booking")
+    r.add_get(f"{V1}/bookings/all", bookings.list_all, name="all_bookings")
+    r.add_get(f"{V1}/bookings/event/{{event_id}}", bookings.list_for_event, name="event_bookings")
+    r.add_get(f"{V1}/bookings/{{booking_id}}", bookings.get_booking, name="booking")
+    r.add_delete(f"{V1}/bookings/{{booking_id}}", bookings.cancel_booking, name="cancel_booking")

@@ -1,0 +1,128 @@
+"""Access tokens, refresh secrets and password hashing.
+
+bcrypt is deliberately slow, so it always runs in a small thread pool, never on the
+event loop (bcrypt releases the GIL while it hashes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import bcrypt
+import jwt
+
+from common.models import Role
+
+from .envelope import Unauthorized
+
+ALGORITHM = "HS256"
+STAFF_ROLES: frozenset[Role] = frozenset({"clerk", "admin"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is making a request, as their access token says."""
+
+    user_id: int
+    username: str
+    role: Role
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+class AccessTokens:
+    def __init__(self, secret: str, ttl: int) -> None:
+        self._secret = secret
+        self.ttl = ttl
+
+    def issue(self, who: Principal) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": str(who.user_id),
+            "name": who.username,
+            "role": who.role,
+            "typ": "access",
+            "iat": now,
+            "exp": now + self.ttl,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        try:
+            # An explicit algorithm list refuses "alg: none" and algorithm confusion.
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("Access token expired") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("Invalid access token") from None
+        if claims.get("typ") != "access" or claims.get("role") not in ("user", "clerk", "admin"):
+            raise Unauthorized("Invalid access token")
+        try:
+            return Principal(int(claims["sub"]), str(claims.get("name", "")), claims["role"])
+        except ValueError:
+            raise Unauthorized("Invalid access token") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """``<session id>.<secret>``: the id finds the session, the secret proves possession."""
+
+    session_id: uuid.UUID
+    secret: str
+
+    @classmethod
+    def new(cls, session_id: uuid.UUID | None = None) -> RefreshToken:
+        return cls(session_id or uuid.uuid4(), secrets.token_urlsafe(32))
+
+    @classmethod
+    def parse(cls, token: str) -> RefreshToken:
+        sid, _, secret = token.partition(".")
+        try:
+            return cls(uuid.UUID(sid), secret)
+        except ValueError:
+            raise Unauthorized("Invalid refresh token") from None
+
+    def __str__(self) -> str:
+        return f"{self.session_id}.{self.secret}"
+
+    @property
+    def hash(self) -> str:
+        # The secret is 256 random bits, so a fast hash is enough (no dictionary to attack).
+        return hashlib.sha256(self.secret.encode()).hexdigest()
+
+
+class Passwords:
+    """bcrypt in a dedicated thread pool, so hashing never blocks the event loop."""
+
+    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+        self.rounds = rounds
+        self._executor = executor
+        # Checked against when the username does not exist, so timing reveals nothing.
+        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds))
+
+    async def hash(self, password: str) -> str:
+        salt = bcrypt.gensalt(self.rounds)
+        hashed = await self._run(bcrypt.hashpw, password.encode(), salt)
+        return hashed.decode()
+
+    async def check(self, password: str, hashed: str | None) -> bool:
+        target = hashed.encode() if hashed else self._dummy
+        matched = await self._run(bcrypt.checkpw, password.encode(), target)
+        return matched and hashed is not None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
