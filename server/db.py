@@ -89,9 +89,12 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Statements]:
         """For the few admin operations that need more than one statement."""
-        async with self.pool.acquire() as conn, conn.cursor(cursor_factory=_DICT_CURSOR) as cur:
-            async with cur.begin():
-                yield Statements(cur)
+        async with (
+            self.pool.acquire() as conn,
+            conn.cursor(cursor_factory=_DICT_CURSOR) as cur,
+            cur.begin(),
+        ):
+            yield Statements(cur)
 
 
 _DICT_CURSOR = psycopg2.extras.RealDictCursor

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -30,10 +31,8 @@ _EVENTS = (
 async def seed(app: web.Application) -> None:
     """Create the demo accounts and events unless they exist; safe to run on every start."""
     for username, password, role in DEMO_ACCOUNTS:
-        try:
+        with contextlib.suppress(Conflict):
             await app[AUTH].create_user(username, password, role)
-        except Conflict:
-            pass
     events = app[EVENTS]
     if await events.list(EventQuery(limit=1)):
         return
