@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID = web.RequestKey("request_id", str)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -135,7 +136,7 @@ class Invalid(ApiError):
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render ApiErrors and aiohttp's HTTP errors as envelopes; log anything else as a 500."""
     request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
     except ApiError as exc:

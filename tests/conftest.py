@@ -1,0 +1,265 @@
+"""Fixtures: a real PostgreSQL, a real server on loopback, and actors with each role.
+
+The database is BOXOFFICE_TEST_DATABASE_URL when set, else the server on 127.0.0.1:5432
+(user postgres) when one answers, else an embedded PostgreSQL started for the session.
+Each session works in a database of its own, dropped at the end; tables are emptied
+before every test.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from aiohttp.test_utils import TestClient
+from psycopg2 import sql
+
+from common.models import Role
+from server.app import create_app
+from server.config import Config
+from server.keys import AUTH
+
+TABLES = ("bookings", "events", "sessions", "login_failures", "users")
+LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres?connect_timeout=3"
+
+
+def _server_dsn() -> str:
+    """A DSN of a PostgreSQL we may create databases on."""
+    if url := os.environ.get("BOXOFFICE_TEST_DATABASE_URL"):
+        return url
+    try:
+        psycopg2.connect(LOCAL_DSN).close()
+        return LOCAL_DSN
+    except psycopg2.OperationalError:
+        from server import embedded
+
+        data_dir = Path(tempfile.mkdtemp(prefix="boxoffice-test-"))
+        return embedded.start(data_dir).replace(f"/{embedded.DATABASE}?", "/postgres?")
+
+
+def _admin(dsn: str) -> Any:
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    return conn
+
+
+def _with_database(dsn: str, name: str) -> str:
+    from psycopg2.extensions import make_dsn, parse_dsn
+
+    return make_dsn(**{**parse_dsn(dsn), "dbname": name})
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    server = _server_dsn()
+    name = f"boxoffice_test_{uuid.uuid4().hex[:10]}"
+    conn = _admin(server)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield _with_database(server, name)
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        conn.close()
+
+
+@pytest.fixture
+def config(database_url: str) -> Config:
+    return Config(
+        database_url=database_url,
+        jwt_secret="test-secret-" + "x" * 40,
+        bcrypt_rounds=4,
+        pool_min_size=1,
+        pool_max_size=20,
+    )
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> None:
+    conn = _admin(database_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT to_regclass('users') IS NOT NULL")
+            if cur.fetchone()[0]:
+                cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, config: Config, clean_db: None) -> TestClient:
+    return await aiohttp_client(create_app(config))
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: Any = field(repr=False)
+
+    @property
+    def data(self) -> Any:
+        return self.body["data"]
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields named in a validation error."""
+        return [e["field"] for e in (self.body.get("data") or {}).get("errors", [])]
+
+
+async def call(
+    client: TestClient, method: str, path: str, *, token: str | None = None, **kwargs: Any
+) -> Reply:
+    """Make a request and check the envelope contract on whatever comes back."""
+    headers = dict(kwargs.pop("headers", {}))
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with client.request(method, path, headers=headers, **kwargs) as resp:
+        body = await resp.json()
+        assert set(body) == {"code", "message", "status", "data"}, body
+        assert body["code"] == resp.status, body
+        assert body["status"] == ("success" if resp.status < 400 else "error"), body
+        assert resp.status != 500, body
+        return Reply(resp.status, body, resp.headers)
+
+
+@dataclass
+class Actor:
+    """A logged-in account with one role, making requests through the real server."""
+
+    client: TestClient
+    user_id: int
+    username: str
+    role: Role
+    token: str
+    refresh_token: str
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Reply:
+        return await call(self.client, method, path, token=self.token, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.call("GET", path, **kwargs)
+
+    async def post(self, path: str, json: Any = None, **kwargs: Any) -> Reply:
+        return await self.call("POST", path, json=json, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Reply:
+        return await self.call("DELETE", path, **kwargs)
+
+
+PASSWORD = "correct horse battery"
+
+
+class Actors:
+    """Makes accounts: ``await actors.new("admin")`` is a logged-in admin."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self._n = 0
+
+    async def new(self, role: Role = "user", username: str | None = None) -> Actor:
+        self._n += 1
+        username = username or f"{role}{self._n}"
+        row = await self.client.server.app[AUTH].create_user(username, PASSWORD, role)
+        reply = await call(
+            self.client,
+            "POST",
+            "/api/v1/auth/login",
+            json={"username": username, "password": PASSWORD},
+        )
+        assert reply.status == 200, reply.body
+        return Actor(
+            self.client,
+            row["id"],
+            username,
+            role,
+            reply.data["access_token"],
+            reply.data["refresh_token"],
+        )
+
+
+@pytest.fixture
+def actors(client: TestClient) -> Actors:
+    return Actors(client)
+
+
+@pytest.fixture
+async def admin(actors: Actors) -> Actor:
+    return await actors.new("admin")
+
+
+@pytest.fixture
+async def clerk(actors: Actors) -> Actor:
+    return await actors.new("clerk")
+
+
+@pytest.fixture
+async def user(actors: Actors) -> Actor:
+    return await actors.new("user")
+
+
+def event_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "title": "Test Concert",
+        "description": "A night of tests",
+        "date": "2099-06-01T19:30:00+00:00",
+        "venue": "Loopback Hall",
+        "total_seats": 100,
+        "price": "25.00",
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+async def make_event(admin: Actor) -> Any:
+    """``await make_event(total_seats=5)`` creates an event through the API."""
+
+    async def make(**overrides: Any) -> dict[str, Any]:
+        reply = await admin.post("/api/v1/events", json=event_body(**overrides))
+        assert reply.status == 201, reply.body
+        return reply.data
+
+    return make
+
+
+@pytest.fixture
+def db_rows(database_url: str) -> Any:
+    """Read the database directly, to check what the API says against what is stored."""
+
+    def query(statement: str, *args: Any) -> list[tuple[Any, ...]]:
+        conn = psycopg2.connect(database_url)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, args)
+                return cur.fetchall()
+        finally:
+            conn.close()
+
+    return query
+
+
+@pytest.fixture
+async def ledger_ok(db_rows: Any) -> AsyncIterator[Any]:
+    """A check that every event's sold seats equal its active bookings."""
+
+    def check() -> None:
+        rows = db_rows(
+            "SELECT e.id, e.total_seats - e.available_seats, "
+            "COALESCE(SUM(b.quantity) FILTER (WHERE b.status IN ('confirmed','pending')), 0) "
+            "FROM events e LEFT JOIN bookings b ON b.event_id = e.id GROUP BY e.id"
+        )
+        for event_id, sold, booked in rows:
+            assert sold == booked, f"event {event_id}: {sold} seats gone, {booked} booked"
+
+    yield check
