@@ -40,7 +40,11 @@ class Query:
 
 def compiled(stmt: ClauseElement) -> Query:
     c = stmt.compile(dialect=_DIALECT)
-    return Query(sql=str(c), defaults=dict(c.params))
+    sql = str(c)
+    if "POSTCOMPILE" in sql:
+        # An expanding IN would need SQLAlchemy at execution time; spell it out instead.
+        raise ValueError(f"statement needs render-time parameters: {sql}")
+    return Query(sql=sql, defaults=dict(c.params))
 
 
 class Statements:

@@ -8,12 +8,15 @@ the data directory's parent folders traversable by it.
 
 from __future__ import annotations
 
+import os
 import secrets
+import tempfile
 import warnings
 from pathlib import Path
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import make_dsn, parse_dsn
 
 DATABASE = "boxoffice"
 
@@ -51,6 +54,40 @@ def create_database(admin_dsn: str, name: str) -> None:
                 cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     finally:
         conn.close()
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+    finally:
+        conn.close()
+
+
+LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres?connect_timeout=3"
+
+
+def scratch_server() -> str:
+    """A PostgreSQL that tests and benchmarks may create databases on: the DSN of
+    BOXOFFICE_TEST_DATABASE_URL, else the server on 127.0.0.1:5432 if it answers, else a
+    new embedded one in a temporary directory."""
+    if url := os.environ.get("BOXOFFICE_TEST_DATABASE_URL"):
+        return url
+    try:
+        psycopg2.connect(LOCAL_DSN).close()
+        return LOCAL_DSN
+    except psycopg2.OperationalError:
+        data_dir = Path(tempfile.mkdtemp(prefix="boxoffice-scratch-"))
+        return start(data_dir).replace(f"/{DATABASE}?", "/postgres?")
+
+
+def with_database(dsn: str, name: str) -> str:
+    """The same server's DSN, for another database."""
+    return make_dsn(**{**parse_dsn(dsn), "dbname": name})
 
 
 def dev_secret(data_dir: Path) -> str:

@@ -8,40 +8,22 @@ before every test.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 from aiohttp.test_utils import TestClient
-from psycopg2 import sql
 
 from common.models import Role
+from server import embedded
 from server.app import create_app
 from server.config import Config
 from server.keys import AUTH
 
 TABLES = ("bookings", "events", "sessions", "login_failures", "users")
-LOCAL_DSN = "postgresql://postgres@127.0.0.1:5432/postgres?connect_timeout=3"
-
-
-def _server_dsn() -> str:
-    """A DSN of a PostgreSQL we may create databases on."""
-    if url := os.environ.get("BOXOFFICE_TEST_DATABASE_URL"):
-        return url
-    try:
-        psycopg2.connect(LOCAL_DSN).close()
-        return LOCAL_DSN
-    except psycopg2.OperationalError:
-        from server import embedded
-
-        data_dir = Path(tempfile.mkdtemp(prefix="boxoffice-test-"))
-        return embedded.start(data_dir).replace(f"/{embedded.DATABASE}?", "/postgres?")
 
 
 def _admin(dsn: str) -> Any:
@@ -50,27 +32,15 @@ def _admin(dsn: str) -> Any:
     return conn
 
 
-def _with_database(dsn: str, name: str) -> str:
-    from psycopg2.extensions import make_dsn, parse_dsn
-
-    return make_dsn(**{**parse_dsn(dsn), "dbname": name})
-
-
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    server = _server_dsn()
+    server = embedded.scratch_server()
     name = f"boxoffice_test_{uuid.uuid4().hex[:10]}"
-    conn = _admin(server)
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    embedded.create_database(server, name)
     try:
-        yield _with_database(server, name)
+        yield embedded.with_database(server, name)
     finally:
-        with conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-        conn.close()
+        embedded.drop_database(server, name)
 
 
 @pytest.fixture
