@@ -10,7 +10,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 Role = Literal["user", "clerk", "admin"]
 BookingStatus = Literal["pending", "confirmed", "cancelled", "expired"]
@@ -41,18 +50,39 @@ Password = Annotated[
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Text255 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
 Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
-Seats = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+def _not_bool(value: Any) -> Any:
+    # Lax pydantic reads JSON true/false as 1/0; a count or an id is never a boolean.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Seats = Annotated[int, Field(ge=1, le=1_000_000), BeforeValidator(_not_bool)]
 Price = Annotated[Decimal, Field(ge=0, le=Decimal("99999999.99"), decimal_places=2)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_not_bool)]
 
 
-class Request(BaseModel):
+class Input(BaseModel):
+    """Any client input: no text may hold a NUL character, which PostgreSQL cannot store
+    (and bcrypt would silently cut a password at)."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class Request(Input):
     """Strict about unknown fields, so a typo ("quantiy") is an error, not a default."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-class QueryParams(BaseModel):
+class QueryParams(Input):
     """Query strings: unknown parameters (cache busters and the like) are ignored."""
 
     model_config = ConfigDict(extra="ignore")
@@ -103,10 +133,25 @@ class UserCreate(Request):
 # --- events --------------------------------------------------------------------
 
 
+def _readable_year(value: datetime) -> datetime:
+    # Stored dates are read back as Python datetimes (years 1 to 9999 in the session's time
+    # zone): a year of margin keeps any offset from storing a date that cannot be read back.
+    if not 2 <= value.year <= 9998:
+        raise ValueError("year must be between 2 and 9998")
+    return value
+
+
+EventDate = Annotated[
+    AwareDatetime,
+    AfterValidator(_readable_year),
+    Field(description="ISO 8601 with a time zone offset"),
+]
+
+
 class EventCreate(Request):
     title: Title
     description: Text1000 | None = None
-    date: AwareDatetime = Field(description="ISO 8601 with a time zone offset")
+    date: EventDate
     venue: Text255 | None = None
     total_seats: Seats
     price: Price
@@ -117,7 +162,7 @@ class EventPatch(Request):
 
     title: Title | None = None
     description: Text1000 | None = None
-    date: AwareDatetime | None = None
+    date: EventDate | None = None
     venue: Text255 | None = None
     total_seats: Seats | None = None
     price: Price | None = None
@@ -153,7 +198,7 @@ class EventQuery(QueryParams):
 
 class BookingCreate(Request):
     event_id: Id
-    quantity: Annotated[int, Field(ge=1, le=MAX_INT)] = 1
+    quantity: Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_not_bool)] = 1
     customer_name: Annotated[
         str | None,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=255),

@@ -88,7 +88,7 @@ async def read_json(request: web.Request) -> Any:
         raise ApiError("Request body must be a JSON object", data=_body_error("required"))
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ApiError(
             "Malformed JSON in request body", data=_body_error(f"malformed JSON: {exc}")
         ) from None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from common.models import Role, TokenPair
@@ -21,6 +24,7 @@ class Auth:
         self.passwords = passwords
         self.tokens = tokens
         self.config = config
+        self._attempts = KeyedLock()
 
     async def create_user(self, username: str, password: str, role: Role) -> Row:
         password_hash = await self.passwords.hash(password)
@@ -32,6 +36,12 @@ class Auth:
         return row
 
     async def login(self, username: str, password: str) -> TokenPair:
+        # One attempt per username at a time (per instance): otherwise a burst of parallel
+        # guesses would all pass the lock check before the first failure is counted.
+        async with self._attempts.hold(username.lower()):
+            return await self._login(username, password)
+
+    async def _login(self, username: str, password: str) -> TokenPair:
         found = await self.db.fetchone(q.LOGIN_LOOKUP, username=username)
         assert found is not None  # the lookup always answers one row
         if found["retry_after"] is not None:
@@ -102,3 +112,24 @@ class Auth:
 
     def _refresh_expiry(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.config.refresh_token_ttl)
+
+
+class KeyedLock:
+    """An asyncio lock per key, forgotten when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

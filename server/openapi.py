@@ -34,11 +34,13 @@ _STATUS_TEXT = {
 
 
 def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
-    routes = [
-        (route.method.lower(), route.resource.canonical, route.handler.spec)
+    # HEAD comes with every GET and answers the same, without a body: not listed apart.
+    served = [
+        (route.method.lower(), route.resource.canonical, route.handler)
         for route in app.router.routes()
-        if route.resource is not None and hasattr(route.handler, "spec")
+        if route.resource is not None and route.method != "HEAD"
     ]
+    routes = [(m, p, h.spec) for m, p, h in served if hasattr(h, "spec")]
     models = _models(spec for _, _, spec in routes)
     _, defs = models_json_schema(
         [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
@@ -46,6 +48,9 @@ def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path, spec in routes:
         paths.setdefault(path, {})[method] = _operation(spec, path)
+    for method, path, handler in served:
+        if not hasattr(handler, "spec"):  # the document and the docs page themselves
+            paths.setdefault(path, {})[method] = _plain_operation(handler)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -130,6 +135,11 @@ def _operation(spec: Spec, path: str) -> dict[str, Any]:
         responses[str(code)] = _response(code, {})
     op["responses"] = responses
     return op
+
+
+def _plain_operation(handler: Any) -> dict[str, Any]:
+    summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
+    return {"summary": summary, "tags": ["meta"], "responses": {"200": {"description": "Success"}}}
 
 
 def _response(code: int, data: dict[str, Any]) -> dict[str, Any]:

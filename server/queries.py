@@ -261,16 +261,34 @@ BOOKING_COLUMNS = tuple(bookings.c)
 
 _event_id = _param("event_id", BigInteger)
 _quantity = _param("quantity", Integer)
+# Lock the event first: the lock waits for any booking, edit or delete in flight, then
+# reads the event as it is now (no row if it was deleted). The seats are taken from that
+# current row and a refusal is diagnosed from it, never from the snapshot the statement
+# began with: that may predate the wait. The new values are computed from the locked row
+# too, as PostgreSQL checks constraints on the snapshot's version before its recheck.
+_event = (
+    select(
+        events.c.id,
+        events.c.total_seats,
+        events.c.available_seats,
+        events.c.date,
+        events.c.version,
+    )
+    .where(events.c.id == _event_id)
+    .with_for_update(key_share=True)
+    .cte("event")
+)
 _seat = (
     update(events)
     .where(
-        events.c.id == _event_id,
-        events.c.available_seats >= _quantity,
-        events.c.date > func.now(),
+        events.c.id == _event.c.id,
+        _event.c.available_seats >= _quantity,
+        _event.c.date > func.now(),
     )
     .values(
-        available_seats=events.c.available_seats - _quantity,
-        version=events.c.version + 1,
+        total_seats=_event.c.total_seats,
+        available_seats=_event.c.available_seats - _quantity,
+        version=_event.c.version + 1,
         updated_at=func.now(),
     )
     .returning(events.c.id, events.c.available_seats, events.c.version)
@@ -288,9 +306,8 @@ _booked = (
     .cte("booked")
 )
 _one = _one_row()
-_event = events.alias("event")  # the event as it was before this statement, for diagnosis
-# Take the seats and record the booking in one statement. The UPDATE locks the event row,
-# so concurrent bookings queue on it and each sees the seats the previous one left.
+# Take the seats and record the booking in one statement. The "event" CTE locks the event
+# row, so concurrent bookings queue on it and each sees the seats the previous one left.
 BOOK = compiled(
     select(
         *_booked.c,
@@ -300,9 +317,7 @@ BOOK = compiled(
         _event.c.available_seats.label("seats_left"),
         (_event.c.date <= func.now()).label("started"),
     ).select_from(
-        _one.outerjoin(_event, _event.c.id == _event_id)
-        .outerjoin(_booked, true())
-        .outerjoin(_seat, true())
+        _one.outerjoin(_event, true()).outerjoin(_booked, true()).outerjoin(_seat, true())
     )
 )
 

@@ -39,6 +39,7 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 @aiohttp_jinja2.template("docs.html")
 async def docs(request: web.Request) -> dict[str, Any]:
+    """This documentation as a web page."""
     doc = document(request.app)
     operations = [
         {"method": method.upper(), "path": path, **op}

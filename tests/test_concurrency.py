@@ -1,0 +1,608 @@
+"""Seats never oversell: many truly simultaneous requests through the real server.
+
+Every test fires its requests with ``asyncio.gather`` over real HTTP on loopback; the
+app's pool has 20 connections, so the statements really overlap inside PostgreSQL.
+The assertions hold under any interleaving: they check counts, the seat ledger and the
+relations between the answers, never an order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiopg
+import psycopg2
+import pytest
+from conftest import Actor, Reply, call
+
+from server import db as db_module
+from server.keys import DB
+
+BOOKINGS = "/api/v1/bookings"
+EVENTS = "/api/v1/events"
+
+
+async def book(actor: Actor, event_id: int, quantity: int = 1, **extra: Any) -> Reply:
+    return await actor.post(BOOKINGS, json={"event_id": event_id, "quantity": quantity, **extra})
+
+
+async def cancel(actor: Actor, booking_id: int) -> Reply:
+    return await actor.delete(f"{BOOKINGS}/{booking_id}")
+
+
+async def new_actors(actors: Any, role: str, n: int) -> list[Actor]:
+    return list(await asyncio.gather(*(actors.new(role) for _ in range(n))))
+
+
+def event_row(db_rows: Any, event_id: int) -> tuple[int, int]:
+    """(total_seats, available_seats) as stored."""
+    [row] = db_rows("SELECT total_seats, available_seats FROM events WHERE id = %s", event_id)
+    return row
+
+
+def confirmed(db_rows: Any, event_id: int) -> tuple[int, int]:
+    """(number, total quantity) of the event's confirmed bookings, as stored."""
+    [row] = db_rows(
+        "SELECT count(*), COALESCE(sum(quantity), 0) FROM bookings "
+        "WHERE event_id = %s AND status = 'confirmed'",
+        event_id,
+    )
+    return row
+
+
+def assert_chain(total: int, successes: list[Reply]) -> None:
+    """Successful bookings of one event (no cancels) form one chain down from ``total``:
+    ordered by what they left, each left what the previous one left minus its quantity."""
+    left = total
+    for reply in sorted(successes, key=lambda r: -r.data["available_seats"]):
+        left -= reply.data["quantity"]
+        assert reply.data["available_seats"] == left, (reply.data, left)
+    assert left >= 0
+
+
+def assert_versions_distinct(versions: list[int]) -> None:
+    """Each statement that changes an event bumps its version once, under the row lock."""
+    assert len(versions) == len(set(versions)), Counter(versions).most_common(3)
+
+
+# --- booking races -------------------------------------------------------------------
+
+
+async def test_200_one_seat_bookings_on_100_seats_sell_exactly_100(
+    actors, make_event, db_rows, ledger_ok
+):
+    event = await make_event(total_seats=100)
+    users = await new_actors(actors, "user", 50)
+
+    replies = await asyncio.gather(*(book(users[i % 50], event["id"]) for i in range(200)))
+
+    statuses = Counter(r.status for r in replies)
+    assert statuses == {201: 100, 409: 100}
+    won = [r for r in replies if r.status == 201]
+    # Each booking saw the seats the previous one left: 99, 98, ..., 0, once each.
+    assert sorted(r.data["available_seats"] for r in won) == list(range(100))
+    assert_versions_distinct([r.data["event_version"] for r in won])
+    for r in replies:
+        if r.status == 409:
+            assert r.data["available_seats"] == 0, r.body
+    assert event_row(db_rows, event["id"]) == (100, 0)
+    assert confirmed(db_rows, event["id"]) == (100, 100)
+    assert {r.data["id"] for r in won} == {
+        row[0] for row in db_rows("SELECT id FROM bookings WHERE status = 'confirmed'")
+    }
+    ledger_ok()
+
+
+async def test_mixed_quantities_never_exceed_capacity(
+    actors, clerk, make_event, db_rows, ledger_ok
+):
+    total = 37
+    event = await make_event(total_seats=total)
+    users = await new_actors(actors, "user", 20)
+    sellers = [*users, clerk]
+    quantities = [1 + i % 4 for i in range(60)]  # 150 seats asked for 37
+
+    replies = await asyncio.gather(
+        *(book(sellers[i % len(sellers)], event["id"], q) for i, q in enumerate(quantities))
+    )
+
+    assert {r.status for r in replies} <= {201, 409}
+    won = [r for r in replies if r.status == 201]
+    sold = sum(r.data["quantity"] for r in won)
+    assert 0 < sold <= total
+    # Every success saw the seats the one before it left.
+    assert len({r.data["available_seats"] for r in won}) == len(won)
+    assert_chain(total, won)
+    assert_versions_distinct([r.data["event_version"] for r in won])
+
+    total_seats, available = event_row(db_rows, event["id"])
+    assert (total_seats, available) == (total, total - sold)
+    assert confirmed(db_rows, event["id"]) == (len(won), sold)
+    # Seats only went down, so every refusal was for more seats than the end state has,
+    # and says how many seats really were left (fewer than asked for).
+    for q, r in zip(quantities, replies, strict=True):
+        if r.status == 409:
+            assert q > available
+            assert r.data["available_seats"] < q, (q, r.body)
+    ledger_ok()
+
+
+# --- cancellation races --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("racers", [10, 50])
+async def test_concurrent_cancels_of_one_booking_return_its_seats_once(
+    racers, user, clerk, admin, make_event, db_rows, ledger_ok
+):
+    event = await make_event(total_seats=100)
+    booked = await book(user, event["id"], 10)
+    assert booked.status == 201
+    booking_id = booked.data["id"]
+
+    # The owner and staff all try to cancel the same booking at once.
+    cancellers = [user, clerk, admin]
+    replies = await asyncio.gather(*(cancel(cancellers[i % 3], booking_id) for i in range(racers)))
+
+    assert Counter(r.status for r in replies) == {200: 1, 409: racers - 1}
+    [done] = [r for r in replies if r.status == 200]
+    assert done.data["status"] == "cancelled"
+    assert done.data["available_seats"] == 100
+    for r in replies:
+        if r.status == 409:
+            assert "already cancelled" in r.body["message"], r.body
+    assert event_row(db_rows, event["id"]) == (100, 100)
+    assert db_rows("SELECT status FROM bookings WHERE id = %s", booking_id) == [("cancelled",)]
+    ledger_ok()
+
+    # The seats came back once: the event now sells exactly 100 more, not 100 + 10 * n.
+    sellers = [user, clerk, admin]
+    again = await asyncio.gather(*(book(sellers[i % 3], event["id"], 10) for i in range(15)))
+    assert Counter(r.status for r in again) == {201: 10, 409: 5}
+    assert event_row(db_rows, event["id"]) == (100, 0)
+    assert confirmed(db_rows, event["id"]) == (10, 100)
+    ledger_ok()
+
+
+async def test_mixed_storm_over_several_events_keeps_every_ledger(
+    actors, admin, make_event, db_rows, ledger_ok
+):
+    rng = random.Random(20240601)
+    totals = [7, 20, 33, 50]
+    events = [await make_event(title=f"Storm {n}", total_seats=n) for n in totals]
+    users = await new_actors(actors, "user", 12)
+    clerks = await new_actors(actors, "clerk", 3)
+    staff = [*clerks, admin]
+
+    # Some bookings made before the storm, cancelled during it.
+    early: list[tuple[Actor, dict[str, Any]]] = []
+    for i in range(12):
+        owner = users[i]
+        r = await book(owner, events[i % 4]["id"], 1 + i % 3)
+        assert r.status == 201
+        early.append((owner, r.data))
+
+    booked: list[dict[str, Any]] = []  # every booking that got a 201 in the storm
+    cancelled: list[dict[str, Any]] = []  # every cancel that got a 200 in the storm
+    statuses: Counter[tuple[str, int]] = Counter()
+
+    async def book_then_maybe_cancel(seed: int) -> None:
+        r = random.Random(seed)
+        event = r.choice(events)
+        seller = r.choice(users + clerks)
+        extra = {"customer_name": f"Walk-in {seed}"} if seller.role == "clerk" else {}
+        quantity = r.randint(1, 4)
+        reply = await book(seller, event["id"], quantity, **extra)
+        statuses["book", reply.status] += 1
+        assert reply.status in (201, 409), reply.body
+        if reply.status != 201:
+            assert reply.data["available_seats"] < quantity, reply.body
+            return
+        booked.append(reply.data)
+        how = r.random()
+        if how < 0.3:  # the seller changes their mind
+            await cancel_racing([seller], reply.data["id"])
+        elif how < 0.45:  # the seller and staff cancel it at the same time
+            await cancel_racing([seller, r.choice(staff), r.choice(staff)], reply.data["id"])
+        elif how < 0.55 and seller.role == "user":  # a stranger may not cancel it
+            stranger = r.choice([u for u in users if u is not seller])
+            refused = await cancel(stranger, reply.data["id"])
+            statuses["stranger", refused.status] += 1
+            assert refused.status == 404, refused.body
+
+    async def cancel_racing(who: list[Actor], booking_id: int) -> None:
+        replies = await asyncio.gather(*(cancel(a, booking_id) for a in who))
+        for reply in replies:
+            statuses["cancel", reply.status] += 1
+        assert sorted(r.status for r in replies) == [200] + [409] * (len(who) - 1)
+        cancelled.extend(r.data for r in replies if r.status == 200)
+
+    async def cancel_early(owner: Actor, booking: dict[str, Any]) -> None:
+        who = [owner, rng.choice(staff)]
+        await cancel_racing(who, booking["id"])
+
+    jobs: list[Awaitable[None]] = [book_then_maybe_cancel(rng.randrange(10**9)) for _ in range(160)]
+    jobs += [cancel_early(owner, data) for owner, data in early[::2]]
+    rng.shuffle(jobs)
+    await asyncio.gather(*jobs)
+
+    assert statuses["book", 201] > 0 and statuses["book", 409] > 0, statuses
+    assert statuses["cancel", 200] > len(early) // 2, statuses
+    ledger_ok()
+
+    # What the clients were told adds up to what is stored, event by event.
+    cancelled_ids = {c["id"] for c in cancelled}
+    assert len(cancelled_ids) == len(cancelled)  # no booking was cancelled twice
+    alive = [b for _, b in early if b["id"] not in cancelled_ids]
+    alive += [b for b in booked if b["id"] not in cancelled_ids]
+    for event, total in zip(events, totals, strict=True):
+        total_seats, available = event_row(db_rows, event["id"])
+        assert total_seats == total
+        assert 0 <= available <= total
+        held = sum(b["quantity"] for b in alive if b["event_id"] == event["id"])
+        assert total - available == held, event["id"]
+        assert confirmed(db_rows, event["id"])[1] == held
+    assert {row[0] for row in db_rows("SELECT id FROM bookings WHERE status = 'confirmed'")} == {
+        b["id"] for b in alive
+    }
+    stored = dict(db_rows("SELECT id, status FROM bookings"))
+    assert all(stored[i] == "cancelled" for i in cancelled_ids)
+    for event in events:
+        assert_versions_distinct(
+            [r["event_version"] for r in booked + cancelled if r["event_id"] == event["id"]]
+        )
+
+
+# --- admin edits racing bookings -----------------------------------------------------
+
+
+async def test_capacity_edits_racing_bookings(actors, admin, make_event, db_rows, ledger_ok):
+    event = await make_event(total_seats=60)
+    users = await new_actors(actors, "user", 20)
+    new_totals = [55, 50, 45, 40, 35, 30, 25, 20, 15, 10]
+
+    async def patch(total: int) -> Reply:
+        return await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={"total_seats": total})
+
+    # The edits are interleaved with the bookings, so they are sent while bookings are in flight.
+    jobs: list[Awaitable[Reply]] = []
+    patch_at: list[int] = []
+    quantities: list[int] = []
+    for i in range(50):
+        if i % 5 == 3:
+            patch_at.append(len(jobs))
+            jobs.append(patch(new_totals[i // 5]))
+        quantities.append(1 + i % 3)
+        jobs.append(book(users[i % 20], event["id"], quantities[-1]))
+    replies = await asyncio.gather(*jobs)
+    patch_replies = [replies[i] for i in patch_at]
+    book_replies = [r for i, r in enumerate(replies) if i not in patch_at]
+    assert len(patch_replies) == len(new_totals)
+
+    assert {r.status for r in patch_replies} <= {200, 409}, [r.body for r in patch_replies]
+    assert {r.status for r in book_replies} <= {201, 409}, [r.body for r in book_replies]
+    for r in patch_replies:
+        if r.status == 409:
+            assert r.fields == ["total_seats"], r.body
+        else:
+            assert 0 <= r.data["available_seats"] <= r.data["total_seats"]
+
+    for q, r in zip(quantities, book_replies, strict=True):
+        if r.status == 409:  # refused for want of seats, and says how many were left
+            assert r.data["available_seats"] < q, (q, r.body)
+    won = [r for r in book_replies if r.status == 201]
+    sold = sum(r.data["quantity"] for r in won)
+    total_seats, available = event_row(db_rows, event["id"])
+    assert total_seats >= sold
+    assert total_seats - available == sold
+    assert confirmed(db_rows, event["id"]) == (len(won), sold)
+    # The stored total is that of the last edit to commit (the highest version), if any.
+    edits = [r.data for r in patch_replies if r.status == 200]
+    expected_total = max(edits, key=lambda e: e["version"])["total_seats"] if edits else 60
+    assert total_seats == expected_total
+    assert_versions_distinct([r.data["event_version"] for r in won] + [e["version"] for e in edits])
+    ledger_ok()
+
+
+@pytest.mark.parametrize("round_", range(5))
+async def test_delete_racing_bookings_never_orphans_them(
+    round_, actors, admin, make_event, db_rows, ledger_ok
+):
+    users = await new_actors(actors, "user", 5)
+    event = await make_event(total_seats=30)
+    event_id = event["id"]
+
+    # The delete is sent in the middle of the bookings, at a different place each round.
+    jobs: list[Awaitable[Reply]] = [book(users[i % 5], event_id, 1) for i in range(12)]
+    jobs.insert(round_ * 3, admin.delete(f"{EVENTS}/{event_id}"))
+    replies = await asyncio.gather(*jobs)
+    deleted = replies[round_ * 3]
+    bookings = [r for i, r in enumerate(replies) if i != round_ * 3]
+
+    stored = db_rows("SELECT available_seats FROM events WHERE id = %s", event_id)
+    rows = db_rows("SELECT id FROM bookings WHERE event_id = %s", event_id)
+    won = [r for r in bookings if r.status == 201]
+    if deleted.status == 200:
+        # The delete won: no booking got in, and every later one found no event.
+        assert won == []
+        assert all(r.status == 404 for r in bookings), [r.body for r in bookings]
+        assert stored == [] and rows == []
+    else:
+        # A booking won: the delete was refused and the bookings are all there.
+        assert deleted.status == 409, deleted.body
+        assert won, [r.body for r in bookings]
+        assert all(r.status == 201 for r in bookings), [r.body for r in bookings]
+        assert stored == [(30 - len(won),)]
+        assert {row[0] for row in rows} == {r.data["id"] for r in won}
+    orphans = db_rows(
+        "SELECT count(*) FROM bookings b LEFT JOIN events e ON e.id = b.event_id WHERE e.id IS NULL"
+    )
+    assert orphans == [(0,)]
+    ledger_ok()
+
+
+async def test_delete_waits_for_an_in_flight_booking(user, admin, make_event, db_rows, ledger_ok):
+    """Whatever the order, the pair ends in one of the two consistent outcomes."""
+    for _ in range(10):
+        event = await make_event(total_seats=3)
+        booked, deleted = await asyncio.gather(
+            book(user, event["id"], 1), admin.delete(f"{EVENTS}/{event['id']}")
+        )
+        assert (booked.status, deleted.status) in {(201, 409), (404, 200)}, (
+            booked.body,
+            deleted.body,
+        )
+        left = db_rows("SELECT available_seats FROM events WHERE id = %s", event["id"])
+        assert left == ([(2,)] if booked.status == 201 else [])
+    ledger_ok()
+
+
+class RowLock:
+    """Holds an event's row lock from a transaction outside the server, so requests can be
+    queued behind it in a known order; PostgreSQL grants the row to its waiters in turn."""
+
+    def __init__(self, database_url: str) -> None:
+        self.url = database_url
+        self.holder: Any = None
+        self.watcher: Any = None
+
+    async def hold(self, event_id: int) -> None:
+        self.watcher = await aiopg.connect(self.url)
+        self.holder = psycopg2.connect(self.url)
+        with self.holder.cursor() as cur:
+            cur.execute("SELECT id FROM events WHERE id = %s FOR UPDATE", (event_id,))
+
+    async def queue(self, request: Awaitable[Reply], waiting: int) -> asyncio.Task[Reply]:
+        """Send a request and return once it is the ``waiting``-th one waiting for a lock."""
+        task = asyncio.ensure_future(request)
+        async with asyncio.timeout(10):
+            while await self._waiting() < waiting:
+                assert not task.done(), task.result().body  # it should be waiting
+        return task
+
+    async def _waiting(self) -> int:
+        async with self.watcher.cursor() as cur:
+            await cur.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            (count,) = await cur.fetchone()
+            return int(count)
+
+    def release(self) -> None:
+        self.holder.commit()
+
+    def close(self) -> None:
+        if self.holder is not None:
+            self.holder.close()
+        if self.watcher is not None:
+            self.watcher.close()
+
+
+@pytest.fixture
+def row_lock(database_url: str) -> Any:
+    lock = RowLock(database_url)
+    yield lock
+    lock.close()
+
+
+async def test_booking_queued_before_a_delete_wins(user, admin, make_event, row_lock, db_rows):
+    event = await make_event(total_seats=3)
+    await row_lock.hold(event["id"])
+    booking = await row_lock.queue(book(user, event["id"], 2), waiting=1)
+    deleting = await row_lock.queue(admin.delete(f"{EVENTS}/{event['id']}"), waiting=2)
+    row_lock.release()
+
+    booked, deleted = await booking, await deleting
+    assert booked.status == 201, booked.body
+    assert booked.data["available_seats"] == 1
+    assert deleted.status == 409, deleted.body
+    assert event_row(db_rows, event["id"]) == (3, 1)
+    assert confirmed(db_rows, event["id"]) == (1, 2)
+
+
+async def test_booking_queued_behind_a_delete_finds_no_event(
+    user, admin, make_event, row_lock, db_rows
+):
+    """The booking's statement began before the delete committed; it must still see that
+    the event is gone (404), not report seats of an event that no longer exists."""
+    event = await make_event(total_seats=3)
+    await row_lock.hold(event["id"])
+    deleting = await row_lock.queue(admin.delete(f"{EVENTS}/{event['id']}"), waiting=1)
+    booking = await row_lock.queue(book(user, event["id"], 2), waiting=2)
+    row_lock.release()
+
+    deleted, booked = await deleting, await booking
+    assert deleted.status == 200, deleted.body
+    assert booked.status == 404, booked.body
+    assert db_rows("SELECT count(*) FROM events") == [(0,)]
+    assert db_rows("SELECT count(*) FROM bookings") == [(0,)]
+
+
+async def test_booking_queued_behind_a_sale_reports_the_seats_left_after_it(
+    actors, clerk, make_event, row_lock, ledger_ok
+):
+    """A refusal reports the seats as they are when the booking's turn comes, not as they
+    were when its statement began waiting."""
+    event = await make_event(total_seats=5)
+    first, second = await new_actors(actors, "user", 2)
+    await row_lock.hold(event["id"])
+    big = await row_lock.queue(book(first, event["id"], 4), waiting=1)
+    small = await row_lock.queue(book(second, event["id"], 2), waiting=2)
+    single = await row_lock.queue(book(clerk, event["id"], 1, customer_name="Ann"), waiting=3)
+    row_lock.release()
+
+    big_r, small_r, single_r = await big, await small, await single
+    assert (big_r.status, big_r.data["available_seats"]) == (201, 1)
+    assert small_r.status == 409, small_r.body
+    assert small_r.data == {"available_seats": 1}
+    assert small_r.body["message"] == "Not enough seats: 1 left"
+    assert (single_r.status, single_r.data["available_seats"]) == (201, 0)
+    ledger_ok()
+
+
+async def test_booking_queued_behind_a_cancel_gets_the_returned_seats(
+    actors, make_event, row_lock, db_rows, ledger_ok
+):
+    """The event was sold out when the booking's statement began, but by its turn a cancel
+    had returned seats: it must take them, and never refuse while reporting enough left."""
+    event = await make_event(total_seats=3)
+    owner, late = await new_actors(actors, "user", 2)
+    sold = await book(owner, event["id"], 3)
+    assert sold.data["available_seats"] == 0
+    await row_lock.hold(event["id"])
+    cancelling = await row_lock.queue(cancel(owner, sold.data["id"]), waiting=1)
+    booking = await row_lock.queue(book(late, event["id"], 3), waiting=2)
+    row_lock.release()
+
+    cancelled, booked = await cancelling, await booking
+    assert (cancelled.status, cancelled.data["available_seats"]) == (200, 3)
+    assert booked.status == 201, booked.body
+    assert booked.data["available_seats"] == 0
+    assert event_row(db_rows, event["id"]) == (3, 0)
+    ledger_ok()
+
+
+async def test_booking_queued_behind_a_date_change_sees_the_event_started(
+    user, admin, make_event, row_lock, db_rows
+):
+    event = await make_event(total_seats=5)
+    await row_lock.hold(event["id"])
+    past = {"date": "2000-01-01T00:00:00+00:00"}
+    moving = await row_lock.queue(
+        admin.call("PATCH", f"{EVENTS}/{event['id']}", json=past), waiting=1
+    )
+    booking = await row_lock.queue(book(user, event["id"], 1), waiting=2)
+    row_lock.release()
+
+    moved, booked = await moving, await booking
+    assert moved.status == 200, moved.body
+    assert booked.status == 409, booked.body
+    assert "already started" in booked.body["message"], booked.body
+    assert event_row(db_rows, event["id"]) == (5, 5)
+
+
+# --- registrations -------------------------------------------------------------------
+
+
+async def test_concurrent_registrations_of_one_name_create_one_account(client, db_rows):
+    variants = ["racer", "Racer", "RACER", "rAcEr", "RaCeR", "raceR", "rACER", "RACer"] * 3
+
+    replies = await asyncio.gather(
+        *(
+            call(
+                client,
+                "POST",
+                "/api/v1/auth/register",
+                json={"username": name, "password": f"password-{i}"},
+            )
+            for i, name in enumerate(variants)
+        )
+    )
+
+    assert Counter(r.status for r in replies) == {201: 1, 409: len(variants) - 1}
+    [made] = [r for r in replies if r.status == 201]
+    assert made.data["username"] in variants
+    assert db_rows("SELECT username FROM users WHERE lower(username) = 'racer'") == [
+        (made.data["username"],)
+    ]
+    # The account that won is the one whose password works.
+    password = f"password-{replies.index(made)}"
+    login = await call(
+        client, "POST", "/api/v1/auth/login", json={"username": "RACER", "password": password}
+    )
+    assert login.status == 200, login.body
+
+
+# --- one round trip ------------------------------------------------------------------
+
+
+async def test_booking_and_cancelling_are_one_round_trip_each(
+    client, user, clerk, admin, make_event, monkeypatch, ledger_ok
+):
+    """Count the statements the real Database runs and the connections it takes."""
+    database = client.server.app[DB]
+    statements: list[str] = []
+    acquired: list[int] = []
+
+    def counting(method: Callable[..., Any]) -> Callable[..., Any]:
+        async def run(self: Any, query: Any, **params: Any) -> Any:
+            statements.append(query.sql)
+            return await method(self, query, **params)
+
+        return run
+
+    for name in ("fetchone", "fetchall", "execute"):
+        monkeypatch.setattr(
+            db_module.Statements, name, counting(getattr(db_module.Statements, name))
+        )
+    acquire = database.pool.acquire
+
+    def counting_acquire() -> Any:
+        acquired.append(1)
+        return acquire()
+
+    monkeypatch.setattr(database.pool, "acquire", counting_acquire)
+
+    event = await make_event(total_seats=25)
+    small = await make_event(total_seats=2)
+    started = await make_event(total_seats=2)
+    moved = await admin.call(
+        "PATCH", f"{EVENTS}/{started['id']}", json={"date": "2000-01-01T00:00:00+00:00"}
+    )
+    assert moved.status == 200, moved.body
+
+    async def measured(request: Awaitable[Reply], status: int, count: int = 1) -> Reply:
+        before = len(statements), len(acquired)
+        reply = await request
+        assert reply.status == status, reply.body
+        assert (len(statements) - before[0], len(acquired) - before[1]) == (count, 1)
+        return reply
+
+    # One at a time, so each request's count is its own.
+    first = (await measured(book(user, event["id"], 2), 201)).data["id"]
+    await measured(cancel(user, first), 200)
+    await measured(cancel(clerk, first), 409)  # already cancelled
+    await measured(book(user, event["id"], 5), 201)
+    await measured(book(clerk, 10**9, 1, customer_name="Nobody"), 404)
+    await measured(cancel(user, 10**9), 404)
+    await measured(book(user, small["id"], 3), 409)  # not enough seats
+    await measured(book(user, started["id"], 1), 409)  # already started
+    # The counters do see more: deleting an event is a transaction of three statements.
+    await measured(admin.delete(f"{EVENTS}/{small['id']}"), 200, count=3)
+
+    # Many at once: still exactly one statement and one connection per request.
+    statements.clear()
+    acquired.clear()
+    made = await asyncio.gather(*(book(user, event["id"], 1) for _ in range(20)))
+    assert Counter(r.status for r in made) == {201: 20}
+    assert (len(statements), len(acquired)) == (20, 20)
+    statements.clear()
+    acquired.clear()
+    undone = await asyncio.gather(*(cancel(clerk, r.data["id"]) for r in made))
+    assert Counter(r.status for r in undone) == {200: 20}
+    assert (len(statements), len(acquired)) == (20, 20)
+    ledger_ok()

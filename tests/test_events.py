@@ -1,0 +1,300 @@
+"""Events: create, browse, search, edit, resize and delete, through the real server."""
+
+from datetime import datetime
+
+import pytest
+from conftest import event_body
+
+EVENTS = "/api/v1/events"
+PAST = "2001-01-01T12:00:00+00:00"
+
+
+async def sell(actor, event_id, seats):
+    """Book ``seats`` seats in bookings of at most 10; answer the booking ids."""
+    ids = []
+    while seats:
+        n = min(seats, 10)
+        reply = await actor.post("/api/v1/bookings", json={"event_id": event_id, "quantity": n})
+        assert reply.status == 201, reply.body
+        ids.append(reply.data["id"])
+        seats -= n
+    return ids
+
+
+def titles(reply):
+    assert reply.status == 200, reply.body
+    return [e["title"] for e in reply.data]
+
+
+# --- create ----------------------------------------------------------------------
+
+
+async def test_admin_creates_event(admin):
+    """A new event has every seat free, its price as a string and version 1."""
+    reply = await admin.post(EVENTS, json=event_body(date="2099-06-01T19:30:00+02:00"))
+    assert reply.status == 201
+    event = reply.data
+    assert event["available_seats"] == event["total_seats"] == 100
+    assert event["price"] == "25.00"
+    assert event["version"] == 1
+    assert datetime.fromisoformat(event["date"]) == datetime.fromisoformat(
+        "2099-06-01T19:30:00+02:00"
+    )
+    assert datetime.fromisoformat(event["date"]).tzinfo is not None
+    fetched = await admin.get(f"{EVENTS}/{event['id']}")
+    assert fetched.data == event
+
+
+async def test_create_without_timezone_is_422(admin):
+    """A date without a time zone offset is refused, naming the date."""
+    reply = await admin.post(EVENTS, json=event_body(date="2099-06-01T19:30:00"))
+    assert reply.status == 422
+    assert reply.fields == ["date"]
+
+
+# --- browse ----------------------------------------------------------------------
+
+
+async def test_list_is_ordered_by_date(client, make_event, admin):
+    """Events come back soonest first, whatever order they were created in."""
+    await make_event(title="Later", date="2099-03-01T00:00:00+00:00")
+    await make_event(title="Soonest", date="2099-01-01T00:00:00+00:00")
+    await make_event(title="Middle", date="2099-02-01T00:00:00+00:00")
+    assert titles(await admin.get(EVENTS)) == ["Soonest", "Middle", "Later"]
+
+
+async def test_list_pages_with_skip_and_limit(make_event, user):
+    """skip and limit page through the events in date order."""
+    for day in range(1, 6):
+        await make_event(title=f"Day {day}", date=f"2099-01-0{day}T00:00:00+00:00")
+    page = await user.get(EVENTS, params={"skip": 1, "limit": 2})
+    assert titles(page) == ["Day 2", "Day 3"]
+    assert titles(await user.get(EVENTS, params={"skip": 4, "limit": 2})) == ["Day 5"]
+    assert titles(await user.get(EVENTS, params={"skip": 5})) == []
+
+
+async def test_search_is_case_insensitive_over_title_venue_and_description(make_event, user):
+    """q finds text in the title, the venue or the description, ignoring case."""
+    await make_event(title="Jazz Night", venue="Hall", description=None)
+    await make_event(title="Opera", venue="Jazz Cellar", description=None)
+    await make_event(title="Rock", venue="Arena", description="with a JAZZ encore")
+    await make_event(title="Folk", venue="Barn", description="acoustic")
+    found = await user.get(EVENTS, params={"q": "jAzZ"})
+    assert sorted(titles(found)) == ["Jazz Night", "Opera", "Rock"]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [("100%", ["100% Rock"]), ("a_b", ["a_b"]), ("%", ["100% Rock"]), ("\\", ["back\\slash"])],
+)
+async def test_search_treats_wildcards_literally(make_event, user, q, expected):
+    """%, _ and backslash in q match themselves, not any text."""
+    for title in ("100% Rock", "1000 Rock", "a_b", "axb", "back\\slash"):
+        await make_event(title=title, description=None, venue=None)
+    assert titles(await user.get(EVENTS, params={"q": q})) == expected
+
+
+async def test_date_from_and_date_to_filter(make_event, user):
+    """date_from and date_to keep only events inside the range, both ends included."""
+    await make_event(title="Jan", date="2099-01-15T00:00:00+00:00")
+    await make_event(title="Feb", date="2099-02-15T00:00:00+00:00")
+    await make_event(title="Mar", date="2099-03-15T00:00:00+00:00")
+    since = await user.get(EVENTS, params={"date_from": "2099-02-15T00:00:00+00:00"})
+    assert titles(since) == ["Feb", "Mar"]
+    until = await user.get(EVENTS, params={"date_to": "2099-02-15T00:00:00Z"})
+    assert titles(until) == ["Jan", "Feb"]
+    both = await user.get(
+        EVENTS, params={"date_from": "2099-02-01T00:00:00Z", "date_to": "2099-02-28T00:00:00Z"}
+    )
+    assert titles(both) == ["Feb"]
+
+
+async def test_upcoming_hides_past_events(make_event, user):
+    """upcoming=true leaves out events that have already started."""
+    await make_event(title="Past", date=PAST)
+    await make_event(title="Future")
+    assert titles(await user.get(EVENTS)) == ["Past", "Future"]
+    assert titles(await user.get(EVENTS, params={"upcoming": "true"})) == ["Future"]
+
+
+async def test_available_lists_upcoming_events_with_seats(make_event, user):
+    """/events/available hides past events, and an event leaves it when it sells out."""
+    await make_event(title="Past", date=PAST)
+    small = await make_event(title="Small", total_seats=2)
+    await make_event(title="Big")
+    assert titles(await user.get(f"{EVENTS}/available")) == ["Small", "Big"]
+    await sell(user, small["id"], 2)
+    assert titles(await user.get(f"{EVENTS}/available")) == ["Big"]
+
+
+async def test_unknown_event_is_404(user):
+    """Asking for an event that does not exist is a 404."""
+    reply = await user.get(f"{EVENTS}/999999")
+    assert reply.status == 404
+
+
+# --- edit ------------------------------------------------------------------------
+
+
+async def test_put_replaces_every_field(admin, make_event):
+    """PUT sets every field; ones left out of the body become empty."""
+    event = await make_event()
+    new = {
+        "title": "Renamed",
+        "date": "2099-07-01T20:00:00+00:00",
+        "total_seats": 80,
+        "price": "9.5",
+    }
+    reply = await admin.call("PUT", f"{EVENTS}/{event['id']}", json=new)
+    assert reply.status == 200, reply.body
+    got = reply.data
+    assert (got["title"], got["description"], got["venue"]) == ("Renamed", None, None)
+    assert (got["total_seats"], got["available_seats"], got["price"]) == (80, 80, "9.50")
+    assert datetime.fromisoformat(got["date"]) == datetime.fromisoformat(new["date"])
+    assert got["version"] == 2
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).data == got
+
+
+async def test_patch_changes_only_given_fields(admin, make_event):
+    """PATCH with only a price changes the price and the version, nothing else."""
+    event = await make_event()
+    reply = await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={"price": "30"})
+    assert reply.status == 200
+    changed = {k for k in event if reply.data[k] != event[k]}
+    assert changed == {"price", "version", "updated_at"}
+    assert reply.data["price"] == "30.00"
+    assert reply.data["version"] == 2
+
+
+async def test_patch_title_null_is_422(admin, make_event):
+    """A title cannot be removed: null is a 422 naming title, and nothing changes."""
+    event = await make_event()
+    reply = await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={"title": None})
+    assert reply.status == 422
+    assert reply.fields == ["title"]
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).data == event
+
+
+async def test_patch_description_null_clears_it(admin, make_event):
+    """PATCH description null removes the description."""
+    event = await make_event(description="to be removed")
+    reply = await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={"description": None})
+    assert reply.status == 200
+    assert reply.data["description"] is None
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).data["description"] is None
+
+
+async def test_empty_patch_returns_event_unchanged(admin, make_event):
+    """PATCH {} answers the event as it is, without bumping its version."""
+    event = await make_event()
+    reply = await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={})
+    assert reply.status == 200
+    assert reply.data == event
+
+
+async def test_patch_unknown_event_is_404(admin):
+    """Editing an event that does not exist is a 404."""
+    reply = await admin.call("PATCH", f"{EVENTS}/999999", json={"total_seats": 5})
+    assert reply.status == 404
+
+
+# --- capacity --------------------------------------------------------------------
+
+
+@pytest.fixture
+async def thirty_sold(make_event, user):
+    """An event of 100 seats with 30 sold."""
+    event = await make_event(total_seats=100)
+    await sell(user, event["id"], 30)
+    return event
+
+
+async def test_shrinking_capacity_keeps_sold_seats(admin, thirty_sold, ledger_ok):
+    """With 30 of 100 sold, total_seats 50 leaves 20 available."""
+    reply = await admin.call("PATCH", f"{EVENTS}/{thirty_sold['id']}", json={"total_seats": 50})
+    assert reply.status == 200
+    assert (reply.data["total_seats"], reply.data["available_seats"]) == (50, 20)
+    ledger_ok()
+
+
+async def test_capacity_below_sold_seats_is_409(admin, thirty_sold, ledger_ok):
+    """total_seats under the 30 sold is a 409 naming total_seats, and nothing changes."""
+    path = f"{EVENTS}/{thirty_sold['id']}"
+    before = (await admin.get(path)).data
+    reply = await admin.call("PATCH", path, json={"total_seats": 29})
+    assert reply.status == 409
+    assert reply.fields == ["total_seats"]
+    assert (await admin.get(path)).data == before
+    ledger_ok()
+
+
+async def test_capacity_equal_to_sold_seats_sells_out(admin, user, thirty_sold, ledger_ok):
+    """total_seats equal to the 30 sold leaves none, and the event is sold out."""
+    reply = await admin.call("PATCH", f"{EVENTS}/{thirty_sold['id']}", json={"total_seats": 30})
+    assert reply.status == 200
+    assert reply.data["available_seats"] == 0
+    assert titles(await user.get(f"{EVENTS}/available")) == []
+    ledger_ok()
+
+
+# --- delete ----------------------------------------------------------------------
+
+
+async def test_delete_event_without_bookings(admin, make_event):
+    """An event nobody booked can be deleted, and is then gone."""
+    event = await make_event()
+    reply = await admin.delete(f"{EVENTS}/{event['id']}")
+    assert reply.status == 200
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).status == 404
+
+
+async def test_delete_event_with_booking_waits_for_cancellation(admin, user, make_event):
+    """A booked event cannot be deleted until its booking is cancelled."""
+    event = await make_event()
+    [booking_id] = await sell(user, event["id"], 2)
+    refused = await admin.delete(f"{EVENTS}/{event['id']}")
+    assert refused.status == 409
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).status == 200
+    assert (await user.delete(f"/api/v1/bookings/{booking_id}")).status == 200
+    assert (await admin.delete(f"{EVENTS}/{event['id']}")).status == 200
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).status == 404
+
+
+# --- awkward text ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Robert'); DROP TABLE events;--",
+        "Ünïcødé 🎭",
+        "C:\\path\\to\\show \\x00 \\\\",
+        "100% off_today %s %(title)s",
+        '"quoted" `back` $1 $$ {braces}',
+    ],
+)
+async def test_awkward_text_is_stored_verbatim(admin, make_event, db_rows, text):
+    """SQL metacharacters, unicode, backslashes and percent signs come back unchanged."""
+    event = await make_event(title=text, venue=text, description=text)
+    got = (await admin.get(f"{EVENTS}/{event['id']}")).data
+    assert (got["title"], got["venue"], got["description"]) == (text, text, text)
+    assert db_rows("SELECT title, venue, description FROM events") == [(text, text, text)]
+    assert titles(await admin.get(EVENTS, params={"q": text})) == [text]
+
+
+async def test_nul_character_is_422_not_stored(admin, db_rows):
+    """Text with a NUL character, which PostgreSQL cannot store, is a 422 naming the field."""
+    reply = await admin.post("/api/v1/events", json=event_body(venue="Hall\x00B"))
+    assert reply.status == 422
+    assert reply.fields == ["venue"]
+    assert db_rows("SELECT count(*) FROM events") == [(0,)]
+
+
+@pytest.mark.parametrize("date", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00"])
+async def test_date_beyond_readable_years_is_422(admin, make_event, date):
+    """A date whose UTC instant falls outside years 1-9999 is refused, and listing still works."""
+    await make_event()
+    reply = await admin.post(EVENTS, json=event_body(date=date))
+    assert reply.status == 422
+    assert reply.fields == ["date"]
+    assert len((await admin.get(EVENTS)).data) == 1

@@ -1,0 +1,222 @@
+"""Who may do what: every route of the API against every role, and who owns a booking."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from conftest import PASSWORD, call, event_body
+
+V1 = "/api/v1"
+BOOKINGS = f"{V1}/bookings"
+ROLES = ["anonymous", "user", "clerk", "admin"]
+
+ANYONE = frozenset(ROLES)
+LOGGED_IN = frozenset({"user", "clerk", "admin"})
+STAFF = frozenset({"clerk", "admin"})
+ADMIN = frozenset({"admin"})
+
+# (method, route as the router spells it) -> the roles that get through. Everyone else
+# gets 401 when anonymous and 403 when logged in. HEAD follows the GET of its route.
+RULES: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/"): ANYONE,
+    ("GET", "/docs"): ANYONE,
+    ("GET", f"{V1}/openapi.json"): ANYONE,
+    ("POST", f"{V1}/auth/register"): ANYONE,
+    ("POST", f"{V1}/auth/login"): ANYONE,
+    ("POST", f"{V1}/auth/refresh"): ANYONE,
+    ("POST", f"{V1}/auth/logout"): ANYONE,
+    ("GET", f"{V1}/auth/me"): LOGGED_IN,
+    ("GET", f"{V1}/users"): ADMIN,
+    ("POST", f"{V1}/users"): ADMIN,
+    ("GET", f"{V1}/events"): ANYONE,
+    ("POST", f"{V1}/events"): ADMIN,
+    ("GET", f"{V1}/events/available"): ANYONE,
+    ("GET", f"{V1}/events/{{event_id}}"): ANYONE,
+    ("PUT", f"{V1}/events/{{event_id}}"): ADMIN,
+    ("PATCH", f"{V1}/events/{{event_id}}"): ADMIN,
+    ("DELETE", f"{V1}/events/{{event_id}}"): ADMIN,
+    ("GET", BOOKINGS): LOGGED_IN,
+    ("POST", BOOKINGS): LOGGED_IN,
+    ("GET", f"{BOOKINGS}/all"): ADMIN,
+    ("GET", f"{BOOKINGS}/event/{{event_id}}"): STAFF,
+    ("GET", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
+    ("DELETE", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
+}
+
+# Routes whose answer is not the JSON envelope.
+NOT_ENVELOPED = {"/docs", f"{V1}/openapi.json"}
+
+
+def rule_for(method: str, route: str) -> frozenset[str] | None:
+    if method == "HEAD":
+        method = "GET"
+    return RULES.get((method, route))
+
+
+def app_routes(client: Any) -> list[tuple[str, str]]:
+    return [(r.method, r.resource.canonical) for r in client.server.app.router.routes()]
+
+
+class Requests:
+    """Builds a valid request for any route, so that a caller who is let through gets a 2xx.
+
+    Ids in the path are fresh events and fresh bookings of ``owner``; bodies are valid.
+    """
+
+    def __init__(self, client: Any, make_event: Any, owner: Any) -> None:
+        self.client = client
+        self.make_event = make_event
+        self.owner = owner
+        self._n = itertools.count(1)
+
+    async def build(self, method: str, route: str) -> tuple[str, Any]:
+        path = route
+        if "{event_id}" in path:
+            path = path.replace("{event_id}", str((await self.make_event())["id"]))
+        if "{booking_id}" in path:
+            path = path.replace("{booking_id}", str((await self._booking())["id"]))
+        return path, await self._body(method, route)
+
+    async def _booking(self) -> dict[str, Any]:
+        event = await self.make_event()
+        reply = await self.owner.post(BOOKINGS, json={"event_id": event["id"]})
+        assert reply.status == 201, reply.body
+        return reply.data
+
+    async def _fresh_refresh_token(self) -> str:
+        body = {"username": self.owner.username, "password": PASSWORD}
+        reply = await call(self.client, "POST", f"{V1}/auth/login", json=body)
+        return reply.data["refresh_token"]
+
+    async def _body(self, method: str, route: str) -> Any:
+        n = next(self._n)
+        if (method, route) == ("POST", f"{V1}/auth/register"):
+            return {"username": f"newcomer{n}", "password": PASSWORD}
+        if (method, route) == ("POST", f"{V1}/auth/login"):
+            return {"username": self.owner.username, "password": PASSWORD}
+        if (method, route) in {("POST", f"{V1}/auth/refresh"), ("POST", f"{V1}/auth/logout")}:
+            return {"refresh_token": await self._fresh_refresh_token()}
+        if (method, route) == ("POST", f"{V1}/users"):
+            return {"username": f"staff{n}", "password": PASSWORD, "role": "clerk"}
+        if (method, route) in {("POST", f"{V1}/events"), ("PUT", f"{V1}/events/{{event_id}}")}:
+            return event_body(title=f"Event {n}")
+        if (method, route) == ("PATCH", f"{V1}/events/{{event_id}}"):
+            return {"title": f"Renamed {n}"}
+        if (method, route) == ("POST", BOOKINGS):
+            return {"event_id": (await self.make_event())["id"], "quantity": 1}
+        return None
+
+
+async def send(client: Any, method: str, path: str, token: str | None, body: Any) -> tuple:
+    """(status, headers) of one request; envelope routes go through ``call``'s checks."""
+    if method == "HEAD" or path in NOT_ENVELOPED:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with client.request(method, path, headers=headers, json=body) as resp:
+            assert resp.status != 500, (method, path)
+            return resp.status, resp.headers
+    reply = await call(client, method, path, token=token, json=body)
+    return reply.status, reply.headers
+
+
+async def test_every_rule_names_a_real_route(client):
+    """The table has no stale entries: each one is a route the server really has."""
+    assert set(RULES) - set(app_routes(client)) == set()
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_permission_matrix(client, actors, make_event, role):
+    """Every route lets exactly the roles in RULES through; others get 401 or 403."""
+    actor = None if role == "anonymous" else await actors.new(role)
+    requests = Requests(client, make_event, owner=actor or await actors.new("user"))
+    wrong = []
+    for method, route in app_routes(client):
+        allowed = rule_for(method, route)
+        if allowed is None:
+            wrong.append(f"{method} {route}: no entry in RULES")
+            continue
+        path, body = await requests.build(method, route)
+        status, headers = await send(client, method, path, actor and actor.token, body)
+        if role in allowed:
+            expected, passed = "2xx", 200 <= status < 300
+        elif actor is None:
+            expected = "401 with WWW-Authenticate: Bearer"
+            passed = status == 401 and headers.get("WWW-Authenticate") == "Bearer"
+        else:
+            expected, passed = "403", status == 403
+        if not passed:
+            wrong.append(f"{method} {route}: {role} got {status}, expected {expected}")
+    assert not wrong, "\n".join(wrong)
+
+
+# --- ownership -----------------------------------------------------------------
+
+
+async def book(actor: Any, event: dict[str, Any], quantity: int = 1) -> dict[str, Any]:
+    reply = await actor.post(BOOKINGS, json={"event_id": event["id"], "quantity": quantity})
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+async def test_user_cannot_read_or_cancel_another_users_booking(actors, make_event, ledger_ok):
+    """Another user's booking is a 404 to read and to cancel, and it stays confirmed."""
+    owner, other = await actors.new("user"), await actors.new("user")
+    event = await make_event(total_seats=10)
+    url = f"{BOOKINGS}/{(await book(owner, event, 2))['id']}"
+    assert (await other.get(url)).status == 404
+    assert (await other.delete(url)).status == 404
+    assert (await owner.get(url)).data["status"] == "confirmed"
+    assert (await owner.get(f"{V1}/events/{event['id']}")).data["available_seats"] == 8
+    ledger_ok()
+
+
+@pytest.mark.parametrize("role", ["clerk", "admin"])
+async def test_staff_read_and_cancel_any_booking(actors, make_event, ledger_ok, role):
+    """Clerks and admins read and cancel a user's booking, and its seats come back."""
+    owner, staff = await actors.new("user"), await actors.new(role)
+    event = await make_event(total_seats=10)
+    url = f"{BOOKINGS}/{(await book(owner, event, 3))['id']}"
+    seen = await staff.get(url)
+    assert seen.status == 200
+    assert seen.data["user_id"] == owner.user_id
+    cancelled = await staff.delete(url)
+    assert cancelled.status == 200
+    assert cancelled.data["available_seats"] == 10
+    assert (await owner.get(url)).data["status"] == "cancelled"
+    ledger_ok()
+
+
+@pytest.mark.parametrize("role", ["user", "clerk", "admin"])
+async def test_booking_list_shows_only_your_own(actors, make_event, role):
+    """GET /bookings lists the caller's own bookings and nobody else's."""
+    me, other = await actors.new(role), await actors.new("user")
+    event = await make_event()
+    mine = {(await book(me, event))["id"], (await book(me, event))["id"]}
+    await book(other, event)
+    listed = await me.get(BOOKINGS)
+    assert listed.status == 200
+    assert {b["id"] for b in listed.data} == mine
+
+
+async def test_staff_see_every_booking_of_an_event(actors, clerk, admin, make_event):
+    """A clerk's event listing and an admin's full listing include every user's bookings."""
+    alice, bob = await actors.new("user"), await actors.new("user")
+    event = await make_event()
+    ids = {(await book(alice, event))["id"], (await book(bob, event))["id"]}
+    by_event = await clerk.get(f"{BOOKINGS}/event/{event['id']}")
+    assert {b["id"] for b in by_event.data} == ids
+    assert {b["id"] for b in (await admin.get(f"{BOOKINGS}/all")).data} == ids
+
+
+@pytest.mark.parametrize("role", ["user", "clerk"])
+async def test_refused_event_changes_change_nothing(client, actors, make_event, role):
+    """A 403 on creating, editing or deleting events leaves the events as they were."""
+    actor = await actors.new(role)
+    event = await make_event()
+    url = f"{V1}/events/{event['id']}"
+    assert (await actor.post(f"{V1}/events", json=event_body())).status == 403
+    assert (await actor.call("PUT", url, json=event_body(title="Mine now"))).status == 403
+    assert (await actor.call("PATCH", url, json={"title": "Mine now"})).status == 403
+    assert (await actor.delete(url)).status == 403
+    assert (await call(client, "GET", f"{V1}/events")).data == [event]

@@ -1,0 +1,110 @@
+"""The SQLAlchemy tables match the migrated database, and the database guards its invariants."""
+
+import psycopg2
+import psycopg2.errors
+import pytest
+
+from server import db, tables
+
+
+def columns_in_database(db_rows, table):
+    rows = db_rows(
+        "SELECT column_name, is_nullable = 'YES' FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = %s",
+        table,
+    )
+    return dict(rows)
+
+
+@pytest.mark.parametrize("table", sorted(tables.metadata.tables))
+async def test_table_matches_the_migrations(client, db_rows, table):
+    """Each table in tables.py has exactly the columns and nullability the migrations made."""
+    declared = {c.name: c.nullable for c in tables.metadata.tables[table].columns}
+    assert columns_in_database(db_rows, table) == declared
+
+
+async def test_every_migrated_table_is_declared(client, db_rows):
+    """The migrations create no table that tables.py leaves out."""
+    rows = db_rows(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+    )
+    assert {name for (name,) in rows} - {"schema_migrations"} == set(tables.metadata.tables)
+
+
+async def test_migrating_again_is_a_no_op(client, database_url, db_rows):
+    """A second migrate applies nothing, and every migration file is recorded."""
+    pool = await db.create_pool(database_url, minsize=1, maxsize=1)
+    try:
+        assert await db.migrate(pool) == []
+    finally:
+        pool.close()
+        await pool.wait_closed()
+    recorded = db_rows("SELECT version, name FROM schema_migrations ORDER BY version")
+    assert recorded == [(version, name) for version, name, _ in db.migration_files()]
+    assert recorded, "no migrations found"
+
+
+@pytest.fixture
+async def booked(user, make_event, db_rows):
+    """An event of 10 seats with one booking of 2, made through the API."""
+    event = await make_event(total_seats=10)
+    reply = await user.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 2})
+    assert reply.status == 201
+    return {"event_id": event["id"], "booking_id": reply.data["id"], "user_id": user.user_id}
+
+
+@pytest.fixture
+def refused(database_url):
+    """``refused(sql, *args)`` asserts the database rejects it with a check violation."""
+
+    def run(statement, *args):
+        conn = psycopg2.connect(database_url)
+        try:
+            with pytest.raises(psycopg2.errors.CheckViolation), conn.cursor() as cur:
+                cur.execute(statement, args)
+        finally:
+            conn.rollback()
+            conn.close()
+
+    return run
+
+
+@pytest.mark.parametrize(
+    "assignment",
+    ["available_seats = -1", "available_seats = total_seats + 1", "total_seats = 1"],
+)
+async def test_database_refuses_impossible_seats(booked, refused, db_rows, assignment):
+    """Seats below zero or above the total are refused by the database itself."""
+    refused(f"UPDATE events SET {assignment} WHERE id = %s", booked["event_id"])
+    assert db_rows("SELECT total_seats, available_seats FROM events") == [(10, 8)]
+
+
+@pytest.mark.parametrize("assignment", ["quantity = 0", "quantity = -2", "status = 'bogus'"])
+async def test_database_refuses_bad_bookings(booked, refused, assignment):
+    """A booking of no seats or with an unknown status is refused by the database."""
+    refused(f"UPDATE bookings SET {assignment} WHERE id = %s", booked["booking_id"])
+
+
+async def test_database_refuses_a_new_booking_of_zero(booked, refused):
+    """Inserting a booking for zero seats is refused too."""
+    refused(
+        "INSERT INTO bookings (event_id, user_id, quantity) VALUES (%s, %s, 0)",
+        booked["event_id"],
+        booked["user_id"],
+    )
+
+
+async def test_database_refuses_unknown_role(user, refused, db_rows):
+    """A role outside user, clerk and admin is refused by the database."""
+    refused("UPDATE users SET role = 'root' WHERE id = %s", user.user_id)
+    assert db_rows("SELECT role FROM users WHERE id = %s", user.user_id) == [("user",)]
+
+
+@pytest.mark.parametrize(
+    "assignment", ["price = -0.01", "title = '   '", "username = 'a b'", "username = 'x'"]
+)
+async def test_database_refuses_other_bad_values(booked, refused, assignment):
+    """Negative prices, blank titles and malformed usernames are refused as well."""
+    table, key = ("users", "user_id") if "username" in assignment else ("events", "event_id")
+    refused(f"UPDATE {table} SET {assignment} WHERE id = %s", booked[key])

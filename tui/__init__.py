@@ -1,0 +1,1 @@
+"""The Textual box-office terminal (issue 4)."""
