@@ -244,7 +244,7 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=3000, help="users in the hot-event storm")
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--browse", type=int, default=20000, help="GET /events requests")
-    parser.add_argument("--pool", type=int, default=20, help="database connections")
+    parser.add_argument("--pool", type=int, default=10, help="database connections")
     args = parser.parse_args()
 
     server = embedded.scratch_server()

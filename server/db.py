@@ -7,6 +7,7 @@ compiling costs about as much as a database round trip.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -72,32 +73,36 @@ class Database:
 
     def __init__(self, pool: aiopg.Pool) -> None:
         self.pool = pool
+        # aiopg's pool lets a newcomer take a freed connection ahead of those already
+        # waiting, which starves some requests under a storm (hot-event p99 was 2.5x worse).
+        # asyncio.Semaphore is first come, first served.
+        self._gate = asyncio.Semaphore(pool.maxsize)
 
     @asynccontextmanager
-    async def _statements(self) -> AsyncIterator[Statements]:
-        async with self.pool.acquire() as conn, conn.cursor(cursor_factory=_DICT_CURSOR) as cur:
-            yield Statements(cur)
+    async def _cursor(self) -> AsyncIterator[aiopg.Cursor]:
+        async with (
+            self._gate,
+            self.pool.acquire() as conn,
+            conn.cursor(cursor_factory=_DICT_CURSOR) as cur,
+        ):
+            yield cur
 
     async def fetchone(self, query: Query, **params: Any) -> Row | None:
-        async with self._statements() as s:
-            return await s.fetchone(query, **params)
+        async with self._cursor() as cur:
+            return await Statements(cur).fetchone(query, **params)
 
     async def fetchall(self, query: Query, **params: Any) -> list[Row]:
-        async with self._statements() as s:
-            return await s.fetchall(query, **params)
+        async with self._cursor() as cur:
+            return await Statements(cur).fetchall(query, **params)
 
     async def execute(self, query: Query, **params: Any) -> int:
-        async with self._statements() as s:
-            return await s.execute(query, **params)
+        async with self._cursor() as cur:
+            return await Statements(cur).execute(query, **params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Statements]:
         """For the few admin operations that need more than one statement."""
-        async with (
-            self.pool.acquire() as conn,
-            conn.cursor(cursor_factory=_DICT_CURSOR) as cur,
-            cur.begin(),
-        ):
+        async with self._cursor() as cur, cur.begin():
             yield Statements(cur)
 
 
