@@ -76,6 +76,11 @@ class Input(BaseModel):
         return value
 
 
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
 class Request(Input):
     """Strict about unknown fields, so a typo ("quantiy") is an error, not a default."""
 
@@ -233,6 +238,86 @@ class BookingQuery(PageQuery):
     status: BookingStatus | None = None
 
 
+# --- live updates (the /api/v1/ws websocket) ----------------------------------------
+
+CHANNEL = "boxoffice_events"
+
+LiveType = Literal["snapshot", "seats", "created", "updated", "deleted"]
+
+
+class Subscribe(Request):
+    """Client to server: start receiving an event's changes (a snapshot of each comes first)."""
+
+    type: Literal["subscribe"]
+    events: list[Id] | Literal["all"] = Field(
+        description='event ids, or "all" for every event including ones created later'
+    )
+
+
+class Unsubscribe(Request):
+    type: Literal["unsubscribe"]
+    events: list[Id] | Literal["all"]
+
+
+class Reauthenticate(Request):
+    """Client to server: a fresh access token, sent before the current one expires."""
+
+    type: Literal["auth"]
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Ping(Request):
+    type: Literal["ping"]
+
+
+class LiveEvent(Response):
+    """Server to client: the state of one event after a change.
+
+    Every message about an event carries its version; apply a message only if its version
+    is higher than the one you have. A slow client may be sent only the latest state of an
+    event, never a stale one.
+    """
+
+    type: LiveType = Field(
+        description="snapshot (on subscribe or after a resync), seats (booked, cancelled, "
+        "held, expired or capacity changed), created, updated, deleted"
+    )
+    event_id: int
+    version: int
+    event: Event | None = Field(description="the event as it is now; null when deleted")
+    reason: Literal["subscribe", "resync"] | None = Field(
+        None, description="why a snapshot was sent"
+    )
+
+
+class Hello(Response):
+    """Server to client, first message: who you are and when your token expires."""
+
+    type: Literal["hello"] = "hello"
+    user: str
+    role: Role
+    token_expires_at: int = Field(description="Unix time; send an auth message before it")
+    heartbeat: float = Field(description="seconds between the server's pings")
+
+
+class Subscribed(Response):
+    type: Literal["subscribed", "unsubscribed"]
+    events: list[int] | Literal["all"]
+    missing: list[int] = Field(default_factory=list, description="ids that match no event")
+
+
+class Pong(Response):
+    type: Literal["pong"] = "pong"
+
+
+class LiveError(Response):
+    """Server to client: a message was not understood; the connection stays open."""
+
+    type: Literal["error"] = "error"
+    message: str
+    errors: list[FieldError] = Field(default_factory=list)
+
+
 # --- meta ----------------------------------------------------------------------
 
 
@@ -240,11 +325,6 @@ class Health(Response):
     name: str
     version: str
     status: str
-
-
-class FieldError(BaseModel):
-    field: str
-    message: str
 
 
 def envelope_schema(data: dict[str, Any]) -> dict[str, Any]:

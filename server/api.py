@@ -38,7 +38,8 @@ class Spec:
     status: int = 200
     errors: tuple[int, ...] = ()
     description: str = ""
-    path_params: tuple[str, ...] = field(default=())
+    websocket: bool = False  # authenticates itself: close code 4401, not an HTTP 401
+    messages: tuple[type[BaseModel], ...] = field(default=())  # a websocket's messages
 
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
@@ -57,7 +58,7 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
             kwargs: dict[str, Any] = {}
-            if s.roles is not None:
+            if s.roles is not None and not s.websocket:
                 kwargs["user"] = authorize(request, s.roles)
             if s.query is not None:
                 kwargs["query"] = _validate(s.query, dict(request.query))

@@ -3,6 +3,8 @@ until it starts; resources open and close in ``cleanup_ctx``."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -19,7 +21,9 @@ from .config import Config, ConfigError
 from .envelope import error_middleware
 from .events import Events
 from .handlers.meta import build_document
-from .keys import AUTH, BOOKINGS, CONFIG, DB, EVENTS, TOKENS
+from .keys import AUTH, BOOKINGS, CONFIG, DB, EVENTS, HUB, LISTENER, TOKENS
+from .listener import Listener
+from .live import GOING_AWAY, Hub
 from .routes import setup_routes
 from .security import AccessTokens, Passwords
 
@@ -37,7 +41,9 @@ def create_app(config: Config) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
     setup_routes(app)
     app.cleanup_ctx.append(services)
+    app.cleanup_ctx.append(live_updates)
     app.on_startup.append(build_document)
+    app.on_shutdown.append(close_websockets)
     return app
 
 
@@ -63,3 +69,28 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         pool.close()
         await pool.wait_closed()
         executor.shutdown(wait=True)
+
+
+async def live_updates(app: web.Application) -> AsyncIterator[None]:
+    """The hub of websocket subscribers and the LISTEN connection that feeds it."""
+    config = app[CONFIG]
+    hub = Hub(app[DB], config.live_flush_interval)
+    listener = Listener(config.database_url or "", hub, ping_interval=config.listen_ping_interval)
+    app[HUB] = hub
+    app[LISTENER] = listener
+    tasks = [
+        asyncio.create_task(hub.flush_forever(), name="live-flush"),
+        asyncio.create_task(listener.run_forever(), name="listen"),
+    ]
+    # Serve only once changes can be heard (or after a while without: it keeps trying).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(10):
+            await listener.connected.wait()
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def close_websockets(app: web.Application) -> None:
+    await app[HUB].close_all(GOING_AWAY, "server shutting down")

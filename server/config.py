@@ -41,6 +41,13 @@ class Config:
     login_window: int = 15 * 60
     login_lockout: int = 5 * 60
     log_level: str = "INFO"
+    # Live updates: seconds between websocket pings; how long a client may take to read
+    # before it is dropped; how often, at most, a storm of changes is fanned out; how
+    # often a quiet LISTEN connection is checked.
+    ws_heartbeat: float = 30.0
+    ws_send_timeout: float = 10.0
+    live_flush_interval: float = 0.02
+    listen_ping_interval: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -79,6 +86,8 @@ def _parse(name: str, type_: Any, raw: str) -> Any:
     try:
         if kind.startswith("int"):
             return int(raw)
+        if kind.startswith("float"):
+            return float(raw)
         if kind.startswith("Path"):
             return Path(raw)
     except ValueError:

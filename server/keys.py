@@ -9,6 +9,8 @@ from .booking import Bookings
 from .config import Config
 from .db import Database
 from .events import Events
+from .listener import Listener
+from .live import Hub
 from .security import AccessTokens
 
 CONFIG = web.AppKey("config", Config)
@@ -17,3 +19,5 @@ TOKENS = web.AppKey("tokens", AccessTokens)
 AUTH = web.AppKey("auth", Auth)
 EVENTS = web.AppKey("events", Events)
 BOOKINGS = web.AppKey("bookings", Bookings)
+HUB = web.AppKey("hub", Hub)
+LISTENER = web.AppKey("listener", Listener)

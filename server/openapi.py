@@ -74,7 +74,7 @@ def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
 def _models(specs: Any) -> list[type[BaseModel]]:
     found: dict[str, type[BaseModel]] = {}
     for spec in specs:
-        for m in (spec.body, spec.query, _item_model(spec.response)):
+        for m in (spec.body, spec.query, _item_model(spec.response), *spec.messages):
             if m is not None:
                 found[m.__name__] = m
     return list(found.values())
@@ -94,6 +94,8 @@ def _operation(spec: Spec, path: str) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag]}
     if spec.description:
         op["description"] = spec.description
+    if spec.websocket:
+        return op | _websocket(spec)
     params = [
         {
             "name": name,
@@ -135,6 +137,27 @@ def _operation(spec: Spec, path: str) -> dict[str, Any]:
         responses[str(code)] = _response(code, {})
     op["responses"] = responses
     return op
+
+
+def _websocket(spec: Spec) -> dict[str, Any]:
+    """OpenAPI has no words for websockets: the upgrade, its token and its messages."""
+    return {
+        "parameters": [
+            {
+                "name": "token",
+                "in": "query",
+                "required": False,
+                "description": "the access token, for clients that cannot send headers",
+                "schema": {"type": "string"},
+            }
+        ],
+        "security": [{"bearer": []}],
+        "x-roles": sorted(spec.roles or ()),
+        "x-websocket-messages": {m.__name__: _ref(m) for m in spec.messages},
+        "responses": {
+            "101": {"description": "Switching to the websocket protocol (see the description)"}
+        },
+    }
 
 
 def _plain_operation(handler: Any) -> dict[str, Any]:

@@ -7,6 +7,8 @@ whose WHERE clause make overselling and double refunds impossible.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -26,6 +28,7 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql import ColumnElement
 
@@ -40,7 +43,8 @@ def _active(status: ColumnElement) -> ColumnElement[bool]:
     return or_(*(status == s for s in ACTIVE_STATUSES))
 
 
-def _param(name: str, type_: type | None = None) -> ColumnElement:
+def _param(name: str, type_: Any = None) -> ColumnElement:
+    """A named parameter; ``type_`` is a type class or a factory of a type instance."""
     return bindparam(name, type_=type_() if type_ else None)
 
 
@@ -175,6 +179,12 @@ LOGOUT_SESSION = compiled(
 EVENT_COLUMNS = tuple(events.c)
 
 GET_EVENT = compiled(select(events).where(events.c.id == _param("event_id", BigInteger)))
+
+ALL_EVENTS = compiled(select(events).order_by(events.c.date, events.c.id))
+
+EVENTS_BY_ID = compiled(
+    select(events).where(events.c.id == func.any(_param("ids", lambda: ARRAY(BigInteger))))
+)
 
 GET_EVENT_FOR_UPDATE = compiled(
     select(events).where(events.c.id == _param("event_id", BigInteger)).with_for_update()

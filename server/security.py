@@ -57,6 +57,10 @@ class AccessTokens:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Principal:
+        return self.verify_with_expiry(token)[0]
+
+    def verify_with_expiry(self, token: str) -> tuple[Principal, float]:
+        """The principal and the Unix time its token expires."""
         try:
             # An explicit algorithm list refuses "alg: none" and algorithm confusion.
             claims: dict[str, Any] = jwt.decode(
@@ -72,8 +76,9 @@ class AccessTokens:
         if claims.get("typ") != "access" or claims.get("role") not in ("user", "clerk", "admin"):
             raise Unauthorized("Invalid access token")
         try:
-            return Principal(int(claims["sub"]), str(claims.get("name", "")), claims["role"])
-        except ValueError:
+            who = Principal(int(claims["sub"]), str(claims.get("name", "")), claims["role"])
+            return who, float(claims["exp"])
+        except (TypeError, ValueError):
             raise Unauthorized("Invalid access token") from None
 
 

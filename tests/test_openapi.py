@@ -129,7 +129,8 @@ async def test_roles_and_security_match_the_handlers(client):
         else:
             assert op["security"] == [{"bearer": []}], (method, path)
             assert op["x-roles"] == sorted(spec.roles), (method, path)
-            assert "401" in op["responses"], (method, path)
+            # A websocket refuses a bad token with close code 4401 after the upgrade.
+            assert ("101" if spec.websocket else "401") in op["responses"], (method, path)
 
 
 async def test_bodies_are_documented(client):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import aiohttp
 import pytest
 from conftest import PASSWORD, call, event_body
 
@@ -43,7 +44,11 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{BOOKINGS}/event/{{event_id}}"): STAFF,
     ("GET", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
     ("DELETE", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
+    ("GET", f"{V1}/ws"): LOGGED_IN,
 }
+
+# Websockets answer with a first message or a close code, not an HTTP status.
+WEBSOCKETS = {f"{V1}/ws"}
 
 # Routes whose answer is not the JSON envelope.
 NOT_ENVELOPED = {"/docs", f"{V1}/openapi.json"}
@@ -125,6 +130,16 @@ async def test_every_rule_names_a_real_route(client):
     assert set(RULES) - set(app_routes(client)) == set()
 
 
+async def websocket_lets_in(client: Any, route: str, actor: Any, allowed: bool) -> bool:
+    """Allowed callers get the hello message; others a 4401 close."""
+    headers = {"Authorization": f"Bearer {actor.token}"} if actor else {}
+    async with client.ws_connect(route, headers=headers) as ws:
+        msg = await ws.receive(timeout=5)
+        if allowed:
+            return msg.type == aiohttp.WSMsgType.TEXT and msg.json()["type"] == "hello"
+        return msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 4401
+
+
 @pytest.mark.parametrize("role", ROLES)
 async def test_permission_matrix(client, actors, make_event, role):
     """Every route lets exactly the roles in RULES through; others get 401 or 403."""
@@ -135,6 +150,12 @@ async def test_permission_matrix(client, actors, make_event, role):
         allowed = rule_for(method, route)
         if allowed is None:
             wrong.append(f"{method} {route}: no entry in RULES")
+            continue
+        if route in WEBSOCKETS:
+            if method == "GET" and not await websocket_lets_in(
+                client, route, actor, role in allowed
+            ):
+                wrong.append(f"{method} {route}: {role} was not treated as {sorted(allowed)}")
             continue
         path, body = await requests.build(method, route)
         status, headers = await send(client, method, path, actor and actor.token, body)

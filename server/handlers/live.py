@@ -1,0 +1,201 @@
+"""GET /api/v1/ws: live seat updates over a websocket. The protocol is in ``PROTOCOL``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Annotated
+
+from aiohttp import WSMsgType, web
+from pydantic import Field, TypeAdapter, ValidationError
+
+from common.models import (
+    FieldError,
+    Hello,
+    LiveError,
+    LiveEvent,
+    Ping,
+    Pong,
+    Reauthenticate,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+)
+
+from ..api import ANY_ROLE, endpoint
+from ..envelope import Unauthorized
+from ..keys import CONFIG, HUB, TOKENS
+from ..live import CLOSE_CODES, CLOSE_UNAUTHORIZED, Subscriber
+from ..security import Principal
+
+PROTOCOL = """\
+A websocket for live seat availability. Authenticate with the access token in an
+`Authorization: Bearer` header or, for clients that cannot set headers, a `token` query
+parameter. The server first sends `hello`; then send JSON text messages:
+
+- `{"type": "subscribe", "events": [1, 2]}` or `{"type": "subscribe", "events": "all"}`
+  (every event, including ones created later). The server answers `subscribed` (with the
+  ids that match no event in `missing`), then a `snapshot` of each event.
+- `{"type": "unsubscribe", "events": [1]}` or `"all"`; answered by `unsubscribed`.
+- `{"type": "auth", "token": "..."}`: a fresh access token, before `token_expires_at`.
+- `{"type": "ping"}`: answered by `pong`.
+
+After a snapshot, every change to a subscribed event is sent as a `LiveEvent` message of
+type `seats` (booked, cancelled, held, expired, capacity changed), `created`, `updated` or
+`deleted`. Each carries the event's `version`, which increases with every change and is
+the same on every server instance: apply a message only if its version is higher than the
+one you hold. A client that reads slowly gets the latest state of each event, not a
+backlog. `snapshot` messages with reason `resync` follow a database reconnection.
+
+A message the server cannot use gets an `error` reply; the connection stays open. Close
+codes: 1001 the server is going away (reconnect); 1009 message too large (over 64 KiB);
+4401 missing, invalid or expired token (log in again); 4408 the client did not read its
+messages in time (reconnect). The server pings every `heartbeat` seconds and drops peers
+that do not answer.
+"""
+
+# Seconds to wait for the client's reply to our close frame.
+CLOSE_HANDSHAKE_TIMEOUT = 2.0
+
+ClientMessage = TypeAdapter(
+    Annotated[Subscribe | Unsubscribe | Reauthenticate | Ping, Field(discriminator="type")]
+)
+
+
+@endpoint(
+    summary="Live seat updates (websocket)",
+    tag="live",
+    description=PROTOCOL,
+    roles=ANY_ROLE,
+    websocket=True,
+    messages=(
+        Subscribe,
+        Unsubscribe,
+        Reauthenticate,
+        Ping,
+        Hello,
+        Subscribed,
+        LiveEvent,
+        LiveError,
+        Pong,
+    ),
+)
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    config = request.app[CONFIG]
+    ws = web.WebSocketResponse(
+        heartbeat=config.ws_heartbeat,
+        max_msg_size=64 * 1024,
+        timeout=CLOSE_HANDSHAKE_TIMEOUT,
+    )
+    await ws.prepare(request)
+    try:
+        who, expires_at = _authenticate(request)
+    except Unauthorized as exc:
+        await ws.close(code=CLOSE_UNAUTHORIZED, message=exc.message.encode())
+        return ws
+
+    hub = request.app[HUB]
+    sub = Subscriber(ws, who)
+    hub.join(sub)
+    sender = asyncio.create_task(sub.send_forever(config.ws_send_timeout))
+    expiry = _close_at(sub, expires_at)
+    sub.say(
+        Hello(
+            user=who.username,
+            role=who.role,
+            token_expires_at=int(expires_at),
+            heartbeat=config.ws_heartbeat,
+        ).model_dump_json()
+    )
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                expiry = await _handle(request, sub, msg.data, expiry)
+            elif msg.type == WSMsgType.BINARY:
+                sub.say(_error("send JSON text messages, not binary ones"))
+    finally:
+        hub.leave(sub)
+        expiry.cancel()
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+    return ws
+
+
+def _authenticate(request: web.Request) -> tuple[Principal, float]:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        token = request.query.get("token", "")
+    if not token.strip():
+        raise Unauthorized("Missing access token (Authorization header or token parameter)")
+    return request.app[TOKENS].verify_with_expiry(token.strip())
+
+
+def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
+    """Close the connection when its token expires, unless a fresh one arrives first."""
+    loop = asyncio.get_running_loop()
+    delay = max(0.0, expires_at - time.time())
+    return loop.call_later(
+        delay,
+        lambda: asyncio.ensure_future(sub.close(CLOSE_UNAUTHORIZED, "access token expired")),
+    )
+
+
+async def _handle(
+    request: web.Request, sub: Subscriber, data: str, expiry: asyncio.TimerHandle
+) -> asyncio.TimerHandle:
+    try:
+        message = ClientMessage.validate_json(data)
+    except ValidationError as exc:
+        sub.say(_invalid(exc, data))
+        return expiry
+    hub = request.app[HUB]
+    if isinstance(message, Subscribe):
+        ids = None if message.events == "all" else list(message.events)
+        with sub.holding():  # the acknowledgement goes first, then the snapshots
+            missing = await hub.subscribe(sub, ids)
+            ack = Subscribed(type="subscribed", events=message.events, missing=missing)
+            sub.say(ack.model_dump_json())
+    elif isinstance(message, Unsubscribe):
+        ids = None if message.events == "all" else list(message.events)
+        hub.unsubscribe(sub, ids)
+        sub.say(Subscribed(type="unsubscribed", events=message.events).model_dump_json())
+    elif isinstance(message, Reauthenticate):
+        try:
+            who, expires_at = request.app[TOKENS].verify_with_expiry(message.token)
+        except Unauthorized as exc:
+            sub.say(_error(exc.message))
+            return expiry
+        if who.user_id != sub.who.user_id:
+            sub.say(_error("the token is for another account"))
+            return expiry
+        expiry.cancel()
+        sub.who = who
+        return _close_at(sub, expires_at)
+    else:
+        assert isinstance(message, Ping)
+        sub.say(Pong().model_dump_json())
+    return expiry
+
+
+def _error(message: str, errors: list[FieldError] | None = None) -> str:
+    return LiveError(message=message, errors=errors or []).model_dump_json()
+
+
+def _invalid(exc: ValidationError, data: str) -> str:
+    try:
+        kind = json.loads(data).get("type")
+    except (ValueError, AttributeError):
+        return _error("messages must be JSON objects with a type")
+    if kind not in ("subscribe", "unsubscribe", "auth", "ping"):
+        return _error(f"unknown message type {str(kind)[:40]!r}")
+    errors = [
+        FieldError(field=".".join(str(p) for p in e["loc"][1:]) or "body", message=e["msg"])
+        for e in exc.errors(include_url=False)
+    ]
+    return _error(f"invalid {kind} message", errors)
+
+
+__all__ = ["CLOSE_CODES", "PROTOCOL", "websocket"]
