@@ -12,173 +12,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import sys
-import time
-import uuid
-from asyncio.subprocess import DEVNULL, PIPE
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import psycopg2
+from harness import (
+    ADMIN_PASSWORD,
+    Run,
+    drive,
+    login,
+    make_event,
+    make_users,
+    own_server,
+    post,
+    scratch_database,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from server import db, embedded  # noqa: E402
-from server import queries as q  # noqa: E402
-
-ADMIN_PASSWORD = "bench-admin-password"
-PASSWORD = "bench-password"
-
-
-@dataclass
-class Run:
-    name: str
-    ok: int
-    failed: int
-    seconds: float
-    latencies: list[float]
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.seconds
-
-    def pct(self, p: float) -> float:
-        if not self.latencies:
-            return float("nan")
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
-
-    def line(self, unit: str) -> str:
-        return (
-            f"{self.name:<28} {self.rate:>9,.0f} {unit:<11} p50 {self.pct(50):6.1f} ms  "
-            f"p99 {self.pct(99):6.1f} ms  ({self.ok:,} ok, {self.failed:,} failed, "
-            f"{self.seconds:.2f} s)"
-        )
-
-
-async def drive(name: str, jobs: list[Callable[[], Awaitable[bool]]], in_flight: int) -> Run:
-    """Run the jobs with at most ``in_flight`` at once; time each one."""
-    queue: asyncio.Queue[Callable[[], Awaitable[bool]]] = asyncio.Queue()
-    for job in jobs:
-        queue.put_nowait(job)
-    latencies: list[float] = []
-    failures = 0
-
-    async def worker() -> None:
-        nonlocal failures
-        while not queue.empty():
-            job = queue.get_nowait()
-            started = time.perf_counter()
-            ok = await job()
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                failures += 1
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(in_flight)))
-    return Run(name, len(latencies), failures, time.perf_counter() - started, latencies)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@asynccontextmanager
-async def own_server(dsn: str, pool_size: int) -> AsyncIterator[str]:
-    """A `boxoffice serve` process on a scratch database, with one admin account."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "BOXOFFICE_DATABASE_URL": dsn,
-        "BOXOFFICE_JWT_SECRET": uuid.uuid4().hex * 2,
-        "BOXOFFICE_BCRYPT_ROUNDS": "4",
-        "BOXOFFICE_PORT": str(port),
-        "BOXOFFICE_POOL_MAX_SIZE": str(pool_size),
-        "BOXOFFICE_MAX_TICKETS_PER_BOOKING": "10",
-    }
-    cli = [sys.executable, "-m", "server.cli"]
-    add = await asyncio.create_subprocess_exec(
-        *cli,
-        "user",
-        "add",
-        "benchadmin",
-        "--role",
-        "admin",
-        env=env,
-        cwd=ROOT,
-        stdin=PIPE,
-        stdout=DEVNULL,
-        stderr=DEVNULL,
-    )
-    await add.communicate((ADMIN_PASSWORD + "\n").encode())
-    proc = await asyncio.create_subprocess_exec(
-        *cli, "serve", env=env, cwd=ROOT, stdout=DEVNULL, stderr=DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    async with http.get(url + "/") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if time.monotonic() > deadline or proc.returncode is not None:
-                    raise SystemExit("the server did not start")
-                await asyncio.sleep(0.1)  # polling for readiness, not synchronising a test
-        yield url
-    finally:
-        proc.terminate()
-        await proc.wait()
-
-
-async def post(http: aiohttp.ClientSession, url: str, body: dict, token: str = "") -> dict:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with http.post(url, json=body, headers=headers) as resp:
-        return await resp.json()
-
-
-async def login(http: aiohttp.ClientSession, base: str, username: str, password: str) -> str:
-    reply = await post(
-        http, base + "/api/v1/auth/login", {"username": username, "password": password}
-    )
-    return reply["data"]["access_token"]
-
-
-async def make_users(http: aiohttp.ClientSession, base: str, count: int) -> list[str]:
-    tag = uuid.uuid4().hex[:6]
-
-    async def one(i: int) -> str:
-        name = f"fan{tag}{i}"
-        await post(http, base + "/api/v1/auth/register", {"username": name, "password": PASSWORD})
-        return await login(http, base, name, PASSWORD)
-
-    tokens: list[str] = []
-    for start in range(0, count, 200):
-        tokens += await asyncio.gather(*(one(i) for i in range(start, min(count, start + 200))))
-    return tokens
-
-
-async def make_event(http: aiohttp.ClientSession, base: str, admin: str, seats: int) -> int:
-    body = {
-        "title": f"Hot event {uuid.uuid4().hex[:6]}",
-        "date": "2099-01-01T20:00:00+00:00",
-        "venue": "Bench Arena",
-        "total_seats": seats,
-        "price": "10.00",
-    }
-    reply = await post(http, base + "/api/v1/events", body, admin)
-    return reply["data"]["id"]
+from server import db
+from server import queries as q
 
 
 async def hot_event(
@@ -244,15 +95,12 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=3000, help="users in the hot-event storm")
     parser.add_argument("--in-flight", type=int, default=64)
     parser.add_argument("--browse", type=int, default=20000, help="GET /events requests")
-    parser.add_argument("--pool", type=int, default=10, help="database connections")
+    parser.add_argument("--pool", type=int, default=8, help="database connections")
     args = parser.parse_args()
 
-    server = embedded.scratch_server()
-    name = f"boxoffice_bench_{uuid.uuid4().hex[:8]}"
-    embedded.create_database(server, name)
-    dsn = embedded.with_database(server, name)
-    try:
-        async with own_server(dsn, args.pool) as base:
+    with scratch_database() as dsn:
+        async with own_server(dsn, args.pool) as server:
+            base = server.url
             connector = aiohttp.TCPConnector(limit=args.in_flight)
             async with aiohttp.ClientSession(connector=connector) as http:
                 admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
@@ -268,8 +116,6 @@ async def main() -> None:
         user_ids = list(range(2, args.users + 2))
         raw = await direct_sql(dsn, user_ids, direct_event, args.in_flight, args.pool)
         ledger = check_ledger(dsn)
-    finally:
-        embedded.drop_database(server, name)
 
     print()
     print(

@@ -34,7 +34,7 @@ class Config:
     refresh_token_ttl: int = 14 * 24 * 3600
     max_tickets_per_booking: int = 10
     pool_min_size: int = 2
-    pool_max_size: int = 10
+    pool_max_size: int = 8
     max_body_bytes: int = 64 * 1024
     # Failed logins for one username within login_window seconds before it is locked.
     login_max_failures: int = 5

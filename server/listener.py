@@ -9,7 +9,6 @@ every subscriber a snapshot, so nobody is left showing stale numbers.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import aiopg
@@ -17,7 +16,7 @@ import psycopg2
 
 from common.models import CHANNEL
 
-from .live import Hub, from_notification
+from .live import Hub
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +74,6 @@ class Listener:
                     await cur.execute("SELECT 1")
                 continue
             try:
-                self.hub.changed(*from_notification(json.loads(note.payload)))
-            except (ValueError, KeyError) as exc:
+                self.hub.notified(note.payload)
+            except (ValueError, KeyError, TypeError) as exc:
                 log.error("unreadable notification %r: %s", note.payload[:200], exc)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -189,11 +190,13 @@ class Hub:
 
     # --- changes ------------------------------------------------------------------------
 
-    def changed(self, event_id: int, version: int, text: str) -> None:
-        """A change heard from the database; sent on the next flush."""
+    def notified(self, payload: str) -> None:
+        """A change heard from the database (the trigger's JSON); sent on the next flush."""
+        change = json.loads(payload)
+        event_id, version = int(change["id"]), int(change["version"])
         current = self._changed.get(event_id)
         if current is None or version > current[0]:
-            self._changed[event_id] = (version, text)
+            self._changed[event_id] = (version, change)
             self._wake.set()
 
     async def flush_forever(self) -> None:
@@ -201,9 +204,16 @@ class Hub:
             await self._wake.wait()
             self._wake.clear()
             changed, self._changed = self._changed, {}
-            for event_id, (version, text) in changed.items():
-                for sub in self._interested(event_id):
-                    sub.offer(event_id, version, text)
+            for event_id, (version, change) in changed.items():
+                subs = list(self._interested(event_id))
+                if subs:  # serialised only if someone listens, then once for all of them
+                    try:
+                        text = live_message(change)
+                    except ValueError as exc:  # pydantic's ValidationError included
+                        log.error("unusable change for event %s: %s", event_id, exc)
+                        continue
+                    for sub in subs:
+                        sub.offer(event_id, version, text)
             # Sent at once when things are quiet; at most this often under a storm.
             await asyncio.sleep(self.flush_interval)
 
@@ -238,13 +248,13 @@ def snapshot(row: Row, reason: str) -> str:
     return message.model_dump_json()
 
 
-def from_notification(payload: dict[str, Any]) -> tuple[int, int, str]:
-    """(event id, version, message) from the trigger's NOTIFY payload."""
-    event = Event.model_validate(payload["event"]) if payload.get("event") else None
+def live_message(change: dict[str, Any]) -> str:
+    """The websocket message for a change the trigger reported (same shapes as the REST API)."""
+    event = Event.model_validate(change["event"]) if change.get("event") else None
     message = LiveEvent(
-        type=payload["type"], event_id=payload["id"], version=payload["version"], event=event
+        type=change["type"], event_id=change["id"], version=change["version"], event=event
     )
-    return message.event_id, message.version, message.model_dump_json()
+    return message.model_dump_json()
 
 
 GOING_AWAY = WSCloseCode.GOING_AWAY
