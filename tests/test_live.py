@@ -448,3 +448,19 @@ async def test_shutdown_closes_websockets_with_going_away(aiohttp_client, config
     code, _ = await closed_with(ws)
     await closing
     assert code == 1001
+
+
+async def test_protocol_is_documented(client):
+    """The OpenAPI document and /docs describe the websocket: messages and close codes."""
+    async with client.get("/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    op = doc["paths"][WS]["get"]
+    for code in ("1001", "1009", "4401", "4408"):
+        assert code in op["description"]
+    schemas = doc["components"]["schemas"]
+    for name, ref in op["x-websocket-messages"].items():
+        assert ref["$ref"] == f"#/components/schemas/{name}" and name in schemas
+    assert {"Subscribe", "LiveEvent", "Hello", "LiveError"} <= set(op["x-websocket-messages"])
+    async with client.get("/docs") as resp:
+        page = await resp.text()
+    assert "/api/v1/ws" in page and "4408" in page and "LiveEvent" in page
