@@ -1,0 +1,401 @@
+"""A typed asynchronous client for the Boxoffice API, REST and live updates.
+
+    async with Client("http://localhost:8080") as api:
+        await api.login("clerk", "clerk-demo")
+        events = await api.events(upcoming=True)
+        booking = await api.book(events[0].id, quantity=2, customer_name="Ann")
+        async for update in api.live("all"):
+            ...
+
+Errors come as ``ApiError`` (the server's status, message and field errors) or
+``Unreachable`` (no answer at all). An expired access token is refreshed inside the
+client, once, and the request retried; the TUI and third parties use the same client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, TypeAdapter
+
+from .models import (
+    Booking,
+    BookingResult,
+    BookingStatus,
+    Event,
+    EventCreate,
+    EventPatch,
+    FieldError,
+    LiveEvent,
+    Role,
+    TokenPair,
+    User,
+)
+
+M = TypeVar("M", bound=BaseModel)
+API = "/api/v1"
+
+
+class ClientError(Exception):
+    """Anything that went wrong talking to the server."""
+
+
+class Unreachable(ClientError):
+    """The server did not answer (down, wrong address, network)."""
+
+
+class ApiError(ClientError):
+    """The server answered with an error envelope."""
+
+    def __init__(self, status: int, message: str, data: Any = None) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+        self.data = data
+        raw = data.get("errors", []) if isinstance(data, dict) else []
+        self.errors = [FieldError.model_validate(e) for e in raw]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Field name -> what is wrong with it."""
+        return {e.field: e.message for e in self.errors}
+
+    @property
+    def retry_after(self) -> int | None:
+        if isinstance(self.data, dict) and "retry_after" in self.data:
+            return int(self.data["retry_after"])
+        return None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A change in the state of a live feed: yielded between ``LiveEvent`` items."""
+
+    connected: bool
+    reason: str = ""
+
+
+class Client:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, session: aiohttp.ClientSession | None = None
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session = session
+        self._own_session = session is None
+        self.tokens: TokenPair | None = None
+        self.username: str | None = None
+        self._expires_at = 0.0
+        self._refreshing = asyncio.Lock()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None:
+            await self._session.close()
+        self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    @property
+    def role(self) -> Role | None:
+        return self.tokens.role if self.tokens else None
+
+    # --- the wire ----------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
+    ) -> Any:
+        """Send a request and return the envelope's data, refreshing the token once."""
+        if auth and self.tokens and time.time() > self._expires_at - 30:
+            await self._refresh_unless_replaced(self.tokens.access_token)
+        used = self.tokens.access_token if self.tokens else None
+        try:
+            return await self._send(method, path, json, params, auth)
+        except ApiError as exc:
+            if exc.status != 401 or not auth or used is None:
+                raise
+            await self._refresh_unless_replaced(used)
+            return await self._send(method, path, json, params, auth)
+
+    async def _send(
+        self, method: str, path: str, body: Any, params: dict[str, Any] | None, auth: bool
+    ) -> Any:
+        headers = {}
+        if auth and self.tokens:
+            headers["Authorization"] = f"Bearer {self.tokens.access_token}"
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self.session.request(
+                method, self.base_url + path, json=body, params=query, headers=headers
+            ) as resp:
+                try:
+                    envelope = await resp.json(content_type=None)
+                except ValueError:
+                    raise ApiError(resp.status, f"unexpected answer ({resp.reason})") from None
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise Unreachable(f"cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
+        if not isinstance(envelope, dict) or "status" not in envelope:
+            raise ApiError(resp.status, "unexpected answer (not an API envelope)")
+        if envelope["status"] != "success":
+            raise ApiError(
+                envelope.get("code", resp.status), envelope.get("message", ""), envelope.get("data")
+            )
+        return envelope.get("data")
+
+    async def _get(self, path: str, model: type[M], **params: Any) -> M:
+        return model.model_validate(await self.request("GET", path, params=params))
+
+    async def _list(self, path: str, model: type[M], **params: Any) -> list[M]:
+        return TypeAdapter(list[model]).validate_python(  # type: ignore[valid-type]
+            await self.request("GET", path, params=params)
+        )
+
+    # --- auth --------------------------------------------------------------------------
+
+    async def login(self, username: str, password: str) -> TokenPair:
+        data = await self.request(
+            "POST",
+            f"{API}/auth/login",
+            json={"username": username, "password": password},
+            auth=False,
+        )
+        self._keep(TokenPair.model_validate(data))
+        self.username = username
+        return self.tokens  # type: ignore[return-value]
+
+    async def refresh(self) -> TokenPair:
+        """New tokens for the current session."""
+        return await self._refresh_unless_replaced(None)
+
+    async def _refresh_unless_replaced(self, stale: str | None) -> TokenPair:
+        """Refresh, one request at a time; skip it if another request already replaced the
+        ``stale`` access token while this one waited."""
+        async with self._refreshing:
+            if self.tokens is None:
+                raise ApiError(401, "Not logged in")
+            if stale is not None and self.tokens.access_token != stale:
+                return self.tokens
+            data = await self._send(
+                "POST",
+                f"{API}/auth/refresh",
+                {"refresh_token": self.tokens.refresh_token},
+                None,
+                False,
+            )
+            self._keep(TokenPair.model_validate(data))
+            return self.tokens  # type: ignore[return-value]
+
+    async def logout(self) -> None:
+        if self.tokens is not None:
+            with contextlib.suppress(ApiError):
+                await self._send(
+                    "POST",
+                    f"{API}/auth/logout",
+                    {"refresh_token": self.tokens.refresh_token},
+                    None,
+                    False,
+                )
+        self.tokens = None
+        self.username = None
+
+    async def register(self, username: str, password: str) -> User:
+        data = await self.request(
+            "POST",
+            f"{API}/auth/register",
+            json={"username": username, "password": password},
+            auth=False,
+        )
+        return User.model_validate(data)
+
+    async def me(self) -> User:
+        return await self._get(f"{API}/auth/me", User)
+
+    def _keep(self, tokens: TokenPair) -> None:
+        self.tokens = tokens
+        self._expires_at = time.time() + tokens.expires_in
+
+    # --- users -------------------------------------------------------------------------
+
+    async def create_user(self, username: str, password: str, role: Role) -> User:
+        body = {"username": username, "password": password, "role": role}
+        return User.model_validate(await self.request("POST", f"{API}/users", json=body))
+
+    async def users(self, *, skip: int = 0, limit: int = 100) -> list[User]:
+        return await self._list(f"{API}/users", User, skip=skip, limit=limit)
+
+    # --- events ------------------------------------------------------------------------
+
+    async def events(
+        self,
+        *,
+        q: str | None = None,
+        upcoming: bool = False,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        skip: int = 0,
+        limit: int = 100,
+    ) -> list[Event]:
+        return await self._list(
+            f"{API}/events",
+            Event,
+            q=q or None,
+            upcoming=upcoming,
+            date_from=date_from,
+            date_to=date_to,
+            skip=skip,
+            limit=limit,
+        )
+
+    async def available_events(self, *, skip: int = 0, limit: int = 100) -> list[Event]:
+        return await self._list(f"{API}/events/available", Event, skip=skip, limit=limit)
+
+    async def event(self, event_id: int) -> Event:
+        return await self._get(f"{API}/events/{event_id}", Event)
+
+    async def create_event(self, event: EventCreate) -> Event:
+        data = await self.request("POST", f"{API}/events", json=event.model_dump(mode="json"))
+        return Event.model_validate(data)
+
+    async def update_event(self, event_id: int, changes: EventPatch) -> Event:
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        data = await self.request("PATCH", f"{API}/events/{event_id}", json=body)
+        return Event.model_validate(data)
+
+    async def delete_event(self, event_id: int) -> None:
+        await self.request("DELETE", f"{API}/events/{event_id}")
+
+    # --- bookings ----------------------------------------------------------------------
+
+    async def book(
+        self, event_id: int, quantity: int = 1, customer_name: str | None = None
+    ) -> BookingResult:
+        body: dict[str, Any] = {"event_id": event_id, "quantity": quantity}
+        if customer_name:
+            body["customer_name"] = customer_name
+        data = await self.request("POST", f"{API}/bookings", json=body)
+        return BookingResult.model_validate(data)
+
+    async def cancel(self, booking_id: int) -> BookingResult:
+        data = await self.request("DELETE", f"{API}/bookings/{booking_id}")
+        return BookingResult.model_validate(data)
+
+    async def booking(self, booking_id: int) -> Booking:
+        return await self._get(f"{API}/bookings/{booking_id}", Booking)
+
+    async def bookings(
+        self, *, status: BookingStatus | None = None, skip: int = 0, limit: int = 100
+    ) -> list[Booking]:
+        """Your own bookings (for staff: the sales you made)."""
+        return await self._list(f"{API}/bookings", Booking, status=status, skip=skip, limit=limit)
+
+    async def all_bookings(
+        self, *, status: BookingStatus | None = None, skip: int = 0, limit: int = 100
+    ) -> list[Booking]:
+        return await self._list(
+            f"{API}/bookings/all", Booking, status=status, skip=skip, limit=limit
+        )
+
+    async def event_bookings(
+        self,
+        event_id: int,
+        *,
+        status: BookingStatus | None = None,
+        skip: int = 0,
+        limit: int = 100,
+    ) -> list[Booking]:
+        return await self._list(
+            f"{API}/bookings/event/{event_id}", Booking, status=status, skip=skip, limit=limit
+        )
+
+    # --- live updates ------------------------------------------------------------------
+
+    async def live(
+        self, events: list[int] | Literal["all"], *, retry_max: float = 5.0
+    ) -> AsyncIterator[LiveEvent | Connection]:
+        """Live changes to ``events``, forever: snapshots first, then every change.
+
+        Yields ``Connection`` items when the connection is lost or back; reconnects by
+        itself with backoff, renews the token before it expires, and after a reconnect
+        the server sends fresh snapshots.
+        """
+        backoff = 0.2
+        url = self.base_url + f"{API}/ws"
+        while True:
+            try:
+                if self.tokens is None:
+                    raise ApiError(401, "Not logged in")
+                if time.time() > self._expires_at - 30:
+                    await self._refresh_unless_replaced(self.tokens.access_token)
+                headers = {"Authorization": f"Bearer {self.tokens.access_token}"}
+                async with self.session.ws_connect(url, headers=headers, heartbeat=30) as ws:
+                    await ws.send_json({"type": "subscribe", "events": events})
+                    renew = asyncio.create_task(self._renew_forever(ws))
+                    try:
+                        async for msg in ws:
+                            if msg.type != aiohttp.WSMsgType.TEXT:
+                                break
+                            data = msg.json()
+                            kind = data.get("type")
+                            if kind == "subscribed":
+                                backoff = 0.2
+                                yield Connection(True)
+                            elif kind in ("snapshot", "seats", "created", "updated", "deleted"):
+                                yield LiveEvent.model_validate(data)
+                    finally:
+                        renew.cancel()
+                    reason = f"closed by the server ({ws.close_code})"
+            except (aiohttp.ClientError, TimeoutError, ClientError) as exc:
+                reason = str(exc) or type(exc).__name__
+            yield Connection(False, reason)
+            await asyncio.sleep(backoff)  # reconnecting with backoff
+            backoff = min(backoff * 2, retry_max)
+
+    async def _renew_forever(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Send a fresh access token to the websocket shortly before the current expires."""
+        while True:
+            await asyncio.sleep(max(1.0, self._expires_at - time.time() - 60))
+            with contextlib.suppress(ClientError):
+                assert self.tokens is not None
+                tokens = await self._refresh_unless_replaced(self.tokens.access_token)
+                await ws.send_json({"type": "auth", "token": tokens.access_token})
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+__all__ = [
+    "ApiError",
+    "Client",
+    "ClientError",
+    "Connection",
+    "EventCreate",
+    "EventPatch",
+    "Unreachable",
+]

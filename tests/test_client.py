@@ -1,0 +1,114 @@
+"""The typed API client (common/client.py) against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+
+import jwt
+import pytest
+from conftest import PASSWORD
+
+from common.client import ApiError, Client, Connection, Unreachable
+from common.models import EventCreate, EventPatch, LiveEvent
+
+
+@pytest.fixture
+async def api(client):
+    async with Client(str(client.make_url(""))) as api:
+        yield api
+
+
+async def test_counter_sale_round_trip(api, clerk, make_event):
+    """Log in, list events, sell, look the booking up, cancel: typed models throughout."""
+    event = await make_event(total_seats=10, title="Typed Night")
+    tokens = await api.login(clerk.username, PASSWORD)
+    assert tokens.role == "clerk" and api.role == "clerk"
+    [listed] = await api.events(q="typed", upcoming=True)
+    assert listed.id == event["id"] and listed.available_seats == 10
+
+    sold = await api.book(listed.id, quantity=3, customer_name="Ann")
+    assert sold.available_seats == 7 and sold.customer_name == "Ann"
+    assert (await api.booking(sold.id)).status == "confirmed"
+    assert [b.id for b in await api.event_bookings(listed.id)] == [sold.id]
+
+    cancelled = await api.cancel(sold.id)
+    assert cancelled.status == "cancelled" and cancelled.available_seats == 10
+
+
+async def test_errors_carry_message_and_fields(api, user, make_event):
+    event = await make_event(total_seats=1)
+    await api.login(user.username, PASSWORD)
+    with pytest.raises(ApiError) as bad:
+        await api.book(event["id"], quantity=0)
+    assert bad.value.status == 422 and "quantity" in bad.value.fields
+    await api.book(event["id"])
+    with pytest.raises(ApiError) as sold_out:
+        await api.book(event["id"])
+    assert sold_out.value.status == 409 and sold_out.value.message == "Sold out"
+    with pytest.raises(ApiError) as forbidden:
+        await api.create_event(
+            EventCreate(title="x", date="2099-01-01T00:00:00Z", total_seats=1, price="1")
+        )
+    assert forbidden.value.status == 403
+
+
+async def test_wrong_password_and_throttling(api, user, config):
+    with pytest.raises(ApiError) as wrong:
+        await api.login(user.username, "not the password")
+    assert wrong.value.status == 401
+    for _ in range(config.login_max_failures):
+        with pytest.raises(ApiError):
+            await api.login(user.username, "not the password")
+    with pytest.raises(ApiError) as locked:
+        await api.login(user.username, PASSWORD)
+    assert locked.value.status == 429 and locked.value.retry_after
+
+
+async def test_unreachable_server():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with Client(f"http://127.0.0.1:{port}") as api:
+        with pytest.raises(Unreachable):
+            await api.events()
+
+
+async def test_expired_access_token_is_refreshed_inside(api, admin, config):
+    """A request with a token the server rejects refreshes once and succeeds."""
+    await api.login(admin.username, PASSWORD)
+    now = int(time.time())
+    expired = jwt.encode(
+        {
+            "sub": str(admin.user_id),
+            "role": "admin",
+            "typ": "access",
+            "iat": now - 60,
+            "exp": now - 1,
+        },
+        config.jwt_secret,
+        algorithm="HS256",
+    )
+    api.tokens = api.tokens.model_copy(update={"access_token": expired})
+    refresh_before = api.tokens.refresh_token
+    event = await api.create_event(
+        EventCreate(title="After refresh", date="2099-01-01T00:00:00Z", total_seats=5, price="2")
+    )
+    assert event.title == "After refresh"
+    assert api.tokens.refresh_token != refresh_before
+    updated = await api.update_event(event.id, EventPatch(price="3.50"))
+    assert str(updated.price) == "3.50"
+
+
+async def test_live_feed_yields_snapshot_then_changes(api, user, clerk, make_event):
+    event = await make_event(total_seats=8)
+    await api.login(user.username, PASSWORD)
+    feed = api.live([event["id"]])
+    assert await anext(feed) == Connection(True)
+    snapshot = await anext(feed)
+    assert isinstance(snapshot, LiveEvent) and snapshot.type == "snapshot"
+    await clerk.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 2})
+    change = await asyncio.wait_for(anext(feed), 5)
+    assert change.type == "seats" and change.event.available_seats == 6
+    await feed.aclose()
