@@ -20,7 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 import aiohttp
 from pydantic import BaseModel, TypeAdapter
@@ -44,7 +44,11 @@ API = "/api/v1"
 
 
 class ClientError(Exception):
-    """Anything that went wrong talking to the server."""
+    """Anything that went wrong talking to the server; ``message`` says what, for people."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class Unreachable(ClientError):
@@ -55,9 +59,8 @@ class ApiError(ClientError):
     """The server answered with an error envelope."""
 
     def __init__(self, status: int, message: str, data: Any = None) -> None:
-        super().__init__(f"{status}: {message}")
+        super().__init__(message)
         self.status = status
-        self.message = message
         self.data = data
         raw = data.get("errors", []) if isinstance(data, dict) else []
         self.errors = [FieldError.model_validate(e) for e in raw]
@@ -72,6 +75,14 @@ class ApiError(ClientError):
         if isinstance(self.data, dict) and "retry_after" in self.data:
             return int(self.data["retry_after"])
         return None
+
+
+class BookingFilters(TypedDict, total=False):
+    status: BookingStatus
+    customer: str
+    """text in the customer's name"""
+    skip: int
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -304,30 +315,17 @@ class Client:
     async def booking(self, booking_id: int) -> Booking:
         return await self._get(f"{API}/bookings/{booking_id}", Booking)
 
-    async def bookings(
-        self, *, status: BookingStatus | None = None, skip: int = 0, limit: int = 100
-    ) -> list[Booking]:
+    async def bookings(self, **filters: Unpack[BookingFilters]) -> list[Booking]:
         """Your own bookings (for staff: the sales you made)."""
-        return await self._list(f"{API}/bookings", Booking, status=status, skip=skip, limit=limit)
+        return await self._list(f"{API}/bookings", Booking, **filters)
 
-    async def all_bookings(
-        self, *, status: BookingStatus | None = None, skip: int = 0, limit: int = 100
-    ) -> list[Booking]:
-        return await self._list(
-            f"{API}/bookings/all", Booking, status=status, skip=skip, limit=limit
-        )
+    async def all_bookings(self, **filters: Unpack[BookingFilters]) -> list[Booking]:
+        return await self._list(f"{API}/bookings/all", Booking, **filters)
 
     async def event_bookings(
-        self,
-        event_id: int,
-        *,
-        status: BookingStatus | None = None,
-        skip: int = 0,
-        limit: int = 100,
+        self, event_id: int, **filters: Unpack[BookingFilters]
     ) -> list[Booking]:
-        return await self._list(
-            f"{API}/bookings/event/{event_id}", Booking, status=status, skip=skip, limit=limit
-        )
+        return await self._list(f"{API}/bookings/event/{event_id}", Booking, **filters)
 
     # --- live updates ------------------------------------------------------------------
 

@@ -236,6 +236,9 @@ class PageQuery(QueryParams):
 
 class BookingQuery(PageQuery):
     status: BookingStatus | None = None
+    customer: Annotated[
+        str | None, Field(max_length=100, description="text in the customer's name")
+    ] = None
 
 
 # --- live updates (the /api/v1/ws websocket) ----------------------------------------

@@ -64,19 +64,19 @@ class Bookings:
         return row
 
     async def list_own(self, who: Principal, query: BookingQuery) -> list[Row]:
-        return await self.db.fetchall(
-            q.LIST_USER_BOOKINGS, user_id=who.user_id, **query.model_dump()
-        )
+        return await self.db.fetchall(q.LIST_USER_BOOKINGS, user_id=who.user_id, **_filters(query))
 
     async def list_all(self, query: BookingQuery) -> list[Row]:
-        return await self.db.fetchall(q.LIST_ALL_BOOKINGS, **query.model_dump())
+        return await self.db.fetchall(q.LIST_ALL_BOOKINGS, **_filters(query))
 
     async def list_for_event(self, event_id: int, query: BookingQuery) -> list[Row]:
-        rows = await self.db.fetchall(
-            q.LIST_EVENT_BOOKINGS, event_id=event_id, **query.model_dump()
-        )
+        rows = await self.db.fetchall(q.LIST_EVENT_BOOKINGS, event_id=event_id, **_filters(query))
         if not rows:
             exists = await self.db.fetchone(q.EVENT_EXISTS, event_id=event_id)
             if not (exists and exists["exists"]):
                 raise NotFound(f"Event {event_id} not found")
         return rows
+
+
+def _filters(query: BookingQuery) -> dict[str, object]:
+    return {**query.model_dump(exclude={"customer"}), "pattern": q.contains(query.customer)}

@@ -19,13 +19,9 @@ class Events:
         self.db = db
 
     async def list(self, query: EventQuery, *, available_only: bool = False) -> list[Row]:
-        pattern = None
-        if query.q:
-            escaped = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
         return await self.db.fetchall(
             q.LIST_EVENTS,
-            pattern=pattern,
+            pattern=q.contains(query.q),
             date_from=query.date_from,
             date_to=query.date_to,
             upcoming=query.upcoming or available_only,

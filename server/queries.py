@@ -191,6 +191,16 @@ GET_EVENT_FOR_UPDATE = compiled(
 )
 
 _pattern = _param("pattern", String)
+
+
+def contains(text: str | None) -> str | None:
+    """An ILIKE pattern matching ``text`` anywhere, its wildcards taken literally."""
+    if not text:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 # Optional filters are "param IS NULL OR ...": psycopg2 inlines the values, so the planner
 # drops the unused ones and one compiled statement serves every combination.
 LIST_EVENTS = compiled(
@@ -381,7 +391,11 @@ _page = (_param("skip", Integer), _param("limit", Integer))
 def _list_bookings(*conditions: ColumnElement[bool]) -> Query:
     return compiled(
         select(bookings)
-        .where(*conditions, or_(_status.is_(None), bookings.c.status == _status))
+        .where(
+            *conditions,
+            or_(_status.is_(None), bookings.c.status == _status),
+            or_(_pattern.is_(None), bookings.c.customer_name.ilike(_pattern)),
+        )
         .order_by(bookings.c.id.desc())
         .offset(_page[0])
         .limit(_page[1])

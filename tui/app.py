@@ -1,0 +1,199 @@
+"""The Boxoffice terminal: counter sales for clerks, a live dashboard for admins.
+
+The app owns the API client and the event store. Screens ask the app to do things and
+listen for what changed; every network call runs in a worker, so the interface never
+waits on the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.signal import Signal
+
+from common.client import Client, ClientError, Connection
+from common.models import Role
+
+from .messages import ConnectionChanged
+from .model import Change, EventStore
+from .screens.bookings import BookingsScreen
+from .screens.dashboard import DashboardScreen
+from .screens.events import EventsScreen
+from .screens.help import HelpScreen
+from .screens.login import LoginScreen
+from .settings import Settings
+
+# Areas of the app, each with its own screen stack; admin-only ones are checked on entry.
+MODES = {
+    "login": LoginScreen,
+    "events": EventsScreen,
+    "bookings": BookingsScreen,
+    "dashboard": DashboardScreen,
+}
+ADMIN_MODES = {"dashboard"}
+# The counter shows every event at once; a venue's list is far below this.
+EVENT_LIMIT = 500
+MODE_TITLES = {"events": "Events", "bookings": "Bookings", "dashboard": "Dashboard"}
+
+
+class BoxofficeApp(App[None]):
+    CSS_PATH = "boxoffice.tcss"
+    TITLE = "Boxoffice"
+    MODES = MODES
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="help"),
+        Binding("f2", "go('events')", "Events", id="events"),
+        Binding("f3", "go('bookings')", "Bookings", id="bookings"),
+        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    connected: reactive[bool | None] = reactive(None)
+    """Whether live updates are flowing (None: not started)."""
+
+    def __init__(
+        self,
+        server: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        settings_path: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings_path = settings_path
+        self.settings = Settings.load(settings_path)
+        if server:
+            self.settings.server = server
+        self.client = Client(self.settings.server)
+        self.store = EventStore()
+        self.events_changed: Signal[list[Change]] = Signal(self, "events-changed")
+        self.auto_login = (username, password) if username and password else None
+
+    @property
+    def role(self) -> Role | None:
+        return self.client.role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def on_mount(self) -> None:
+        if self.settings.theme in self.available_themes:
+            self.theme = self.settings.theme
+        self.set_interval(0.1, self._publish_changes)
+        self.switch_mode("login")
+
+    def watch_theme(self, theme: str) -> None:
+        self.settings.theme = theme
+        self.settings.save(self.settings_path)
+
+    async def on_unmount(self) -> None:
+        await self.client.close()
+
+    # --- session --------------------------------------------------------------------
+
+    async def log_in(self, server: str, username: str, password: str) -> None:
+        """Log in (raises the client's errors for the login screen to show)."""
+        if server.rstrip("/") != self.client.base_url:
+            await self.client.close()
+            self.client = Client(server)
+        await self.client.login(username, password)
+        self.settings.server, self.settings.username = self.client.base_url, username
+        self.settings.save(self.settings_path)
+        self.store = EventStore()
+        self.store.load(await self.client.events(limit=EVENT_LIMIT))
+        self.follow_live()
+        self.switch_mode("events")
+
+    async def action_logout(self) -> None:
+        self.workers.cancel_group(self, "live")
+        await self.client.logout()
+        self.connected = None
+        await self.switch_mode("login")
+        for mode in MODES:  # forget the screens of the last session
+            if mode != "login":
+                await self.remove_mode(mode)
+                self.add_mode(mode, MODES[mode])
+
+    @work(exclusive=True, group="live")
+    async def follow_live(self) -> None:
+        """Apply every live change to the store; report the connection as it comes and goes."""
+        async for item in self.client.live("all"):
+            if isinstance(item, Connection):
+                self.post_message(ConnectionChanged(item.connected, item.reason))
+            else:
+                self.store.apply(item)
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        if message.connected and self.connected is False:
+            self.resync()
+        if self.connected and not message.connected:
+            self.notify("Live updates lost; reconnecting…", severity="warning")
+        elif self.connected is False and message.connected:
+            self.notify("Live updates are back.")
+        self.connected = message.connected
+
+    @work(exclusive=True, group="resync")
+    async def resync(self) -> None:
+        """After a lost connection: snapshots bring every event's seats up to date, but
+        an event deleted meanwhile is only noticed by listing them again."""
+        with contextlib.suppress(ClientError):
+            self.store.replace(await self.client.events(limit=EVENT_LIMIT))
+
+    def _publish_changes(self) -> None:
+        changes = self.store.take_changes()
+        if changes:
+            self.events_changed.publish(changes)
+
+    # --- navigation -----------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the navigation keys before login, and admin areas from everyone else."""
+        if action == "go":
+            if self.client.tokens is None:
+                return False
+            return parameters[0] not in ADMIN_MODES or self.is_admin
+        return True
+
+    def action_go(self, mode: str) -> None:
+        if mode in ADMIN_MODES and not self.is_admin:
+            self.notify("That is for admins only.", severity="error")
+            return
+        if self.client.tokens is None:
+            return
+        self.switch_mode(mode)
+
+    @work(group="navigate")
+    async def show_bookings(self, event_id: int) -> None:
+        """The bookings screen, looking at one event."""
+        await self.switch_mode("bookings")
+        if isinstance(self.screen, BookingsScreen):
+            self.screen.show_event(event_id)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if self.client.tokens is None:
+            return
+        for mode, title in MODE_TITLES.items():
+            if mode not in ADMIN_MODES or self.is_admin:
+                yield SystemCommand(
+                    title, f"Go to {title.lower()}", lambda m=mode: self.action_go(m)
+                )
+        yield SystemCommand("Log out", "End this session", self.action_logout)
+
+
+def run(
+    server: str | None = None, username: str | None = None, password: str | None = None
+) -> None:
+    BoxofficeApp(server, username=username, password=password).run()

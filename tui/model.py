@@ -1,0 +1,106 @@
+"""The events the terminal shows, kept current by the live feed.
+
+Changes are applied by version (an older or repeated one is ignored) and handed to the
+screens in batches, so a storm of sales redraws each changed row once per tick.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from common.models import Event, LiveEvent
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event before and after a batch of changes (None: did not exist / deleted)."""
+
+    before: Event | None
+    after: Event | None
+    at: datetime
+
+
+def seats_sold(event: Event | None) -> int:
+    return event.total_seats - event.available_seats if event else 0
+
+
+@dataclass
+class SalesMeter:
+    """Seats sold over the last few minutes, in fixed buckets, for the dashboard."""
+
+    bucket_seconds: float = 5.0
+    size: int = 60
+    _counts: deque[int] = field(default_factory=deque)
+    _newest: int = 0  # the number of the newest bucket (time // bucket_seconds)
+
+    def record(self, seats: int, now: float | None = None) -> None:
+        self._advance(now)
+        self._counts[-1] += seats
+
+    def series(self, now: float | None = None) -> list[int]:
+        """Seats sold in each bucket, oldest first, ending now."""
+        self._advance(now)
+        return list(self._counts)
+
+    def last_minute(self, now: float | None = None) -> int:
+        per_minute = max(1, round(60 / self.bucket_seconds))
+        return sum(self.series(now)[-per_minute:])
+
+    def _advance(self, now: float | None) -> None:
+        bucket = int((time.time() if now is None else now) // self.bucket_seconds)
+        if not self._counts:
+            self._counts.extend([0] * self.size)
+        elif bucket > self._newest:
+            self._counts.extend([0] * min(bucket - self._newest, self.size))
+        while len(self._counts) > self.size:
+            self._counts.popleft()
+        self._newest = max(bucket, self._newest)
+
+
+@dataclass
+class EventStore:
+    events: dict[int, Event] = field(default_factory=dict)
+    sales: SalesMeter = field(default_factory=SalesMeter)
+    _pending: dict[int, Change] = field(default_factory=dict)
+
+    def load(self, events: list[Event]) -> None:
+        for event in events:
+            self._put(event.id, event)
+
+    def replace(self, events: list[Event]) -> None:
+        """A fresh list from the server: events missing from it were deleted meanwhile."""
+        fresh = {event.id for event in events}
+        for gone in [event_id for event_id in self.events if event_id not in fresh]:
+            self._put(gone, None)
+        self.load(events)
+
+    def apply(self, update: LiveEvent) -> None:
+        current = self.events.get(update.event_id)
+        if current is not None and update.version <= current.version:
+            return  # stale or repeated
+        if current is not None and update.event is not None:
+            sold = seats_sold(update.event) - seats_sold(current)
+            if sold > 0:
+                self.sales.record(sold)
+        self._put(update.event_id, update.event)
+
+    def _put(self, event_id: int, event: Event | None) -> None:
+        before = self.events.get(event_id)
+        if event is None:
+            self.events.pop(event_id, None)
+        else:
+            if before is not None and event.version <= before.version:
+                return
+            self.events[event_id] = event
+        earlier = self._pending.get(event_id)
+        self._pending[event_id] = Change(
+            earlier.before if earlier else before, event, datetime.now(UTC)
+        )
+
+    def take_changes(self) -> list[Change]:
+        """The changes since the last call, one per event."""
+        changes, self._pending = list(self._pending.values()), {}
+        return changes

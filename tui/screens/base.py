@@ -1,0 +1,54 @@
+"""What every screen of the app shares: typed access to the app, and the staff layout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeVar, cast
+
+from textual.app import ComposeResult
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header
+
+from ..widgets.status import ConnectionStatus
+
+if TYPE_CHECKING:
+    from ..app import BoxofficeApp
+
+T = TypeVar("T")
+
+
+class AppScreen(Screen[None]):
+    @property
+    def boxoffice(self) -> BoxofficeApp:
+        return cast("BoxofficeApp", self.app)
+
+
+class Modal(ModalScreen[T]):
+    @property
+    def boxoffice(self) -> BoxofficeApp:
+        return cast("BoxofficeApp", self.app)
+
+
+class StaffScreen(AppScreen):
+    """A screen for a logged-in user: header, the screen's own body, the connection
+    status line and a footer with the current key bindings."""
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield from self.compose_body()
+        yield ConnectionStatus()
+        yield Footer()
+
+    def compose_body(self) -> Iterable[Widget]:
+        raise NotImplementedError
+
+    def on_mount(self) -> None:
+        client = self.boxoffice.client
+        status = self.query_one(ConnectionStatus)
+        status.who = f"{client.username} ({client.role}) @ {client.base_url}"
+
+        def show(connected: bool | None) -> None:
+            status.connected = connected
+
+        self.watch(self.boxoffice, "connected", show)

@@ -1,0 +1,151 @@
+"""Admins create and edit events. Input is checked with the same models the server uses,
+and the server's own field errors are shown next to the field at fault."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Input, Label, Static
+
+from common.client import ApiError, ClientError
+from common.models import Event, EventCreate, EventPatch
+
+from .base import Modal
+
+DATE_FORMAT = "%Y-%m-%d %H:%M"
+# field name, label, placeholder
+FIELDS = (
+    ("title", "Title", "what is on"),
+    ("date", "Date", "YYYY-MM-DD HH:MM (local time)"),
+    ("venue", "Venue", "where"),
+    ("total_seats", "Seats", "how many seats in total"),
+    ("price", "Price", "0.00"),
+    ("description", "About", "a line for the counter staff"),
+)
+
+
+def initial_values(event: Event | None) -> dict[str, str]:
+    if event is None:
+        start = (datetime.now() + timedelta(days=7)).replace(hour=20, minute=0)
+        return {"date": start.strftime(DATE_FORMAT), "price": "0.00"}
+    return {
+        "title": event.title,
+        "date": event.date.astimezone().strftime(DATE_FORMAT),
+        "venue": event.venue or "",
+        "total_seats": str(event.total_seats),
+        "price": f"{event.price:.2f}",
+        "description": event.description or "",
+    }
+
+
+class EventFormScreen(Modal[Event | None]):
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "save", "Save"),
+    ]
+
+    def __init__(self, event: Event | None) -> None:
+        super().__init__()
+        self.event = event
+
+    def compose(self) -> ComposeResult:
+        values = initial_values(self.event)
+        with VerticalScroll(classes="dialog", id="event-form"):
+            yield Static(
+                f"Edit “{self.event.title}”" if self.event else "New event", classes="title"
+            )
+            for name, label, placeholder in FIELDS:
+                with Horizontal(classes="field"):
+                    yield Label(label)
+                    yield Input(values.get(name, ""), placeholder=placeholder, id=name)
+                error = Static("", id=f"{name}-error", classes="field-error")
+                error.display = False
+                yield error
+            yield Static("", id="form-message")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", variant="primary", id="save")
+                yield Button("Cancel", id="form-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#title").focus()
+
+    def _values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            name: self.query_one(f"#{name}", Input).value.strip() for name, *_ in FIELDS
+        }
+        for optional in ("venue", "description"):
+            values[optional] = values[optional] or None
+        with contextlib.suppress(ValueError):  # if not, the model reports a date error
+            values["date"] = datetime.strptime(values["date"], DATE_FORMAT).astimezone()
+        if self.event is not None:  # send only what changed
+            before = initial_values(self.event)
+            values = {
+                k: v
+                for k, v in values.items()
+                if self.query_one(f"#{k}", Input).value.strip() != before.get(k, "")
+            }
+        return values
+
+    def _show_errors(self, errors: dict[str, str], message: str = "") -> None:
+        for name, *_ in FIELDS:
+            error = self.query_one(f"#{name}-error", Static)
+            error.update(errors.get(name, ""))
+            error.display = name in errors
+        self.query_one("#form-message", Static).update(message)
+        for name, *_ in FIELDS:
+            if name in errors:
+                self.query_one(f"#{name}").focus()
+                break
+
+    @on(Input.Submitted)
+    def _next_field(self, event: Input.Submitted) -> None:
+        if event.input.id == FIELDS[-1][0]:
+            self.action_save()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        model = EventPatch if self.event else EventCreate
+        try:
+            changes = model.model_validate(self._values())
+        except ValidationError as exc:
+            errors = {}
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else "form"
+                errors.setdefault(field, error["msg"].removeprefix("Value error, "))
+            self._show_errors(errors, "Please correct the fields marked.")
+            return
+        self.save(changes)
+
+    @on(Button.Pressed, "#form-cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @work(exclusive=True, group="save")
+    async def save(self, changes: EventCreate | EventPatch) -> None:
+        client = self.boxoffice.client
+        try:
+            if self.event is None:
+                assert isinstance(changes, EventCreate)
+                saved = await client.create_event(changes)
+            elif not changes.model_fields_set:
+                self.dismiss(None)
+                return
+            else:
+                assert isinstance(changes, EventPatch)
+                saved = await client.update_event(self.event.id, changes)
+        except ApiError as exc:
+            self._show_errors(exc.fields, exc.message)
+        except ClientError as exc:
+            self._show_errors({}, f"Not saved: {exc.message}")
+        else:
+            self.notify(f"“{saved.title}” saved.")
+            self.dismiss(saved)

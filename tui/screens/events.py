@@ -1,0 +1,154 @@
+"""The counter's home: every event with live availability; Enter sells seats."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from common.client import ClientError
+from common.models import BookingResult, Event
+
+from ..model import Change
+from ..widgets.events_table import SORTS, EventsTable
+from .base import StaffScreen
+from .confirm import ConfirmScreen
+from .event_form import EventFormScreen
+from .sell import ReceiptScreen, SellScreen
+
+SORT_NAMES = {"date": "date", "title": "title", "seats": "seats left"}
+
+
+class EventsScreen(StaffScreen):
+    BINDINGS = [
+        Binding("enter", "sell", "Sell", priority=False),
+        Binding("slash", "search", "Search"),
+        Binding("s", "sort", "Sort"),
+        Binding("u", "upcoming", "Upcoming/all"),
+        Binding("b", "bookings", "Bookings of event"),
+        Binding("n", "new_event", "New event"),
+        Binding("e", "edit_event", "Edit"),
+        Binding("delete", "delete_event", "Delete"),
+        Binding("escape", "clear_search", "Clear search", show=False),
+    ]
+    ADMIN_ACTIONS = frozenset({"new_event", "edit_event", "delete_event"})
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Horizontal(id="events-bar"):
+            yield Input(placeholder="Search title, venue or description…", id="search")
+            yield Static("", id="events-view")
+        yield EventsTable(id="events")
+
+    @property
+    def table(self) -> EventsTable:
+        return self.query_one(EventsTable)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.sub_title = "Events"
+        self.table.show(self.boxoffice.store.events.values())
+        self.boxoffice.events_changed.subscribe(self, self.on_events_changed)
+        self._describe_view()
+        self.table.focus()
+
+    def on_events_changed(self, changes: list[Change]) -> None:
+        self.table.apply(changes, self.boxoffice.store.events.values())
+        self._describe_view()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.ADMIN_ACTIONS:
+            return self.boxoffice.is_admin
+        # Enter in the search box goes to the table instead.
+        return action != "sell" or isinstance(self.focused, EventsTable)
+
+    def _describe_view(self) -> None:
+        shown = "upcoming" if self.table.upcoming_only else "all"
+        self.query_one("#events-view", Static).update(
+            f"{self.table.row_count} {shown} · by {SORT_NAMES[self.table.sort_by]}"
+        )
+
+    def _redraw(self) -> None:
+        self.table.show(self.boxoffice.store.events.values())
+        self._describe_view()
+
+    # --- search, filter, sort ---------------------------------------------------------
+
+    @on(Input.Changed, "#search")
+    def search_as_you_type(self, event: Input.Changed) -> None:
+        self.table.query_text = event.value.strip()
+        self._redraw()
+
+    @on(Input.Submitted, "#search")
+    def to_results(self) -> None:
+        self.table.focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search").focus()
+
+    def action_clear_search(self) -> None:
+        self.query_one("#search", Input).value = ""
+        self.table.focus()
+
+    def action_sort(self) -> None:
+        keys = list(SORTS)
+        self.table.sort_by = keys[(keys.index(self.table.sort_by) + 1) % len(keys)]
+        self._redraw()
+
+    def action_upcoming(self) -> None:
+        self.table.upcoming_only = not self.table.upcoming_only
+        self._redraw()
+
+    # --- selling ----------------------------------------------------------------------
+
+    @on(EventsTable.RowSelected)
+    def sell_selected(self) -> None:
+        self.action_sell()
+
+    def action_sell(self) -> None:
+        event = self.table.selected
+        if event is None:
+            return
+
+        def receipt(result: BookingResult | None) -> None:
+            if result is not None:
+                self.app.push_screen(ReceiptScreen(result, event))
+
+        self.app.push_screen(SellScreen(event), receipt)
+
+    def action_bookings(self) -> None:
+        event = self.table.selected
+        if event is not None:
+            self.boxoffice.show_bookings(event_id=event.id)
+
+    # --- admin ------------------------------------------------------------------------
+
+    def action_new_event(self) -> None:
+        self.app.push_screen(EventFormScreen(None))
+
+    def action_edit_event(self) -> None:
+        if (event := self.table.selected) is not None:
+            self.app.push_screen(EventFormScreen(event))
+
+    def action_delete_event(self) -> None:
+        if (event := self.table.selected) is None:
+            return
+        question = f"Delete “{event.title}”? This cannot be undone."
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete(event)
+
+        self.app.push_screen(ConfirmScreen(question, "Delete"), answered)
+
+    @work(group="delete")
+    async def delete(self, event: Event) -> None:
+        try:
+            await self.boxoffice.client.delete_event(event.id)
+        except ClientError as exc:
+            self.notify(exc.message, title="Not deleted", severity="error")
+        else:
+            self.notify(f"“{event.title}” deleted.")

@@ -1,0 +1,52 @@
+"""F1: what this screen is for and every key it answers to."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Markdown
+
+from .base import Modal
+
+ABOUT = """\
+# Boxoffice
+
+Sell seats at the counter and watch every event's seats change live, whoever sells them.
+
+- **Events** (F2): every event and its seats, live. Type to search, **Enter** sells.
+- **Bookings** (F3): find a booking by **#reference** or customer name, or pick an event;
+  **c** cancels after you confirm.
+- **Dashboard** (F4, admins): every event's seats, sales per minute, totals.
+- **ctrl+p**: the command palette: go anywhere, change theme, log out.
+
+The line at the bottom shows whether live updates are flowing; when the connection is
+lost it reconnects by itself and brings every figure up to date.
+"""
+
+
+def key_table(screen: Screen) -> str:
+    """The bindings active on ``screen`` (its own, its widgets' and the app's)."""
+    rows = ["| Key | Does |", "|---|---|"]
+    seen: set[str] = set()
+    for _node, binding, enabled, tooltip in screen.active_bindings.values():
+        description = binding.description or tooltip
+        if not description or not enabled or description in seen:
+            continue
+        seen.add(description)
+        rows.append(f"| `{screen.app.get_key_display(binding)}` | {description} |")
+    return "\n".join(rows)
+
+
+class HelpScreen(Modal[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss(None)", "Close help")]
+
+    def __init__(self, screen: Screen) -> None:
+        super().__init__()
+        self.about = screen
+
+    def compose(self) -> ComposeResult:
+        title = self.about.sub_title or self.about.__class__.__name__.removesuffix("Screen")
+        with VerticalScroll(classes="dialog", id="help"):
+            yield Markdown(f"{ABOUT}\n## Keys on this screen ({title})\n\n{key_table(self.about)}")

@@ -1,0 +1,113 @@
+"""The events table: one row per event, whose seat cells change as seats sell anywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from common.models import Event
+
+from ..model import Change
+
+COLUMNS = (
+    ("date", "Date"),
+    ("title", "Event"),
+    ("venue", "Venue"),
+    ("price", "Price"),
+    ("seats", "Seats"),
+)
+SORTS: dict[str, Callable[[Event], object]] = {
+    "date": lambda e: (e.date, e.id),
+    "title": lambda e: e.title.casefold(),
+    "seats": lambda e: (e.available_seats, e.date),
+}
+
+
+def seats_cell(event: Event) -> Text:
+    text = f"{event.available_seats:>5} / {event.total_seats}"
+    if event.available_seats == 0:
+        return Text("SOLD OUT".rjust(len(text)), style="bold red")
+    if event.available_seats <= max(1, event.total_seats // 10):
+        return Text(text, style="bold yellow")
+    return Text(text)
+
+
+def row(event: Event) -> tuple[object, ...]:
+    local = event.date.astimezone()
+    return (
+        local.strftime("%a %d %b %Y %H:%M"),
+        event.title,
+        event.venue or "",
+        Text(f"{event.price:,.2f}", justify="right"),
+        seats_cell(event),
+    )
+
+
+class EventsTable(DataTable[object]):
+    """Shows the events that match a search; updates only the cells that changed."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.query_text = ""
+        self.upcoming_only = True
+        self.sort_by = "date"
+        self._shown: dict[int, Event] = {}
+
+    def on_mount(self) -> None:
+        for key, label in COLUMNS:
+            self.add_column(label, key=key)
+
+    def matches(self, event: Event) -> bool:
+        if self.upcoming_only and event.date < datetime.now(UTC):
+            return False
+        needle = self.query_text.casefold()
+        return not needle or any(
+            needle in (part or "").casefold()
+            for part in (event.title, event.venue, event.description)
+        )
+
+    def show(self, events: Iterable[Event]) -> None:
+        """Redraw from scratch (a new search, filter or sort), keeping the cursor's event."""
+        keep = self.selected_id
+        self.clear()
+        self._shown = {}
+        for event in sorted(filter(self.matches, events), key=SORTS[self.sort_by]):
+            self.add_row(*row(event), key=str(event.id))
+            self._shown[event.id] = event
+        if keep in self._shown:
+            self.move_cursor(row=self.get_row_index(str(keep)))
+
+    def apply(self, changes: Iterable[Change], everything: Iterable[Event]) -> None:
+        """Live changes: update the cells that changed in place; a row that must appear
+        (a new event, say) redraws the table from ``everything``, which is rare."""
+        for change in changes:
+            after = change.after
+            event_id = (after or change.before).id  # type: ignore[union-attr]
+            shown = event_id in self._shown
+            if after is None or not self.matches(after):
+                if shown:
+                    self.remove_row(str(event_id))
+                    del self._shown[event_id]
+            elif not shown:
+                self.show(everything)
+                return
+            else:
+                previous, self._shown[event_id] = self._shown[event_id], after
+                for (column, _), old, new in zip(COLUMNS, row(previous), row(after), strict=True):
+                    if old != new:
+                        self.update_cell(str(event_id), column, new)
+
+    @property
+    def selected_id(self) -> int | None:
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return int(row_key.value) if row_key.value else None
+
+    @property
+    def selected(self) -> Event | None:
+        event_id = self.selected_id
+        return self._shown.get(event_id) if event_id is not None else None
