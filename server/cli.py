@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import db, embedded
+from .background import BackgroundServer
 from .config import Config, ConfigError
 
 
@@ -65,10 +66,25 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     config = with_database(config)
     app = create_app(config)
     app.on_startup.append(demo.seed)
-    print("Boxoffice demo. Accounts (username / password):")
-    for username, password, role in demo.DEMO_ACCOUNTS:
-        print(f"  {role:6} {username} / {password}")
-    web.run_app(app, host=config.host, port=config.port, print=_print_url)
+    accounts = "\n".join(
+        f"  {role:6} {name} / {password}" for name, password, role in demo.ACCOUNTS
+    )
+    print(f"Boxoffice demo. Accounts (username / password):\n{accounts}", flush=True)
+    if args.no_tui or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        web.run_app(app, host=config.host, port=config.port, print=_print_url)
+        return 0
+
+    from tui.app import BoxofficeApp
+
+    # The terminal owns the screen now: the server's log goes to a file.
+    log = config.data_dir / "server.log"
+    _log_to(log)
+    url = f"http://{_client_host(config.host)}:{config.port}"
+    print(f"Starting the server on {url} (log: {log}) ...", flush=True)
+    with BackgroundServer(app, config.host, config.port):
+        name, password, _ = demo.CLERK
+        BoxofficeApp(url, username=name, password=password, login_hint=accounts).run()
+    print(f"Demo stopped. Accounts were:\n{accounts}")
     return 0
 
 
@@ -134,8 +150,10 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_tui(args: argparse.Namespace, config: Config) -> int:
-    print("The terminal application is not built yet (see issue 4).", file=sys.stderr)
-    return 1
+    from tui.app import BoxofficeApp
+
+    BoxofficeApp(args.server).run()
+    return 0
 
 
 def _read_password() -> str:
@@ -145,6 +163,21 @@ def _read_password() -> str:
     if getpass.getpass("Again: ") != first:
         raise ConfigError("the passwords differ")
     return first
+
+
+def _log_to(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+
+
+def _client_host(host: str) -> str:
+    """Where a client on this machine reaches a server listening on ``host``."""
+    return {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, host)
 
 
 def _print_url(message: str) -> None:
@@ -180,8 +213,11 @@ def _parser() -> argparse.ArgumentParser:
     server_flags(add)
     add.set_defaults(run=cmd_user_add)
 
-    tui = sub.add_parser("tui", help="the box-office terminal (coming with issue 4)")
-    tui.add_argument("--server", default="http://127.0.0.1:8080")
+    demo.add_argument(
+        "--no-tui", action="store_true", help="only the server (also when not on a terminal)"
+    )
+    tui = sub.add_parser("tui", help="the box-office terminal")
+    tui.add_argument("--server", help="the server's URL (default: the last one used)")
     tui.set_defaults(run=cmd_tui)
     return p
 

@@ -13,11 +13,9 @@ from common.models import EventQuery, Role
 from .envelope import Conflict
 from .keys import AUTH, EVENTS
 
-DEMO_ACCOUNTS: tuple[tuple[str, str, Role], ...] = (
-    ("admin", "admin-demo", "admin"),
-    ("clerk", "clerk-demo", "clerk"),
-    ("guest", "guest-demo", "user"),
-)
+ADMIN: tuple[str, str, Role] = ("admin", "admin-demo", "admin")
+CLERK: tuple[str, str, Role] = ("clerk", "clerk-demo", "clerk")
+ACCOUNTS: tuple[tuple[str, str, Role], ...] = (ADMIN, CLERK, ("guest", "guest-demo", "user"))
 
 _EVENTS = (
     ("Jazz at the Lighthouse", "Harbour Hall", 3, 120, "35.00"),
@@ -30,7 +28,7 @@ _EVENTS = (
 
 async def seed(app: web.Application) -> None:
     """Create the demo accounts and events unless they exist; safe to run on every start."""
-    for username, password, role in DEMO_ACCOUNTS:
+    for username, password, role in ACCOUNTS:
         with contextlib.suppress(Conflict):
             await app[AUTH].create_user(username, password, role)
     events = app[EVENTS]

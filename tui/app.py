@@ -49,9 +49,10 @@ class BoxofficeApp(App[None]):
     MODES = MODES
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
-        Binding("f2", "go('events')", "Events", id="events"),
-        Binding("f3", "go('bookings')", "Bookings", id="bookings"),
-        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard"),
+        # Listed in the help screen and the command palette; the footer keeps to this screen.
+        Binding("f2", "go('events')", "Events", id="events", show=False),
+        Binding("f3", "go('bookings')", "Bookings", id="bookings", show=False),
+        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -65,6 +66,7 @@ class BoxofficeApp(App[None]):
         username: str | None = None,
         password: str | None = None,
         settings_path: Path | None = None,
+        login_hint: str = "",
     ) -> None:
         super().__init__()
         self.settings_path = settings_path
@@ -75,6 +77,7 @@ class BoxofficeApp(App[None]):
         self.store = EventStore()
         self.events_changed: Signal[list[Change]] = Signal(self, "events-changed")
         self.auto_login = (username, password) if username and password else None
+        self.login_hint = login_hint
 
     @property
     def role(self) -> Role | None:
@@ -191,9 +194,3 @@ class BoxofficeApp(App[None]):
                     title, f"Go to {title.lower()}", lambda m=mode: self.action_go(m)
                 )
         yield SystemCommand("Log out", "End this session", self.action_logout)
-
-
-def run(
-    server: str | None = None, username: str | None = None, password: str | None = None
-) -> None:
-    BoxofficeApp(server, username=username, password=password).run()

@@ -38,7 +38,7 @@ class StaffScreen(AppScreen):
         yield Header()
         yield from self.compose_body()
         yield ConnectionStatus()
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_body(self) -> Iterable[Widget]:
         raise NotImplementedError

@@ -38,10 +38,15 @@ class BookingsScreen(StaffScreen):
         Binding("r", "reload", "Reload"),
     ]
 
+    _options: list[tuple[str, int]] | None = None
+
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="bookings-bar"):
             yield Input(placeholder="#reference or customer name…", id="booking-search")
-            yield Select[int]([], allow_blank=False, id="booking-event")
+            # A Select that may not be blank needs an option from the start.
+            yield Select[int](
+                [("All bookings", ANYWHERE)], allow_blank=False, value=ANYWHERE, id="booking-event"
+            )
         yield BookingsTable(id="bookings")
         yield Static("", id="bookings-message")
 
@@ -63,6 +68,9 @@ class BookingsScreen(StaffScreen):
         options = [(anywhere, ANYWHERE)] + [
             (f"{e.date.astimezone():%d %b} {e.title}", e.id) for e in events
         ]
+        if options == self._options:
+            return  # a sale changed seats, not the list: leave the picker (maybe open) alone
+        self._options = options
         chosen = select.value
         with self.prevent(Select.Changed):
             select.set_options(options)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import Decimal
 
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
@@ -56,7 +56,7 @@ class DashboardScreen(StaffScreen):
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="dashboard-top"):
             yield Static("", id="totals")
-            with VerticalScroll(id="sales-box"):
+            with Vertical(id="sales-box"):
                 yield Label("", id="sales-label")
                 yield Sparkline([], id="sales", summary_function=max)
         yield Static("", id="last-change")
@@ -106,6 +106,6 @@ class DashboardScreen(StaffScreen):
         self.query_one("#sales", Sparkline).data = meter.series()
         minutes = meter.size * meter.bucket_seconds / 60
         self.query_one("#sales-label", Label).update(
-            f"Seats sold: [b]{meter.last_minute():,}[/b] in the last minute "
-            f"[dim](chart: last {minutes:g} min)[/dim]"
+            f"[b]{meter.last_minute():,}[/b] seats sold in the last minute "
+            f"[dim](chart: {minutes:g} min)[/dim]"
         )

@@ -25,11 +25,10 @@ SORT_NAMES = {"date": "date", "title": "title", "seats": "seats left"}
 
 class EventsScreen(StaffScreen):
     BINDINGS = [
-        Binding("enter", "sell", "Sell", priority=False),
         Binding("slash", "search", "Search"),
         Binding("s", "sort", "Sort"),
         Binding("u", "upcoming", "Upcoming/all"),
-        Binding("b", "bookings", "Bookings of event"),
+        Binding("b", "bookings", "Its bookings"),
         Binding("n", "new_event", "New event"),
         Binding("e", "edit_event", "Edit"),
         Binding("delete", "delete_event", "Delete"),
@@ -60,10 +59,7 @@ class EventsScreen(StaffScreen):
         self._describe_view()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in self.ADMIN_ACTIONS:
-            return self.boxoffice.is_admin
-        # Enter in the search box goes to the table instead.
-        return action != "sell" or isinstance(self.focused, EventsTable)
+        return self.boxoffice.is_admin if action in self.ADMIN_ACTIONS else True
 
     def _describe_view(self) -> None:
         shown = "upcoming" if self.table.upcoming_only else "all"

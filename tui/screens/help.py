@@ -27,15 +27,26 @@ lost it reconnects by itself and brings every figure up to date.
 
 
 def key_table(screen: Screen) -> str:
-    """The bindings active on ``screen`` (its own, its widgets' and the app's)."""
+    """The keys of ``screen`` and of the app that work there now.
+
+    Not ``screen.active_bindings``: that follows the focused widget, so with a text box
+    focused it lists every editing key of the box and none of the screen's letter keys
+    (the box would take them as typing)."""
+    app = screen.app
+    keys: dict[str, list[str]] = {}  # what it does -> the keys that do it
+    for namespace in (screen, app):
+        for _key, binding in namespace._bindings:
+            description = binding.description or binding.tooltip
+            if not description or not app._check_action_state(binding.action, namespace):
+                continue
+            shown = keys.setdefault(description, [])
+            if (display := app.get_key_display(binding)) not in shown:
+                shown.append(display)
     rows = ["| Key | Does |", "|---|---|"]
-    seen: set[str] = set()
-    for _node, binding, enabled, tooltip in screen.active_bindings.values():
-        description = binding.description or tooltip
-        if not description or not enabled or description in seen:
-            continue
-        seen.add(description)
-        rows.append(f"| `{screen.app.get_key_display(binding)}` | {description} |")
+    rows += [
+        f"| {', '.join(f'`{key}`' for key in shown)} | {description} |"
+        for description, shown in keys.items()
+    ]
     return "\n".join(rows)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Center, Vertical
+from textual.containers import Center, Horizontal, Vertical
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from common.client import ApiError, Unreachable
@@ -19,14 +19,18 @@ class LoginScreen(AppScreen):
         settings = self.boxoffice.settings
         with Center(), Vertical(id="login-box"):
             yield Static("🎟  Boxoffice", id="logo")
-            yield Label("Server")
-            yield Input(settings.server, placeholder="http://host:8080", id="server")
-            yield Label("Username")
-            yield Input(settings.username, placeholder="username", id="username")
-            yield Label("Password")
-            yield Input(password=True, placeholder="password", id="password")
+            for label, field in (
+                ("Server", Input(settings.server, placeholder="http://host:8080", id="server")),
+                ("Username", Input(settings.username, placeholder="username", id="username")),
+                ("Password", Input(password=True, placeholder="password", id="password")),
+            ):
+                with Horizontal(classes="field"):
+                    yield Label(label)
+                    yield field
             yield Button("Log in", variant="primary", id="login")
             yield Static("", id="login-message")
+            if self.boxoffice.login_hint:
+                yield Static(self.boxoffice.login_hint, id="login-hint")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -6,18 +6,20 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from common.models import Event
 
 from ..model import Change
 
+# Seats and price come before the free text, so the live figures are never cut off.
 COLUMNS = (
     ("date", "Date"),
+    ("seats", "Seats"),
+    ("price", "Price"),
     ("title", "Event"),
     ("venue", "Venue"),
-    ("price", "Price"),
-    ("seats", "Seats"),
 )
 SORTS: dict[str, Callable[[Event], object]] = {
     "date": lambda e: (e.date, e.id),
@@ -39,15 +41,17 @@ def row(event: Event) -> tuple[object, ...]:
     local = event.date.astimezone()
     return (
         local.strftime("%a %d %b %Y %H:%M"),
+        seats_cell(event),
+        Text(f"{event.price:,.2f}", justify="right"),
         event.title,
         event.venue or "",
-        Text(f"{event.price:,.2f}", justify="right"),
-        seats_cell(event),
     )
 
 
 class EventsTable(DataTable[object]):
     """Shows the events that match a search; updates only the cells that changed."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Sell")]
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
@@ -98,7 +102,7 @@ class EventsTable(DataTable[object]):
                 previous, self._shown[event_id] = self._shown[event_id], after
                 for (column, _), old, new in zip(COLUMNS, row(previous), row(after), strict=True):
                     if old != new:
-                        self.update_cell(str(event_id), column, new)
+                        self.update_cell(str(event_id), column, new, update_width=True)
 
     @property
     def selected_id(self) -> int | None:

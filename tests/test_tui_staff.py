@@ -1,0 +1,365 @@
+"""The staff screens of the terminal: bookings, the dashboard, the event editor and help,
+driven by Textual's pilot against a real server and database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from conftest import PASSWORD
+from textual.widget import Widget
+from textual.widgets import Input, Markdown, Select
+
+from tui.app import BoxofficeApp
+from tui.screens.bookings import BookingsScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.event_form import DATE_FORMAT, EventFormScreen
+from tui.screens.events import EventsScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.bookings_table import BookingsTable
+from tui.widgets.events_table import EventsTable
+from tui.widgets.gauge import SeatGauge
+
+SIZE = (100, 30)
+
+
+async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
+    """Let the app run until ``condition`` holds; fail after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await pilot.pause(0.01)
+
+
+@pytest.fixture
+def tui(client, tmp_path):
+    """``tui(username=..., password=...)``: the app pointed at the test server."""
+
+    def make(**kwargs: Any) -> BoxofficeApp:
+        return BoxofficeApp(str(client.make_url("")), settings_path=tmp_path / "tui.json", **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def staff_app(tui):
+    """``staff_app(actor)``: the app, logged in as ``actor``."""
+
+    def make(actor: Any) -> BoxofficeApp:
+        return tui(username=actor.username, password=PASSWORD)
+
+    return make
+
+
+async def logged_in(pilot: Any) -> None:
+    """Wait for the automatic login: the events screen, with live updates flowing."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
+
+
+def text(widget: Widget) -> str:
+    """What a Static (or Label) shows, without markup."""
+    return str(widget.visual)  # type: ignore[attr-defined]
+
+
+def rows(table: Any) -> list[str]:
+    return [" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count)]
+
+
+async def sell(clerk: Any, event: dict[str, Any], quantity: int, customer: str) -> dict[str, Any]:
+    body = {"event_id": event["id"], "quantity": quantity, "customer_name": customer}
+    reply = await clerk.post("/api/v1/bookings", json=body)
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+async def open_bookings(pilot: Any) -> BookingsScreen:
+    await pilot.press("f3")
+    await until(pilot, lambda: isinstance(pilot.app.screen, BookingsScreen))
+    return pilot.app.screen
+
+
+async def search(pilot: Any, screen: BookingsScreen, typed: str) -> None:
+    box = screen.query_one("#booking-search", Input)
+    box.value = ""
+    box.focus()
+    await pilot.press(*typed)
+
+
+# --- bookings -------------------------------------------------------------------------
+
+
+async def test_bookings_found_by_customer_and_reference(staff_app, clerk, make_event):
+    event = await make_event(title="Difference Engine")
+    ada = await sell(clerk, event, 2, "Ada Lovelace")
+    await sell(clerk, event, 1, "Charles Babbage")
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        screen = await open_bookings(pilot)
+        table = screen.query_one(BookingsTable)
+        message = screen.query_one("#bookings-message")
+        await until(pilot, lambda: table.row_count == 2)
+
+        await search(pilot, screen, "lovel")
+        await until(pilot, lambda: table.row_count == 1)
+        assert "Ada Lovelace" in rows(table)[0]
+        assert text(message) == "1 booking"
+
+        await search(pilot, screen, f"#{ada['id']}")
+        await until(pilot, lambda: rows(table) and rows(table)[0].startswith(f"#{ada['id']} "))
+        assert table.row_count == 1
+
+        await search(pilot, screen, "#999999")
+        await until(pilot, lambda: "No booking" in text(message))
+        assert table.row_count == 0
+
+
+async def test_cancel_asks_first_and_returns_the_seats(staff_app, clerk, make_event, admin):
+    event = await make_event(total_seats=10)
+    booking = await sell(clerk, event, 2, "Ada Lovelace")
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        screen = await open_bookings(pilot)
+        table = screen.query_one(BookingsTable)
+        await until(pilot, lambda: table.row_count == 1)
+        table.focus()
+
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.pause(0.2)
+        reply = await clerk.get(f"/api/v1/bookings/{booking['id']}")
+        assert reply.data["status"] == "confirmed"
+
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: "cancelled" in rows(table)[0])
+        reply = await admin.get(f"/api/v1/events/{event['id']}")
+        assert reply.data["available_seats"] == 10
+        await until(pilot, lambda: app.store.events[event["id"]].available_seats == 10)
+
+
+async def test_picking_an_event_shows_only_its_bookings(staff_app, clerk, make_event):
+    first = await make_event(title="First Night", date="2099-06-01T19:30:00+00:00")
+    second = await make_event(title="Second Night", date="2099-06-02T19:30:00+00:00")
+    await sell(clerk, first, 1, "Ada Lovelace")
+    await sell(clerk, second, 1, "Grace Hopper")
+    await sell(clerk, second, 3, "Alan Turing")
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        screen = await open_bookings(pilot)
+        table = screen.query_one(BookingsTable)
+        await until(pilot, lambda: table.row_count == 3)
+
+        # Through the event picker: My sales, First Night, Second Night.
+        await pilot.click("#booking-event")
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: table.row_count == 2)
+        assert screen.query_one("#booking-event", Select).value == second["id"]
+        assert all("Second Night" in row for row in rows(table))
+
+        # From the events screen: "b" on the first event's row.
+        await pilot.press("f2")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        events = app.screen.query_one(EventsTable)
+        events.focus()
+        events.move_cursor(row=events.get_row_index(str(first["id"])))
+        await pilot.press("b")
+        await until(pilot, lambda: app.screen is screen)
+        await until(pilot, lambda: rows(table) and all("First Night" in r for r in rows(table)))
+        assert table.row_count == 1
+        assert "Ada Lovelace" in rows(table)[0]
+
+
+async def test_events_b_opens_bookings_of_that_event(staff_app, clerk, make_event):
+    """Straight from the events screen, before the bookings screen was ever shown."""
+    await make_event(title="Other Night")
+    event = await make_event(title="Late Show", date="2099-07-01T21:00:00+00:00")
+    await sell(clerk, event, 2, "Grace Hopper")
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        events = app.screen.query_one(EventsTable)
+        events.move_cursor(row=events.get_row_index(str(event["id"])))
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
+        screen = app.screen
+        table = screen.query_one(BookingsTable)
+        await until(pilot, lambda: table.row_count == 1 and "Late Show" in rows(table)[0])
+        assert screen.query_one("#booking-event", Select).value == event["id"]
+
+
+# --- dashboard ------------------------------------------------------------------------
+
+
+async def test_dashboard_follows_sales_made_elsewhere(staff_app, admin, clerk, make_event):
+    quiet = await make_event(title="Quiet Night", total_seats=50)
+    busy = await make_event(title="Busy Night", total_seats=20, price="10.00")
+    app = staff_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        await pilot.press("f4")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        screen = app.screen
+        gauges = {gauge.event.id: gauge for gauge in screen.query(SeatGauge)}
+        assert set(gauges) == {quiet["id"], busy["id"]}
+        assert "0 of 70 seats sold" in text(screen.query_one("#totals"))
+
+        await sell(clerk, busy, 3, "Ada Lovelace")
+        await until(pilot, lambda: gauges[busy["id"]].event.available_seats == 17)
+        assert gauges[quiet["id"]].event.available_seats == 50
+        totals = text(screen.query_one("#totals"))
+        assert "3 of 70 seats sold" in totals
+        assert "Takings 30.00" in totals
+        last = text(screen.query_one("#last-change"))
+        assert "Busy Night" in last and "3 seats sold" in last
+        assert app.store.sales.last_minute() == 3
+
+
+async def test_clerk_has_no_dashboard_and_no_event_admin(staff_app, clerk, make_event):
+    await make_event(title="Counter Night")
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        screen = app.screen
+        await pilot.press("f4")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        footer = [key.description for key in screen.query("FooterKey")]
+        assert "Events" in footer and "Dashboard" not in footer
+        assert "New event" not in footer
+
+        app.action_go("dashboard")
+        await pilot.pause(0.1)
+        assert app.screen is screen
+        assert any("admins only" in n.message for n in app._notifications)
+
+        for key in ("n", "e", "delete"):
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            assert app.screen is screen, key
+
+
+# --- the event editor -----------------------------------------------------------------
+
+
+def fill(form: EventFormScreen, **values: str) -> None:
+    for name, value in values.items():
+        form.query_one(f"#{name}", Input).value = value
+
+
+def error_of(form: EventFormScreen, name: str) -> str:
+    error = form.query_one(f"#{name}-error")
+    return text(error) if error.display else ""
+
+
+async def test_admin_creates_an_event(staff_app, admin):
+    app = staff_app(admin)
+    when = (datetime.now() + timedelta(days=30)).replace(second=0, microsecond=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        table = app.screen.query_one(EventsTable)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
+        fill(
+            app.screen,
+            title="Opening Night",
+            date=when.strftime(DATE_FORMAT),
+            venue="Main Hall",
+            total_seats="120",
+            price="15.50",
+        )
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        reply = await admin.get("/api/v1/events")
+        [created] = reply.data
+        assert created["title"] == "Opening Night"
+        assert created["total_seats"] == 120 and created["venue"] == "Main Hall"
+        assert datetime.fromisoformat(created["date"]) == when.astimezone()
+        await until(pilot, lambda: any("Opening Night" in row for row in rows(table)))
+
+
+async def test_event_form_refuses_bad_input(staff_app, admin):
+    app = staff_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
+        form = app.screen
+        fill(form, title="Bad Night", total_seats="0", price="5.00")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: error_of(form, "total_seats"))
+        assert "greater than or equal to 1" in error_of(form, "total_seats")
+
+        fill(form, total_seats="10", date="tomorrow")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: error_of(form, "date"))
+        assert not error_of(form, "total_seats")
+        await pilot.pause(0.2)
+        assert app.screen is form
+        assert (await admin.get("/api/v1/events")).data == []
+
+
+async def test_edit_below_seats_sold_shows_the_servers_refusal(
+    staff_app, admin, clerk, make_event
+):
+    event = await make_event(title="Small Room", total_seats=10)
+    await sell(clerk, event, 5, "Ada Lovelace")
+    app = staff_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
+        form = app.screen
+        assert form.query_one("#total_seats", Input).value == "10"
+        fill(form, total_seats="3")
+        await pilot.press("ctrl+s")
+        message = form.query_one("#form-message")
+        await until(pilot, lambda: "already sold" in text(message))
+        assert "5 seats" in text(message)
+        assert app.screen is form
+        assert (await admin.get(f"/api/v1/events/{event['id']}")).data["total_seats"] == 10
+
+
+async def test_admin_deletes_an_event(staff_app, admin, make_event):
+    keep = await make_event(title="Keeper", date="2099-06-01T19:30:00+00:00")
+    doomed = await make_event(title="Doomed", date="2099-06-02T19:30:00+00:00")
+    app = staff_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        table = app.screen.query_one(EventsTable)
+        table.move_cursor(row=table.get_row_index(str(doomed["id"])))
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: table.row_count == 1)
+        assert "Keeper" in rows(table)[0]
+        assert (await admin.get(f"/api/v1/events/{doomed['id']}")).status == 404
+        assert (await admin.get(f"/api/v1/events/{keep['id']}")).status == 200
+
+
+# --- help -----------------------------------------------------------------------------
+
+
+async def test_f1_lists_the_keys_of_the_current_screen(staff_app, clerk):
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        screen = await open_bookings(pilot)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        source = app.screen.query_one(Markdown).source
+        print(source)
+        assert "Keys on this screen (Bookings)" in source
+        assert "Cancel booking" in source and "Reload" in source
+        assert "Sell" not in source.split("Keys on this screen")[1]
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
