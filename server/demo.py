@@ -17,7 +17,7 @@ ADMIN: tuple[str, str, Role] = ("admin", "admin-demo", "admin")
 CLERK: tuple[str, str, Role] = ("clerk", "clerk-demo", "clerk")
 ACCOUNTS: tuple[tuple[str, str, Role], ...] = (ADMIN, CLERK, ("guest", "guest-demo", "user"))
 
-_EVENTS = (
+SHOWS = (
     ("Jazz at the Lighthouse", "Harbour Hall", 3, 120, "35.00"),
     ("Hamlet", "Old Vic Studio", 6, 80, "28.50"),
     ("City Symphony: Mahler 5", "Concert Hall", 10, 400, "55.00"),
@@ -35,7 +35,7 @@ async def seed(app: web.Application) -> None:
     if await events.list(EventQuery(limit=1)):
         return
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    for title, venue, days, seats, price in _EVENTS:
+    for title, venue, days, seats, price in SHOWS:
         await events.create(
             {
                 "title": title,

@@ -9,10 +9,15 @@ from typing import Any
 import pytest
 from conftest import PASSWORD
 
+from server import demo
+from server.app import create_app
+from server.background import BackgroundServer
 from tui.app import BoxofficeApp
 from tui.screens.events import EventsScreen
 from tui.screens.login import LoginScreen
+from tui.screens.sell import ReceiptScreen, SellScreen
 from tui.widgets.events_table import EventsTable
+from tui.widgets.status import ConnectionStatus
 
 
 async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
@@ -44,3 +49,178 @@ async def test_clerk_logs_in_and_sees_events(tui, clerk, make_event):
         table = app.screen.query_one(EventsTable)
         assert table.row_count == 1
         assert "Pilot Night" in str(table.get_row_at(0))
+
+
+def logged_in(tui, actor) -> BoxofficeApp:
+    """An app (not yet started) that logs ``actor`` in as it starts."""
+    return tui(username=actor.username, password=PASSWORD)
+
+
+async def started(pilot: Any) -> None:
+    """Wait until the events screen shows and live updates flow."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
+
+
+def seats_shown(app: BoxofficeApp, event_id: int) -> str:
+    table = app.screen.query_one(EventsTable)
+    return str(table.get_cell(str(event_id), "seats"))
+
+
+async def test_wrong_password_is_refused_clearly(tui, clerk):
+    app = tui()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.query_one("#username").value = clerk.username
+        app.screen.query_one("#password").value = "not the password"
+        await pilot.click("#login")
+        message = app.screen.query_one("#login-message")
+        await until(pilot, lambda: "Wrong username or password" in str(message.render()))
+        assert isinstance(app.screen, LoginScreen)
+        assert app.screen.query_one("#password").value == ""
+
+
+async def test_unreachable_server_is_named(tui, tmp_path, unused_tcp_port):
+    app = BoxofficeApp(
+        f"http://127.0.0.1:{unused_tcp_port}",
+        username="clerk",
+        password=PASSWORD,
+        settings_path=tmp_path / "tui.json",
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.screen.query_one("#login-message")
+        await until(pilot, lambda: "Cannot reach" in str(message.render()))
+
+
+async def test_login_remembers_server_and_username(tui, clerk, tmp_path):
+    app = logged_in(tui, clerk)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+    again = tui()
+    async with again.run_test() as pilot:
+        assert again.screen.query_one("#username").value == clerk.username
+        assert again.screen.query_one("#server").value == app.client.base_url
+        assert again.focused is again.screen.query_one("#password")
+
+
+async def test_selling_seats_shows_a_receipt_and_changes_availability(tui, clerk, make_event):
+    event = await make_event(title="Counter Night", total_seats=10, price="12.50")
+    app = logged_in(tui, clerk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        assert "10 / 10" in seats_shown(app, event["id"])
+        await pilot.press("enter")
+        assert isinstance(app.screen, SellScreen)
+        await pilot.press("backspace", "3", "enter", *"Grace Hopper", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ReceiptScreen))
+        receipt = app.screen
+        assert isinstance(receipt, ReceiptScreen)
+        body = str(receipt.query_one("#receipt-body").render())
+        assert "Grace Hopper" in body and "37.50" in body
+        reference = str(receipt.query_one("#reference").render())
+        assert f"#{receipt.booking.id}" in reference
+
+        await pilot.press("enter")
+        assert isinstance(app.screen, EventsScreen)
+        await until(pilot, lambda: "7 / 10" in seats_shown(app, event["id"]))
+    booking = (await clerk.get(f"/api/v1/bookings/{receipt.booking.id}")).data
+    assert booking["quantity"] == 3 and booking["customer_name"] == "Grace Hopper"
+
+
+async def test_event_selling_out_while_the_clerk_types(tui, clerk, user, make_event):
+    event = await make_event(title="Last Seats", total_seats=3)
+    app = logged_in(tui, clerk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("enter", "backspace", "2")
+        sell = app.screen
+        assert isinstance(sell, SellScreen)
+        # Someone else takes two of the three seats meanwhile.
+        reply = await user.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 2})
+        assert reply.status == 201
+        message = sell.query_one("#sell-message")
+        await until(pilot, lambda: "Only 1 seats left" in str(message.render()))
+        # The clerk sells anyway: the server refuses, the dialog says so and stays open.
+        await pilot.click("#sell-confirm")
+        await until(pilot, lambda: "Not enough seats: 1 left" in str(message.render()))
+        assert app.screen is sell
+        await pilot.press("escape")
+        assert isinstance(app.screen, EventsScreen)
+    assert (await clerk.get(f"/api/v1/events/{event['id']}")).data["available_seats"] == 1
+
+
+async def test_sales_by_others_appear_live(tui, clerk, user, make_event):
+    event = await make_event(title="Live Night", total_seats=50)
+    app = logged_in(tui, clerk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        for _ in range(5):
+            await user.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 2})
+        await until(pilot, lambda: "40 / 50" in seats_shown(app, event["id"]))
+        await make_event(title="Added Later")
+        table = app.screen.query_one(EventsTable)
+        await until(pilot, lambda: table.row_count == 2)
+
+
+async def test_search_sort_and_upcoming_filter(tui, clerk, make_event):
+    await make_event(title="Zebra Jazz", venue="North Hall", date="2099-01-02T19:00:00+00:00")
+    await make_event(title="Alpha Opera", venue="South Hall", date="2099-03-04T19:00:00+00:00")
+    app = logged_in(tui, clerk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        table = app.screen.query_one(EventsTable)
+
+        def titles() -> list[str]:
+            return [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+
+        assert titles() == ["Zebra Jazz", "Alpha Opera"]  # by date
+        await pilot.press("s")
+        assert titles() == ["Alpha Opera", "Zebra Jazz"]  # by title
+        await pilot.press("slash", *"north")
+        assert titles() == ["Zebra Jazz"]
+        await pilot.press("escape")
+        assert table.row_count == 2
+
+
+async def test_connection_lost_and_recovered(clerk, user, config, make_event, tmp_path):
+    """The server goes away: the status line says so; it comes back: live again, by itself."""
+    event = await make_event(title="Resilient Night", total_seats=20)
+    server = BackgroundServer(create_app(config), "127.0.0.1", 0)
+    await asyncio.to_thread(server.__enter__)
+    app = BoxofficeApp(
+        server.url, username=clerk.username, password=PASSWORD, settings_path=tmp_path / "s.json"
+    )
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            status = app.screen.query_one(ConnectionStatus)
+            assert "live" in str(status.render())
+
+            await asyncio.to_thread(server.__exit__, None, None, None)
+            await until(pilot, lambda: app.connected is False)
+            assert "offline" in str(status.render())
+            assert status.has_class("-offline")
+
+            # Seats sell while the terminal is cut off; it must show them once back.
+            await user.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 4})
+            server = BackgroundServer(create_app(config), "127.0.0.1", server.port)
+            await asyncio.to_thread(server.__enter__)
+            await until(pilot, lambda: app.connected is True)
+            assert "live" in str(status.render())
+            await until(pilot, lambda: "16 / 20" in seats_shown(app, event["id"]))
+    finally:
+        await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+async def test_demo_opens_on_the_clerk(config, clean_db, tmp_path):
+    """What `boxoffice demo` shows: demo events, logged in as the demo clerk."""
+    app_server = create_app(config)
+    app_server.on_startup.append(demo.seed)
+    with BackgroundServer(app_server, "127.0.0.1", 0) as server:
+        name, password, _ = demo.CLERK
+        app = BoxofficeApp(
+            server.url, username=name, password=password, settings_path=tmp_path / "s.json"
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await started(pilot)
+            assert app.role == "clerk"
+            assert app.screen.query_one(EventsTable).row_count == len(demo.SHOWS)
