@@ -182,6 +182,20 @@ async def test_staff_list_one_events_bookings(clerk, admin, user, make_event):
     assert (await user.get(f"{BOOKINGS}/event/{concert['id']}")).status == 403
 
 
+async def test_find_bookings_by_part_of_the_customer_name(clerk, admin, make_event):
+    """``customer`` matches part of the name, any case; % and _ are taken literally."""
+    event = await make_event()
+    ada = await book(clerk, event["id"], customer_name="Ada Lovelace")
+    await book(clerk, event["id"], customer_name="Grace Hopper")
+    percent = await book(clerk, event["id"], customer_name="100% Real")
+    for path in (BOOKINGS, f"{BOOKINGS}/event/{event['id']}"):
+        assert ids(await clerk.get(path, params={"customer": "LOVE"})) == [ada["id"]]
+    assert ids(await admin.get(f"{BOOKINGS}/all", params={"customer": "%"})) == [percent["id"]]
+    assert ids(await clerk.get(BOOKINGS, params={"customer": "_"})) == []
+    reply = await clerk.get(f"{BOOKINGS}/event/{event['id']}", params={"customer": "nobody"})
+    assert (reply.status, reply.data) == (200, [])
+
+
 async def test_event_bookings_unknown_is_404_and_empty_is_empty(clerk, make_event):
     """An unknown event's bookings are a 404; an event nobody booked has an empty list."""
     assert (await clerk.get(f"{BOOKINGS}/event/999999")).status == 404
