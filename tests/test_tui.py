@@ -224,3 +224,15 @@ async def test_demo_opens_on_the_clerk(config, clean_db, tmp_path):
             await started(pilot)
             assert app.role == "clerk"
             assert app.screen.query_one(EventsTable).row_count == len(demo.SHOWS)
+
+
+async def test_log_out_from_the_command_palette(tui, clerk, make_event):
+    await make_event()
+    app = logged_in(tui, clerk)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        await pilot.press("ctrl+p", *"log out", "enter")
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen))
+        assert app.client.tokens is None and app.connected is None
+        await pilot.press("f2")  # no way past the login screen without logging in
+        assert isinstance(app.screen, LoginScreen)

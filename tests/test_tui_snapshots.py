@@ -8,12 +8,14 @@ README shows these same files.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg2
 import pytest
 from aiohttp import web
 from conftest import PASSWORD
@@ -27,6 +29,7 @@ from server.keys import AUTH, BOOKINGS, EVENTS
 from server.security import Principal
 from tui.app import BoxofficeApp
 from tui.screens.events import EventsScreen
+from tui.screens.sell import ReceiptScreen
 
 SIZE = (80, 24)
 SNAPSHOT_PORT = 48123
@@ -64,15 +67,28 @@ async def _seed(app: web.Application) -> None:
 
 
 @pytest.fixture
-def server_url(config: Config, clean_db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("TZ", "UTC")
+def utc() -> Iterator[None]:
+    """Local time is UTC, so dates draw the same everywhere."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
     time.tzset()
+    yield
+    if before is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = before
+    time.tzset()
+
+
+@pytest.fixture
+def server_url(config: Config, clean_db: None, utc: None) -> Iterator[str]:
     app = create_app(config)
     app.on_startup.append(_seed)
     # A fixed port: the status line shows the server's address.
     with BackgroundServer(app, "127.0.0.1", SNAPSHOT_PORT):
+        with psycopg2.connect(config.database_url) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE bookings SET created_at = '2099-02-01 18:00+00'")
         yield f"http://127.0.0.1:{SNAPSHOT_PORT}"
-    time.tzset()
 
 
 def _app(url: str, tmp_path: Any, username: str | None = None) -> BoxofficeApp:
@@ -112,3 +128,44 @@ def test_dashboard(snap_compare, server_url, tmp_path):
 
     app = _app(server_url, tmp_path, "admin")
     assert snap_compare(app, terminal_size=SIZE, run_before=open_dashboard)
+
+
+def test_receipt(snap_compare, server_url, tmp_path):
+    async def sell(pilot: Any) -> None:
+        await _logged_in(pilot)
+        await pilot.press("enter", "backspace", "2", "tab", *"Grace Hopper", "enter")
+        await until(pilot, lambda: isinstance(pilot.app.screen, ReceiptScreen))
+
+    app = _app(server_url, tmp_path, "clerk")
+    assert snap_compare(app, terminal_size=SIZE, run_before=sell)
+
+
+def test_bookings_screen(snap_compare, server_url, tmp_path):
+    async def open_bookings(pilot: Any) -> None:
+        await _logged_in(pilot)
+        await pilot.press("down", "down", "b")
+        await until(
+            pilot,
+            lambda: "bookings" in str(pilot.app.screen.query_one("#bookings-message").render()),
+        )
+
+    app = _app(server_url, tmp_path, "clerk")
+    assert snap_compare(app, terminal_size=SIZE, run_before=open_bookings)
+
+
+def test_event_form(snap_compare, server_url, tmp_path):
+    async def edit(pilot: Any) -> None:
+        await _logged_in(pilot)
+        await pilot.press("e")
+
+    app = _app(server_url, tmp_path, "admin")
+    assert snap_compare(app, terminal_size=SIZE, run_before=edit)
+
+
+def test_help(snap_compare, server_url, tmp_path):
+    async def help_(pilot: Any) -> None:
+        await _logged_in(pilot)
+        await pilot.press("f1")
+
+    app = _app(server_url, tmp_path, "clerk")
+    assert snap_compare(app, terminal_size=SIZE, run_before=help_)

@@ -13,7 +13,9 @@ from conftest import PASSWORD
 from textual.widget import Widget
 from textual.widgets import Input, Markdown, Select
 
+from common.models import Event, LiveEvent
 from tui.app import BoxofficeApp
+from tui.model import EventStore
 from tui.screens.bookings import BookingsScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
@@ -127,7 +129,8 @@ async def test_cancel_asks_first_and_returns_the_seats(staff_app, clerk, make_ev
         screen = await open_bookings(pilot)
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == 1)
-        table.focus()
+        await pilot.press("enter")  # from the search box to the results
+        assert table.has_focus
 
         await pilot.press("c")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
@@ -197,6 +200,25 @@ async def test_events_b_opens_bookings_of_that_event(staff_app, clerk, make_even
         assert screen.query_one("#booking-event", Select).value == event["id"]
 
 
+async def test_picked_event_deleted_falls_back_to_all_bookings(staff_app, admin, clerk, make_event):
+    kept = await make_event(title="Kept Night")
+    doomed = await make_event(title="Doomed Night")
+    await sell(clerk, kept, 1, "Ada Lovelace")
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        screen = await open_bookings(pilot)
+        table = screen.query_one(BookingsTable)
+        picker = screen.query_one("#booking-event", Select)
+        picker.value = doomed["id"]
+        await until(pilot, lambda: text(screen.query_one("#bookings-message")) == "0 bookings")
+
+        assert (await admin.delete(f"/api/v1/events/{doomed['id']}")).status == 200
+        await until(pilot, lambda: table.row_count == 1)
+        assert picker.value == 0  # "My sales"
+        assert "Ada Lovelace" in rows(table)[0]
+
+
 # --- dashboard ------------------------------------------------------------------------
 
 
@@ -224,6 +246,39 @@ async def test_dashboard_follows_sales_made_elsewhere(staff_app, admin, clerk, m
         assert app.store.sales.last_minute() == 3
 
 
+async def test_dashboard_gauges_follow_events_added_and_deleted(
+    staff_app, admin, clerk, make_event
+):
+    early = await make_event(title="Early", date="2099-01-01T19:00:00+00:00", total_seats=2)
+    late = await make_event(title="Late", date="2099-12-01T19:00:00+00:00")
+    await sell(clerk, early, 2, "Ada Lovelace")
+    app = staff_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        await pilot.press("f4")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        screen = app.screen
+
+        def titles() -> list[str]:
+            return [gauge.event.title for gauge in screen.query(SeatGauge)]
+
+        assert titles() == ["Early", "Late"]
+        assert screen.query_one(f"#gauge-{early['id']}").has_class("-sold-out")
+
+        middle = await make_event(title="Middle", date="2099-06-01T19:00:00+00:00")
+        await until(pilot, lambda: titles() == ["Early", "Middle", "Late"])
+        assert "Middle was added" in text(screen.query_one("#last-change"))
+
+        # Added and deleted before the screen redraws: no gauge, and no crash.
+        for _ in range(3):
+            blink = await make_event(title="Blink")
+            assert (await admin.delete(f"/api/v1/events/{blink['id']}")).status == 200
+        assert (await admin.delete(f"/api/v1/events/{late['id']}")).status == 200
+        await until(pilot, lambda: titles() == ["Early", "Middle"])
+        assert set(app.store.events) == {early["id"], middle["id"]}
+        assert "Late was deleted" in text(screen.query_one("#last-change"))
+
+
 async def test_clerk_has_no_dashboard_and_no_event_admin(staff_app, clerk, make_event):
     await make_event(title="Counter Night")
     app = staff_app(clerk)
@@ -233,9 +288,9 @@ async def test_clerk_has_no_dashboard_and_no_event_admin(staff_app, clerk, make_
         await pilot.press("f4")
         await pilot.pause(0.2)
         assert app.screen is screen
-        footer = [key.description for key in screen.query("FooterKey")]
-        assert "Events" in footer and "Dashboard" not in footer
-        assert "New event" not in footer
+        footer = {key.action for key in screen.query("FooterKey")}
+        assert footer and "go('dashboard')" not in footer
+        assert not footer & EventsScreen.ADMIN_ACTIONS
 
         app.action_go("dashboard")
         await pilot.pause(0.1)
@@ -287,6 +342,22 @@ async def test_admin_creates_an_event(staff_app, admin):
         await until(pilot, lambda: any("Opening Night" in row for row in rows(table)))
 
 
+async def test_saving_twice_quickly_creates_one_event(staff_app, admin):
+    app = staff_app(admin)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
+        form = app.screen
+        fill(form, title="Eager Night", total_seats="10")
+        form.action_save()
+        await asyncio.sleep(0.01)  # the first request is on its way: press again
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await pilot.pause(0.3)
+        assert [e["title"] for e in (await admin.get("/api/v1/events")).data] == ["Eager Night"]
+
+
 async def test_event_form_refuses_bad_input(staff_app, admin):
     app = staff_app(admin)
     async with app.run_test(size=SIZE) as pilot:
@@ -308,9 +379,7 @@ async def test_event_form_refuses_bad_input(staff_app, admin):
         assert (await admin.get("/api/v1/events")).data == []
 
 
-async def test_edit_below_seats_sold_shows_the_servers_refusal(
-    staff_app, admin, clerk, make_event
-):
+async def test_edit_below_seats_sold_shows_the_servers_refusal(staff_app, admin, clerk, make_event):
     event = await make_event(title="Small Room", total_seats=10)
     await sell(clerk, event, 5, "Ada Lovelace")
     app = staff_app(admin)
@@ -325,6 +394,7 @@ async def test_edit_below_seats_sold_shows_the_servers_refusal(
         message = form.query_one("#form-message")
         await until(pilot, lambda: "already sold" in text(message))
         assert "5 seats" in text(message)
+        assert "at least 5" in error_of(form, "total_seats")
         assert app.screen is form
         assert (await admin.get(f"/api/v1/events/{event['id']}")).data["total_seats"] == 10
 
@@ -357,9 +427,53 @@ async def test_f1_lists_the_keys_of_the_current_screen(staff_app, clerk):
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         source = app.screen.query_one(Markdown).source
-        print(source)
         assert "Keys on this screen (Bookings)" in source
         assert "Cancel booking" in source and "Reload" in source
         assert "Sell" not in source.split("Keys on this screen")[1]
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
+
+
+async def test_help_shows_only_the_keys_a_clerk_may_use(staff_app, clerk):
+    app = staff_app(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await logged_in(pilot)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        keys = app.screen.query_one(Markdown).source.split("Keys on this screen (Events)")[1]
+        for binding in EventsScreen.BINDINGS:
+            admin_only = binding.action in EventsScreen.ADMIN_ACTIONS
+            assert (f"| {binding.description} |" in keys) != admin_only, binding
+        dashboard = next(b for b in BoxofficeApp.BINDINGS if "dashboard" in b.action)
+        assert f"| {dashboard.description} |" not in keys
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+
+
+# --- the store behind every screen ----------------------------------------------------
+
+
+async def test_a_list_fetched_before_a_delete_does_not_bring_the_event_back(make_event):
+    """After a reconnect the app lists the events again; the live feed may already have
+    said that one of them was deleted."""
+    event = Event.model_validate(await make_event())
+    store = EventStore()
+    store.load([event])
+    store.take_changes()
+    since = store.mark()  # the list is asked for...
+    store.apply(LiveEvent(type="deleted", event_id=event.id, version=event.version + 1, event=None))
+    store.replace([event], since)  # ...and answered just before the delete
+    assert store.events == {}
+    assert [(c.before, c.after) for c in store.take_changes()] == [(event, None)]
+
+
+async def test_an_event_created_while_the_list_is_fetched_stays(make_event):
+    """The live feed brings a new event while the list (which predates it) is on its way."""
+    old = Event.model_validate(await make_event(title="Old"))
+    store = EventStore()
+    store.load([old])
+    since = store.mark()
+    new = Event.model_validate(await make_event(title="New"))
+    store.apply(LiveEvent(type="created", event_id=new.id, version=new.version, event=new))
+    store.replace([old], since)
+    assert set(store.events) == {old.id, new.id}

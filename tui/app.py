@@ -148,7 +148,8 @@ class BoxofficeApp(App[None]):
         """After a lost connection: snapshots bring every event's seats up to date, but
         an event deleted meanwhile is only noticed by listing them again."""
         with contextlib.suppress(ClientError):
-            self.store.replace(await self.client.events(limit=EVENT_LIMIT))
+            since = self.store.mark()
+            self.store.replace(await self.client.events(limit=EVENT_LIMIT), since)
 
     def _publish_changes(self) -> None:
         changes = self.store.take_changes()
@@ -166,10 +167,10 @@ class BoxofficeApp(App[None]):
         return True
 
     def action_go(self, mode: str) -> None:
+        if self.client.tokens is None:
+            return
         if mode in ADMIN_MODES and not self.is_admin:
             self.notify("That is for admins only.", severity="error")
-            return
-        if self.client.tokens is None:
             return
         self.switch_mode(mode)
 

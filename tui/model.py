@@ -65,15 +65,27 @@ class EventStore:
     events: dict[int, Event] = field(default_factory=dict)
     sales: SalesMeter = field(default_factory=SalesMeter)
     _pending: dict[int, Change] = field(default_factory=dict)
+    _deleted: dict[int, int] = field(default_factory=dict)  # event id -> version of deletion
+    _changes: int = 0  # how many changes so far
+    _touched: dict[int, int] = field(default_factory=dict)  # event id -> change number
+
+    def mark(self) -> int:
+        """Where the store is now: pass it to ``replace`` with a list fetched after."""
+        return self._changes
 
     def load(self, events: list[Event]) -> None:
         for event in events:
             self._put(event.id, event)
 
-    def replace(self, events: list[Event]) -> None:
-        """A fresh list from the server: events missing from it were deleted meanwhile."""
+    def replace(self, events: list[Event], since: int) -> None:
+        """A fresh list, fetched after ``mark()`` returned ``since``: events missing from it
+        were deleted meanwhile, unless the live feed brought them while it was fetched."""
         fresh = {event.id for event in events}
-        for gone in [event_id for event_id in self.events if event_id not in fresh]:
+        for gone in [
+            event_id
+            for event_id in self.events
+            if event_id not in fresh and self._touched.get(event_id, 0) <= since
+        ]:
             self._put(gone, None)
         self.load(events)
 
@@ -81,6 +93,8 @@ class EventStore:
         current = self.events.get(update.event_id)
         if current is not None and update.version <= current.version:
             return  # stale or repeated
+        if update.event is None:
+            self._deleted[update.event_id] = update.version
         if current is not None and update.event is not None:
             sold = seats_sold(update.event) - seats_sold(current)
             if sold > 0:
@@ -94,11 +108,16 @@ class EventStore:
         else:
             if before is not None and event.version <= before.version:
                 return
+            if event.version < self._deleted.get(event_id, 0):
+                return  # a list fetched before the event was deleted: it stays deleted
             self.events[event_id] = event
-        earlier = self._pending.get(event_id)
-        self._pending[event_id] = Change(
-            earlier.before if earlier else before, event, datetime.now(UTC)
-        )
+        self._changes += 1
+        self._touched[event_id] = self._changes
+        earlier = self._pending.pop(event_id, None)
+        first = earlier.before if earlier else before
+        if first is None and event is None:
+            return  # added and deleted within one batch, or never known: nothing to show
+        self._pending[event_id] = Change(first, event, datetime.now(UTC))
 
     def take_changes(self) -> list[Change]:
         """The changes since the last call, one per event."""

@@ -72,16 +72,20 @@ class BookingsScreen(StaffScreen):
             return  # a sale changed seats, not the list: leave the picker (maybe open) alone
         self._options = options
         chosen = select.value
+        still_there = any(value == chosen for _, value in options)
         with self.prevent(Select.Changed):
             select.set_options(options)
-            if any(value == chosen for _, value in options):
+            if still_there:
                 select.value = chosen
+        if not still_there:  # the event looked at was deleted: the picker fell back
+            self.action_reload()
 
     def show_event(self, event_id: int) -> None:
         """Look at one event's bookings (from the events screen)."""
         self._fill_events()  # this screen may be new, its options not yet there
         self.query_one("#booking-search", Input).value = ""
         self.query_one("#booking-event", Select).value = event_id
+        self.table.focus()
 
     @on(Input.Changed, "#booking-search")
     @on(Select.Changed, "#booking-event")
@@ -147,4 +151,5 @@ class BookingsScreen(StaffScreen):
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return
         self.table.replace(result, self.boxoffice.store.events)
-        self.notify(f"Booking #{booking.id} cancelled; {booking.quantity} seats back on sale.")
+        seats = f"{booking.quantity} seat{'s' * (booking.quantity != 1)}"
+        self.notify(f"Booking #{booking.id} cancelled; {seats} back on sale.")

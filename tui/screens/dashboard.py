@@ -64,6 +64,10 @@ class DashboardScreen(StaffScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        meter = self.boxoffice.store.sales
+        self.query_one("#totals").border_title = "Totals"
+        minutes = meter.size * meter.bucket_seconds / 60
+        self.query_one("#sales-box").border_title = f"Sales, last {minutes:g} min"
         self.sub_title = "Dashboard"
         gauges = self.query_one("#gauges")
         for event in sorted(self.boxoffice.store.events.values(), key=lambda e: (e.date, e.id)):
@@ -84,8 +88,16 @@ class DashboardScreen(StaffScreen):
                 found.remove()
             elif found:
                 found.first(SeatGauge).event = change.after
-            else:
-                gauges.mount(SeatGauge(change.after, id=f"gauge-{event.id}"))
+            else:  # a new event: in date order, like the others
+                later = [
+                    gauge
+                    for gauge in gauges.query(SeatGauge)
+                    if gauge.event and (gauge.event.date, gauge.event.id) > (event.date, event.id)
+                ]
+                gauges.mount(
+                    SeatGauge(change.after, id=f"gauge-{event.id}"),
+                    before=later[0] if later else None,
+                )
         latest = max(changes, key=lambda c: c.at)
         self.query_one("#last-change", Static).update(f"Last change  {describe(latest)}")
         self._show_totals()
@@ -104,8 +116,6 @@ class DashboardScreen(StaffScreen):
     def _show_sales(self) -> None:
         meter = self.boxoffice.store.sales
         self.query_one("#sales", Sparkline).data = meter.series()
-        minutes = meter.size * meter.bucket_seconds / 60
         self.query_one("#sales-label", Label).update(
-            f"[b]{meter.last_minute():,}[/b] seats sold in the last minute "
-            f"[dim](chart: {minutes:g} min)[/dim]"
+            f"[b]{meter.last_minute():,}[/b] seats sold in the last minute"
         )

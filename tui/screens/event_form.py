@@ -54,6 +54,7 @@ class EventFormScreen(Modal[Event | None]):
     def __init__(self, event: Event | None) -> None:
         super().__init__()
         self.event = event
+        self._saving = False  # a save is on its way to the server
 
     def compose(self) -> ComposeResult:
         values = initial_values(self.event)
@@ -62,9 +63,11 @@ class EventFormScreen(Modal[Event | None]):
                 f"Edit “{self.event.title}”" if self.event else "New event", classes="title"
             )
             for name, label, placeholder in FIELDS:
-                with Horizontal(classes="field"):
+                with Horizontal(classes="field compact"):
                     yield Label(label)
-                    yield Input(values.get(name, ""), placeholder=placeholder, id=name)
+                    yield Input(
+                        values.get(name, ""), placeholder=placeholder, id=name, compact=True
+                    )
                 error = Static("", id=f"{name}-error", classes="field-error")
                 error.display = False
                 yield error
@@ -113,6 +116,8 @@ class EventFormScreen(Modal[Event | None]):
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
+        if self._saving:
+            return  # a second ctrl+s (or Enter) while the first is in flight: one event only
         model = EventPatch if self.event else EventCreate
         try:
             changes = model.model_validate(self._values())
@@ -123,14 +128,18 @@ class EventFormScreen(Modal[Event | None]):
                 errors.setdefault(field, error["msg"].removeprefix("Value error, "))
             self._show_errors(errors, "Please correct the fields marked.")
             return
+        self._saving = True
+        self.query_one("#save", Button).disabled = True
         self.save(changes)
 
     @on(Button.Pressed, "#form-cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
 
-    @work(exclusive=True, group="save")
+    @work(group="save")
     async def save(self, changes: EventCreate | EventPatch) -> None:
+        # Not exclusive: cancelling a request already sent does not undo it on the server,
+        # so a second save would create the event twice. ``_saving`` keeps it to one.
         client = self.boxoffice.client
         try:
             if self.event is None:
@@ -149,3 +158,6 @@ class EventFormScreen(Modal[Event | None]):
         else:
             self.notify(f"“{saved.title}” saved.")
             self.dismiss(saved)
+            return
+        self._saving = False
+        self.query_one("#save", Button).disabled = False

@@ -29,7 +29,7 @@ class EventsScreen(StaffScreen):
         Binding("s", "sort", "Sort"),
         Binding("u", "upcoming", "Upcoming/all"),
         Binding("b", "bookings", "Its bookings"),
-        Binding("n", "new_event", "New event"),
+        Binding("n", "new_event", "New"),
         Binding("e", "edit_event", "Edit"),
         Binding("delete", "delete_event", "Delete"),
         Binding("escape", "clear_search", "Clear search", show=False),

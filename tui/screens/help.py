@@ -27,27 +27,39 @@ lost it reconnects by itself and brings every figure up to date.
 
 
 def key_table(screen: Screen) -> str:
-    """The keys of ``screen`` and of the app that work there now.
+    """The keys that work on ``screen``: those the focused widget shows in the footer
+    (Enter sells, say), then every key of the screen and of the app it allows now.
 
-    Not ``screen.active_bindings``: that follows the focused widget, so with a text box
-    focused it lists every editing key of the box and none of the screen's letter keys
-    (the box would take them as typing)."""
+    Not ``screen.active_bindings``: with a text box focused that lists every editing key
+    of the box and none of the screen's letter keys (the box takes them as typing)."""
     app = screen.app
-    keys: dict[str, list[str]] = {}  # what it does -> the keys that do it
-    for namespace in (screen, app):
+    widgets = []
+    if screen.focused is not None:
+        for node in screen.focused.ancestors_with_self:
+            if node is screen:
+                break
+            widgets.append(node)
+    namespaces = [(node, True) for node in widgets] + [(screen, False), (app, False)]
+    # (where, action) -> (what it does, the keys that do it): "c,delete" is one row, but
+    # two actions both called "Bookings" are two.
+    rows: dict[tuple[int, str], tuple[str, list[str]]] = {}
+    for namespace, shown_only in namespaces:
         for _key, binding in namespace._bindings:
             description = binding.description or binding.tooltip
-            if not description or not app._check_action_state(binding.action, namespace):
+            if not description or (shown_only and not binding.show):
                 continue
-            shown = keys.setdefault(description, [])
-            if (display := app.get_key_display(binding)) not in shown:
-                shown.append(display)
-    rows = ["| Key | Does |", "|---|---|"]
-    rows += [
-        f"| {', '.join(f'`{key}`' for key in shown)} | {description} |"
-        for description, shown in keys.items()
-    ]
-    return "\n".join(rows)
+            if not app._check_action_state(binding.action, namespace):
+                continue  # disabled here, or not for this user
+            _, listed = rows.setdefault((id(namespace), binding.action), (description, []))
+            if (display := app.get_key_display(binding)) not in listed:
+                listed.append(display)
+    return "\n".join(
+        ["| Key | Does |", "|---|---|"]
+        + [
+            f"| {', '.join(f'`{key}`' for key in listed)} | {description} |"
+            for description, listed in rows.values()
+        ]
+    )
 
 
 class HelpScreen(Modal[None]):

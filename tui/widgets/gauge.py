@@ -20,7 +20,8 @@ class SeatGauge(Widget):
 
     def __init__(self, event: Event, **kwargs: str) -> None:
         super().__init__(**kwargs)
-        self.set_reactive(SeatGauge.event, event)
+        self.set_reactive(SeatGauge.event, event)  # set_reactive calls no watcher:
+        self.watch_event(event)  # a gauge mounted sold out is marked from the start
 
     def watch_event(self, event: Event | None) -> None:
         if event is not None:

@@ -1,0 +1,607 @@
+"""TUI benchmark: the admin dashboard open while hundreds of seats sell per second.
+
+The terminal app runs headless in this process, logged in as an admin, on the dashboard.
+A lag probe in the app's event loop measures how late the loop wakes a task that asks to
+sleep 10 ms: first with no sales (the baseline, same run), then while a separate buyer
+process books 1-2 seats at a time at a steady rate across every event. It also counts the
+live updates the app receives, times each batch the dashboard redraws, and at the end
+checks every gauge against the database.
+
+    .venv/bin/python bench/tui.py              # 500 seats/s, 20 events, 10 s per phase
+    .venv/bin/python bench/tui.py --rate 1000 --seconds 20 --events 100
+
+A second small process runs the same probe in an empty event loop, as a control: lag it
+sees too comes from the machine being busy (server, PostgreSQL, buyers), not from the app.
+It prints its figures; it asserts nothing but the gauges (exit status 1 on a mismatch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import math
+import multiprocessing
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+try:  # .venv/bin/python bench/tui.py, like the other benchmarks
+    from harness import (
+        ADMIN_PASSWORD,
+        login,
+        make_event,
+        make_users,
+        own_server,
+        percentile,
+        post,
+        scratch_database,
+    )
+except ModuleNotFoundError:  # .venv/bin/python -m bench.tui
+    from bench.harness import (
+        ADMIN_PASSWORD,
+        login,
+        make_event,
+        make_users,
+        own_server,
+        percentile,
+        post,
+        scratch_database,
+    )
+
+# After harness: it puts the project first on sys.path, ahead of this file's directory,
+# so "tui" is the app's package and not this module.
+from common.models import LiveEvent
+from tui.app import BoxofficeApp
+from tui.model import Change
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.events import EventsScreen
+from tui.widgets.gauge import SeatGauge
+
+PROBE_INTERVAL = 0.01
+FRAME_MS = 1000 / 60
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    """How late an event loop wakes a task that sleeps PROBE_INTERVAL, again and again."""
+
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (woke at, lag)
+
+    async def run(self) -> None:
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(PROBE_INTERVAL)
+            woke = time.perf_counter()
+            self.samples.append((woke, woke - asked - PROBE_INTERVAL))
+
+    def lags(self, start: float, end: float) -> list[float]:
+        return [lag for woke, lag in self.samples if start <= woke < end]
+
+
+@dataclass
+class Timed:
+    """Something the app's thread did: a screen handling a batch of changes (``changes``),
+    the dashboard drawing a frame (``layout``: after arranging its widgets again), or a
+    garbage collection (``generation``). ``seconds`` is wall time, ``cpu`` the thread's."""
+
+    at: float
+    seconds: float
+    cpu: float
+    changes: int = 0
+    layout: bool = False
+    generation: int = 0
+
+
+@dataclass
+class Window:
+    name: str
+    start: float
+    end: float
+    cpu: float  # seconds of CPU the app's thread used in the window
+
+    def has(self, at: float) -> bool:
+        return self.start <= at < self.end
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Meter:
+    """What the app did: live updates in, batches handled by the screens."""
+
+    updates: list[float] = field(default_factory=list)  # when each LiveEvent arrived
+    stale: int = 0  # updates the store ignored (not newer than what it had)
+    dashboard: list[Timed] = field(default_factory=list)
+    table: list[Timed] = field(default_factory=list)  # the events screen, in the background
+    frames: list[Timed] | None = None  # None: could not be measured
+    collections: list[Timed] = field(default_factory=list)
+
+    def count_updates(self, app: BoxofficeApp) -> None:
+        """Wrap this session's store (login makes a new one) to count what it is given."""
+        store = app.store
+        apply = store.apply
+
+        def counted(update: LiveEvent) -> None:
+            self.updates.append(time.perf_counter())
+            current = store.events.get(update.event_id)
+            if current is not None and update.version <= current.version:
+                self.stale += 1
+            apply(update)
+
+        store.apply = counted  # type: ignore[method-assign]
+
+    @staticmethod
+    def time_handler(
+        app: BoxofficeApp,
+        screen: DashboardScreen | EventsScreen,
+        into: list[Timed],
+    ) -> None:
+        """Time the screen's handler of ``events_changed``. The screen subscribed its bound
+        method on mount, so replacing the instance attribute now would not be seen: swap
+        the subscription instead, for this screen only."""
+        handler = screen.on_events_changed
+
+        def timed(changes: list[Change]) -> None:
+            started, cpu = time.perf_counter(), time.thread_time()
+            handler(changes)
+            seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
+            into.append(Timed(started, seconds, cpu, changes=len(changes)))
+
+        app.events_changed.unsubscribe(screen)
+        app.events_changed.subscribe(screen, timed)
+
+    def time_frames(self, screen: DashboardScreen) -> None:
+        """Time each frame the screen draws: its compositor's refresh, with a layout pass
+        before it or not. These are Textual's private methods (8.x): if they are gone, the
+        frames go unmeasured and the report says so."""
+        names = ("_refresh_layout", "_compositor_refresh")
+        if not all(hasattr(screen, name) for name in names):
+            return
+        frames = self.frames = []
+        depth = 0  # _refresh_layout calls _compositor_refresh: one frame, timed once
+
+        def wrap(name: str) -> Callable[..., None]:
+            original = getattr(screen, name)
+
+            def timed(*args: Any, **kwargs: Any) -> None:
+                nonlocal depth
+                started, cpu = time.perf_counter(), time.thread_time()
+                depth += 1
+                try:
+                    original(*args, **kwargs)
+                finally:
+                    depth -= 1
+                if not depth:
+                    seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
+                    layout = name == "_refresh_layout"
+                    frames.append(Timed(started, seconds, cpu, layout=layout))
+
+            return timed
+
+        for name in names:
+            setattr(screen, name, wrap(name))
+
+    def watch_gc(self) -> Callable[[], None]:
+        """Time every garbage collection in this process; returns how to stop."""
+        started = cpu = 0.0
+
+        def callback(phase: str, info: dict[str, int]) -> None:
+            nonlocal started, cpu
+            if phase == "start":
+                started, cpu = time.perf_counter(), time.thread_time()
+            else:
+                seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu
+                generation = info["generation"]
+                self.collections.append(Timed(started, seconds, cpu, generation=generation))
+
+        gc.callbacks.append(callback)
+        return lambda: gc.callbacks.remove(callback)
+
+
+async def until(pilot: Any, condition: Callable[[], object], within: float) -> None:
+    """Let the app run until ``condition`` holds; give up after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await pilot.pause(0.02)
+
+
+# --- the other processes --------------------------------------------------------------
+
+
+def control_probe(conn: Connection) -> None:
+    """A lag probe in an otherwise empty event loop, until told to stop."""
+
+    async def main() -> list[tuple[float, float]]:
+        probe = Probe()
+        task = asyncio.create_task(probe.run())
+        conn.send("ready")
+        await asyncio.to_thread(conn.recv)
+        task.cancel()
+        return probe.samples
+
+    conn.send(asyncio.run(main()))
+
+
+def buyers(
+    conn: Connection,
+    base: str,
+    tokens: list[str],
+    event_ids: list[int],
+    rate: float,
+    seconds: float,
+    in_flight: int,
+) -> None:
+    """Book 1 or 2 seats at a time on a random event, ``rate`` seats a second on average,
+    for ``seconds``, at most ``in_flight`` requests at once (it falls behind rather than
+    queueing without bound). Reports what it sold."""
+    conn.send(asyncio.run(_buy(conn, base, tokens, event_ids, rate, seconds, in_flight)))
+
+
+async def _buy(
+    conn: Connection,
+    base: str,
+    tokens: list[str],
+    event_ids: list[int],
+    rate: float,
+    seconds: float,
+    in_flight: int,
+) -> dict[str, Any]:
+    rng = random.Random(1)
+    slots = asyncio.Semaphore(in_flight)
+    seats = bookings = refused = errors = 0
+    latencies: list[float] = []
+
+    async def book(token: str, event: int, quantity: int) -> None:
+        nonlocal seats, bookings, refused, errors
+        sent = time.perf_counter()
+        try:
+            reply = await post(
+                http, base + "/api/v1/bookings", {"event_id": event, "quantity": quantity}, token
+            )
+        except (aiohttp.ClientError, ValueError):
+            errors += 1
+        else:
+            if reply.get("code") == 201:
+                seats += quantity
+                bookings += 1
+                latencies.append(time.perf_counter() - sent)
+            elif reply.get("code") == 409:
+                refused += 1
+            else:
+                errors += 1
+        finally:
+            slots.release()
+
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        for _ in range(3):  # open a connection before the clock starts
+            async with http.get(base + "/api/v1/events?limit=1") as resp:
+                await resp.read()
+        conn.send("ready")
+        await asyncio.to_thread(conn.recv)  # "go"
+        tasks = []
+        start = due = time.perf_counter()
+        while due < start + seconds:
+            now = time.perf_counter()
+            if due > now:
+                await asyncio.sleep(due - now)  # pacing the load, not synchronising
+            elif now - due > 0.1:
+                due = now  # fell behind: carry on from now rather than burst to catch up
+            await slots.acquire()
+            quantity = rng.choice((1, 2))
+            token = tokens[len(tasks) % len(tokens)]
+            tasks.append(asyncio.create_task(book(token, rng.choice(event_ids), quantity)))
+            due += quantity / rate
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - start
+    return {
+        "seats": seats,
+        "bookings": bookings,
+        "refused": refused,
+        "errors": errors,
+        "seconds": elapsed,
+        "latencies": latencies,
+    }
+
+
+def spawn(target: Callable[..., None], *args: Any) -> tuple[Any, Connection]:
+    """Start ``target(conn, *args)`` in a fresh interpreter: its own GIL and event loop."""
+    here, there = multiprocessing.get_context("spawn").Pipe()
+    process = multiprocessing.get_context("spawn").Process(
+        target=target, args=(there, *args), daemon=True
+    )
+    process.start()
+    return process, here
+
+
+async def receive(conn: Connection, within: float) -> Any:
+    """The next message from another process; a worker thread waits, not the app's loop."""
+    async with asyncio.timeout(within):
+        return await asyncio.to_thread(conn.recv)
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+async def availability(http: aiohttp.ClientSession, base: str) -> dict[int, tuple[int, int]]:
+    """Event id -> (available seats, total seats), as the API reports them."""
+    async with http.get(base + "/api/v1/events?limit=500") as resp:
+        reply = await resp.json()
+    return {e["id"]: (e["available_seats"], e["total_seats"]) for e in reply["data"]}
+
+
+def gauges_disagree(screen: DashboardScreen, truth: dict[int, tuple[int, int]]) -> list[str]:
+    """How the dashboard differs from the database (empty: it agrees)."""
+    problems = []
+    shown = {g.event.id: g for g in screen.query(SeatGauge) if g.event is not None}
+    if set(shown) != set(truth):
+        problems.append(f"gauges for events {sorted(shown)}, database has {sorted(truth)}")
+    for event_id, (available, total) in sorted(truth.items()):
+        gauge = shown.get(event_id)
+        if gauge is None or gauge.event is None:
+            continue
+        if gauge.event.available_seats != available:
+            problems.append(
+                f"event {event_id}: gauge {gauge.event.available_seats} left, database {available}"
+            )
+        elif f"{total - available:,} / {total:,}" not in gauge.render().plain:
+            problems.append(f"event {event_id}: gauge draws {gauge.render().plain.strip()!r}")
+    sold = sum(total - available for available, total in truth.values())
+    totals = str(screen.query_one("#totals").visual)  # type: ignore[attr-defined]
+    if f"{sold:,} of" not in totals:
+        problems.append(f"totals show {totals!r}, database has {sold:,} seats sold")
+    return problems
+
+
+def stats(values: list[float]) -> tuple[float, float, float]:
+    """p50, p99 and max, in milliseconds."""
+    ms = [v * 1000 for v in values]
+    return percentile(ms, 50), percentile(ms, 99), max(ms, default=math.nan)
+
+
+def timing(name: str, rate: str, items: list[Timed] | None, note: str = "") -> str:
+    """A line of the summary: a rate, then the mean (and mean CPU), p99 and max time."""
+    if not items:
+        return f"{name:<28} {rate:<18} {'none' if items is not None else 'not measured'}"
+    _, p99, top = stats([i.seconds for i in items])
+    mean = sum(i.seconds for i in items) / len(items) * 1000
+    cpu = sum(i.cpu for i in items) / len(items) * 1000
+    line = f"mean {mean:5.1f} ms (CPU {cpu:5.1f})  p99 {p99:5.1f} ms  max {top:6.1f} ms"
+    return f"{name:<28} {rate:<18} {line}" + (f"  {note}" if note else "")
+
+
+def lag_row(name: str, lags: list[float], cpu_share: float | None = None) -> str:
+    p50, p99, top = stats(lags)
+    cpu = f"{cpu_share:10.0%}" if cpu_share is not None else ""
+    return f"  {name:<32} {p50:7.1f} {p99:7.1f} {top:7.1f}{cpu}"
+
+
+@dataclass
+class Results:
+    sold: dict[str, Any]
+    meter: Meter
+    probe: Probe
+    control: list[tuple[float, float]]
+    baseline: Window
+    storm: Window
+    problems: list[str]
+    converged: float
+
+
+async def run(args: argparse.Namespace) -> Results:
+    per_event = args.rate * args.seconds / args.events
+    capacity = max(100, math.ceil(per_event * 3))  # about a third sells: no event sells out
+    with scratch_database() as dsn, tempfile.TemporaryDirectory() as tmp:
+        async with own_server(dsn, 8) as server:
+            base = server.url
+            async with aiohttp.ClientSession() as http:
+                admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
+                print(f"setting up {args.events} events and {args.buyers} buyers ...", flush=True)
+                event_ids = [
+                    await make_event(http, base, admin, capacity) for _ in range(args.events)
+                ]
+                tokens = await make_users(http, base, args.buyers)
+
+                control, control_conn = spawn(control_probe)
+                buyer, buyer_conn = spawn(
+                    buyers, base, tokens, event_ids, args.rate, args.seconds, args.in_flight
+                )
+                await receive(control_conn, 30)
+                await receive(buyer_conn, 30)
+
+                app = BoxofficeApp(
+                    base,
+                    username="benchadmin",
+                    password=ADMIN_PASSWORD,
+                    settings_path=Path(tmp) / "tui.json",
+                )
+                meter = Meter()
+                probe = Probe()
+                async with app.run_test(size=(120, 40)) as pilot:
+                    await until(
+                        pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected, 30
+                    )
+                    events_screen = app.screen
+                    assert isinstance(events_screen, EventsScreen)
+                    await until(pilot, lambda: len(app.store.events) == args.events, 10)
+                    meter.count_updates(app)
+                    await pilot.press("f4")
+                    await until(
+                        pilot,
+                        lambda: (
+                            isinstance(app.screen, DashboardScreen)
+                            and len(app.screen.query(SeatGauge)) == args.events
+                        ),
+                        10,
+                    )
+                    dashboard = app.screen
+                    assert isinstance(dashboard, DashboardScreen)
+                    Meter.time_handler(app, dashboard, meter.dashboard)
+                    Meter.time_handler(app, events_screen, meter.table)
+                    meter.time_frames(dashboard)
+                    await pilot.pause()  # until the first frames are drawn and all is idle
+                    if args.gc_freeze:
+                        gc.freeze()  # what the app could do once it has started
+                    stop_watching_gc = meter.watch_gc()
+                    probe_task = asyncio.create_task(probe.run())
+
+                    print(f"baseline: dashboard open, no sales, {args.seconds:g} s ...", flush=True)
+                    start, cpu = time.perf_counter(), time.thread_time()
+                    await asyncio.sleep(args.seconds)  # the measurement window itself
+                    baseline = Window(
+                        "baseline", start, time.perf_counter(), time.thread_time() - cpu
+                    )
+
+                    print(
+                        f"storm: {args.rate:g} seats/s over {args.events} events, "
+                        f"{args.seconds:g} s ...",
+                        flush=True,
+                    )
+                    start, cpu = time.perf_counter(), time.thread_time()
+                    buyer_conn.send("go")
+                    sold = await receive(buyer_conn, args.seconds + 60)
+                    storm = Window("storm", start, time.perf_counter(), time.thread_time() - cpu)
+
+                    truth = await availability(http, base)
+                    with contextlib.suppress(TimeoutError):  # reported as a mismatch
+                        await until(pilot, lambda: not gauges_disagree(dashboard, truth), 15)
+                    converged = time.perf_counter() - storm.end
+                    problems = gauges_disagree(dashboard, truth)
+                    probe_task.cancel()
+                    stop_watching_gc()
+                control_conn.send("stop")
+                control_samples = await receive(control_conn, 10)
+                buyer.join(10)
+                control.join(10)
+    return Results(sold, meter, probe, control_samples, baseline, storm, problems, converged)
+
+
+def report(args: argparse.Namespace, r: Results) -> int:
+    baseline, storm, meter, sold = r.baseline, r.storm, r.meter, r.sold
+
+    def during(items: list[Any], window: Window) -> list[Any]:
+        return [item for item in items if window.has(item.at)]
+
+    def per_second(count: int) -> str:
+        return f"{count / storm.seconds:7.1f} /s"
+
+    updates = sum(1 for at in meter.updates if storm.has(at))
+    dashboard = during(meter.dashboard, storm)
+    table = during(meter.table, storm)
+    frames = during(meter.frames, storm) if meter.frames is not None else None
+    collections = during(meter.collections, storm)
+    longest_full = max((c.seconds for c in collections if c.generation == 2), default=0.0)
+    full = sum(1 for c in collections if c.generation == 2)
+    base_lags = r.probe.lags(baseline.start, baseline.end)
+    storm_lags = r.probe.lags(storm.start, storm.end)
+    latencies = sold["latencies"]
+    _, booking_p99, _ = stats(latencies)
+
+    print()
+    print(
+        f"Boxoffice TUI benchmark: {os.cpu_count()} cores, admin dashboard at 120x40 headless, "
+        f"{args.events} events, {args.seconds:g} s per phase; server, PostgreSQL and the "
+        f"buyer process on the same machine{'; gc.freeze() after start-up' * args.gc_freeze}"
+    )
+    rate = f"{sold['seats'] / sold['seconds']:7,.0f} /s"
+    print(
+        f"{'seats sold':<28} {rate:<18} target {args.rate:g}; {sold['seats']:,} seats in "
+        f"{sold['bookings']:,} bookings, {sold['refused']} refused, {sold['errors']} errors, "
+        f"booking p99 {booking_p99:.0f} ms"
+    )
+    print(
+        f"{'live updates received':<28} {per_second(updates):<18} {updates:,} in the storm "
+        f"({meter.stale} stale), {sum(1 for at in meter.updates if baseline.has(at))} "
+        "in the baseline"
+    )
+    changes = sum(b.changes for b in dashboard)
+    print(
+        f"{'dashboard batches':<28} {per_second(len(dashboard)):<18} "
+        f"{changes:,} event changes, {changes / max(1, len(dashboard)):.1f} per batch"
+    )
+    print(timing("  its handler, per batch", "", dashboard))
+    print(
+        timing(
+            "  frames drawn",
+            per_second(len(frames or ())),
+            frames,
+            f"({sum(f.layout for f in frames)} with a layout pass)" if frames else "",
+        )
+    )
+    print(
+        timing(
+            "events table (hidden screen)",
+            per_second(len(table)),
+            table,
+            "handler per batch",
+        )
+    )
+    print(
+        timing(
+            "garbage collections",
+            per_second(len(collections)),
+            collections,
+            f"({full} full, the longest {longest_full * 1000:.0f} ms)",
+        )
+    )
+    print()
+    print(
+        f"  {'UI loop lag, ms (10 ms sleeps)':<32} {'p50':>7} {'p99':>7} {'max':>7}{'app CPU':>10}"
+    )
+    print(lag_row("baseline: no sales", base_lags, baseline.cpu / baseline.seconds))
+    print(lag_row(f"storm: {args.rate:g} seats/s", storm_lags, storm.cpu / storm.seconds))
+    ratios = [a / b for a, b in zip(stats(storm_lags), stats(base_lags), strict=True)]
+    print(f"  {'storm / baseline':<32} {ratios[0]:6.1f}x {ratios[1]:6.1f}x {ratios[2]:6.1f}x")
+    control = Probe(r.control)
+    print(lag_row("control process, baseline", control.lags(baseline.start, baseline.end)))
+    print(lag_row("control process, storm", control.lags(storm.start, storm.end)))
+    print(
+        f"  (a 60 Hz frame is {FRAME_MS:.1f} ms; the control is an idle loop on the same machine)"
+    )
+    print()
+    if r.problems:
+        print(f"gauges vs database: MISMATCH ({len(r.problems)} after {r.converged:.1f} s)")
+        for problem in r.problems[:20]:
+            print(f"  {problem}")
+        return 1
+    print(
+        f"gauges vs database: OK ({args.events} gauges and the totals agree, "
+        f"{r.converged:.2f} s after the last booking's response)"
+    )
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, default=500.0, help="seats sold per second")
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--events", type=int, default=20)
+    parser.add_argument("--buyers", type=int, default=200, help="buyer accounts")
+    parser.add_argument("--in-flight", type=int, default=64, help="most bookings at once")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() once the dashboard shows, to see what that would do for the app",
+    )
+    args = parser.parse_args()
+    sys.exit(report(args, asyncio.run(run(args))))
+
+
+if __name__ == "__main__":
+    main()
