@@ -204,6 +204,20 @@ async def make_event(admin: Actor) -> Any:
 
 
 @pytest.fixture
+def tui(client: TestClient, tmp_path: Any) -> Any:
+    """``tui()``: the terminal app pointed at the test server; ``tui(actor)`` also logs
+    ``actor`` in as it starts. Its settings file is the test's own."""
+    from tui.app import BoxofficeApp
+
+    def make(actor: Actor | None = None, **kwargs: Any) -> BoxofficeApp:
+        if actor is not None:
+            kwargs.update(username=actor.username, password=PASSWORD)
+        return BoxofficeApp(str(client.make_url("")), settings_path=tmp_path / "tui.json", **kwargs)
+
+    return make
+
+
+@pytest.fixture
 def db_rows(database_url: str) -> Any:
     """Read the database directly, to check what the API says against what is stored."""
 

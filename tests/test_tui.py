@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
-import pytest
 from conftest import PASSWORD
+from tui_support import started, until
 
 from server import demo
 from server.app import create_app
@@ -18,23 +16,6 @@ from tui.screens.login import LoginScreen
 from tui.screens.sell import ReceiptScreen, SellScreen
 from tui.widgets.events_table import EventsTable
 from tui.widgets.status import ConnectionStatus
-
-
-async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while not condition():
-            await pilot.pause(0.01)
-
-
-@pytest.fixture
-def tui(client, tmp_path):
-    """``tui(username=..., password=...)``: the app pointed at the test server."""
-
-    def make(**kwargs: Any) -> BoxofficeApp:
-        return BoxofficeApp(str(client.make_url("")), settings_path=tmp_path / "tui.json", **kwargs)
-
-    return make
 
 
 async def test_clerk_logs_in_and_sees_events(tui, clerk, make_event):
@@ -49,17 +30,6 @@ async def test_clerk_logs_in_and_sees_events(tui, clerk, make_event):
         table = app.screen.query_one(EventsTable)
         assert table.row_count == 1
         assert "Pilot Night" in str(table.get_row_at(0))
-
-
-def logged_in(tui, actor) -> BoxofficeApp:
-    """An app (not yet started) that logs ``actor`` in as it starts."""
-    return tui(username=actor.username, password=PASSWORD)
-
-
-async def started(pilot: Any) -> None:
-    """Wait until the events screen shows and live updates flow."""
-    app = pilot.app
-    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
 
 
 def seats_shown(app: BoxofficeApp, event_id: int) -> str:
@@ -92,7 +62,7 @@ async def test_unreachable_server_is_named(tui, tmp_path, unused_tcp_port):
 
 
 async def test_login_remembers_server_and_username(tui, clerk, tmp_path):
-    app = logged_in(tui, clerk)
+    app = tui(clerk)
     async with app.run_test() as pilot:
         await until(pilot, lambda: isinstance(app.screen, EventsScreen))
     again = tui()
@@ -104,7 +74,7 @@ async def test_login_remembers_server_and_username(tui, clerk, tmp_path):
 
 async def test_selling_seats_shows_a_receipt_and_changes_availability(tui, clerk, make_event):
     event = await make_event(title="Counter Night", total_seats=10, price="12.50")
-    app = logged_in(tui, clerk)
+    app = tui(clerk)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         assert "10 / 10" in seats_shown(app, event["id"])
@@ -128,7 +98,7 @@ async def test_selling_seats_shows_a_receipt_and_changes_availability(tui, clerk
 
 async def test_event_selling_out_while_the_clerk_types(tui, clerk, user, make_event):
     event = await make_event(title="Last Seats", total_seats=3)
-    app = logged_in(tui, clerk)
+    app = tui(clerk)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         await pilot.press("enter", "backspace", "2")
@@ -150,7 +120,7 @@ async def test_event_selling_out_while_the_clerk_types(tui, clerk, user, make_ev
 
 async def test_sales_by_others_appear_live(tui, clerk, user, make_event):
     event = await make_event(title="Live Night", total_seats=50)
-    app = logged_in(tui, clerk)
+    app = tui(clerk)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         for _ in range(5):
@@ -164,7 +134,7 @@ async def test_sales_by_others_appear_live(tui, clerk, user, make_event):
 async def test_search_sort_and_upcoming_filter(tui, clerk, make_event):
     await make_event(title="Zebra Jazz", venue="North Hall", date="2099-01-02T19:00:00+00:00")
     await make_event(title="Alpha Opera", venue="South Hall", date="2099-03-04T19:00:00+00:00")
-    app = logged_in(tui, clerk)
+    app = tui(clerk)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         table = app.screen.query_one(EventsTable)
@@ -228,7 +198,7 @@ async def test_demo_opens_on_the_clerk(config, clean_db, tmp_path):
 
 async def test_log_out_from_the_command_palette(tui, clerk, make_event):
     await make_event()
-    app = logged_in(tui, clerk)
+    app = tui(clerk)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot)
         await pilot.press("ctrl+p", *"log out", "enter")

@@ -19,7 +19,7 @@ import psycopg2
 import pytest
 from aiohttp import web
 from conftest import PASSWORD
-from test_tui import until
+from tui_support import started, until
 
 from common.models import BookingCreate
 from server.app import create_app
@@ -28,7 +28,6 @@ from server.config import Config
 from server.keys import AUTH, BOOKINGS, EVENTS
 from server.security import Principal
 from tui.app import BoxofficeApp
-from tui.screens.events import EventsScreen
 from tui.screens.sell import ReceiptScreen
 
 SIZE = (80, 24)
@@ -98,23 +97,18 @@ def _app(url: str, tmp_path: Any, username: str | None = None) -> BoxofficeApp:
     )
 
 
-async def _logged_in(pilot: Any) -> None:
-    app = pilot.app
-    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
-
-
 def test_login_screen(snap_compare, server_url, tmp_path):
     assert snap_compare(_app(server_url, tmp_path), terminal_size=SIZE)
 
 
 def test_events_screen(snap_compare, server_url, tmp_path):
     app = _app(server_url, tmp_path, "clerk")
-    assert snap_compare(app, terminal_size=SIZE, run_before=_logged_in)
+    assert snap_compare(app, terminal_size=SIZE, run_before=started)
 
 
 def test_sell_dialog(snap_compare, server_url, tmp_path):
     async def open_sell(pilot: Any) -> None:
-        await _logged_in(pilot)
+        await started(pilot)
         await pilot.press("enter", "backspace", "2", "tab", *"Grace Hopper")
 
     app = _app(server_url, tmp_path, "clerk")
@@ -123,7 +117,7 @@ def test_sell_dialog(snap_compare, server_url, tmp_path):
 
 def test_dashboard(snap_compare, server_url, tmp_path):
     async def open_dashboard(pilot: Any) -> None:
-        await _logged_in(pilot)
+        await started(pilot)
         await pilot.press("f4")
 
     app = _app(server_url, tmp_path, "admin")
@@ -132,7 +126,7 @@ def test_dashboard(snap_compare, server_url, tmp_path):
 
 def test_receipt(snap_compare, server_url, tmp_path):
     async def sell(pilot: Any) -> None:
-        await _logged_in(pilot)
+        await started(pilot)
         await pilot.press("enter", "backspace", "2", "tab", *"Grace Hopper", "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, ReceiptScreen))
 
@@ -142,7 +136,7 @@ def test_receipt(snap_compare, server_url, tmp_path):
 
 def test_bookings_screen(snap_compare, server_url, tmp_path):
     async def open_bookings(pilot: Any) -> None:
-        await _logged_in(pilot)
+        await started(pilot)
         await pilot.press("down", "down", "b")
         await until(
             pilot,
@@ -155,7 +149,7 @@ def test_bookings_screen(snap_compare, server_url, tmp_path):
 
 def test_event_form(snap_compare, server_url, tmp_path):
     async def edit(pilot: Any) -> None:
-        await _logged_in(pilot)
+        await started(pilot)
         await pilot.press("e")
 
     app = _app(server_url, tmp_path, "admin")
@@ -164,7 +158,7 @@ def test_event_form(snap_compare, server_url, tmp_path):
 
 def test_help(snap_compare, server_url, tmp_path):
     async def help_(pilot: Any) -> None:
-        await _logged_in(pilot)
+        await started(pilot)
         await pilot.press("f1")
 
     app = _app(server_url, tmp_path, "clerk")

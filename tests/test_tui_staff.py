@@ -4,14 +4,11 @@ driven by Textual's pilot against a real server and database."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-from conftest import PASSWORD
-from textual.widget import Widget
 from textual.widgets import Input, Markdown, Select
+from tui_support import started, text, until
 
 from common.models import Event, LiveEvent
 from tui.app import BoxofficeApp
@@ -27,44 +24,6 @@ from tui.widgets.events_table import EventsTable
 from tui.widgets.gauge import SeatGauge
 
 SIZE = (100, 30)
-
-
-async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds; fail after ``within`` seconds."""
-    async with asyncio.timeout(within):
-        while not condition():
-            await pilot.pause(0.01)
-
-
-@pytest.fixture
-def tui(client, tmp_path):
-    """``tui(username=..., password=...)``: the app pointed at the test server."""
-
-    def make(**kwargs: Any) -> BoxofficeApp:
-        return BoxofficeApp(str(client.make_url("")), settings_path=tmp_path / "tui.json", **kwargs)
-
-    return make
-
-
-@pytest.fixture
-def staff_app(tui):
-    """``staff_app(actor)``: the app, logged in as ``actor``."""
-
-    def make(actor: Any) -> BoxofficeApp:
-        return tui(username=actor.username, password=PASSWORD)
-
-    return make
-
-
-async def logged_in(pilot: Any) -> None:
-    """Wait for the automatic login: the events screen, with live updates flowing."""
-    app = pilot.app
-    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
-
-
-def text(widget: Widget) -> str:
-    """What a Static (or Label) shows, without markup."""
-    return str(widget.visual)  # type: ignore[attr-defined]
 
 
 def rows(table: Any) -> list[str]:
@@ -94,13 +53,13 @@ async def search(pilot: Any, screen: BookingsScreen, typed: str) -> None:
 # --- bookings -------------------------------------------------------------------------
 
 
-async def test_bookings_found_by_customer_and_reference(staff_app, clerk, make_event):
+async def test_bookings_found_by_customer_and_reference(tui, clerk, make_event):
     event = await make_event(title="Difference Engine")
     ada = await sell(clerk, event, 2, "Ada Lovelace")
     await sell(clerk, event, 1, "Charles Babbage")
-    app = staff_app(clerk)
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         screen = await open_bookings(pilot)
         table = screen.query_one(BookingsTable)
         message = screen.query_one("#bookings-message")
@@ -120,12 +79,12 @@ async def test_bookings_found_by_customer_and_reference(staff_app, clerk, make_e
         assert table.row_count == 0
 
 
-async def test_cancel_asks_first_and_returns_the_seats(staff_app, clerk, make_event, admin):
+async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, admin):
     event = await make_event(total_seats=10)
     booking = await sell(clerk, event, 2, "Ada Lovelace")
-    app = staff_app(clerk)
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         screen = await open_bookings(pilot)
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == 1)
@@ -149,15 +108,15 @@ async def test_cancel_asks_first_and_returns_the_seats(staff_app, clerk, make_ev
         await until(pilot, lambda: app.store.events[event["id"]].available_seats == 10)
 
 
-async def test_picking_an_event_shows_only_its_bookings(staff_app, clerk, make_event):
+async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):
     first = await make_event(title="First Night", date="2099-06-01T19:30:00+00:00")
     second = await make_event(title="Second Night", date="2099-06-02T19:30:00+00:00")
     await sell(clerk, first, 1, "Ada Lovelace")
     await sell(clerk, second, 1, "Grace Hopper")
     await sell(clerk, second, 3, "Alan Turing")
-    app = staff_app(clerk)
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         screen = await open_bookings(pilot)
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == 3)
@@ -182,14 +141,14 @@ async def test_picking_an_event_shows_only_its_bookings(staff_app, clerk, make_e
         assert "Ada Lovelace" in rows(table)[0]
 
 
-async def test_events_b_opens_bookings_of_that_event(staff_app, clerk, make_event):
+async def test_events_b_opens_bookings_of_that_event(tui, clerk, make_event):
     """Straight from the events screen, before the bookings screen was ever shown."""
     await make_event(title="Other Night")
     event = await make_event(title="Late Show", date="2099-07-01T21:00:00+00:00")
     await sell(clerk, event, 2, "Grace Hopper")
-    app = staff_app(clerk)
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         events = app.screen.query_one(EventsTable)
         events.move_cursor(row=events.get_row_index(str(event["id"])))
         await pilot.press("b")
@@ -200,13 +159,13 @@ async def test_events_b_opens_bookings_of_that_event(staff_app, clerk, make_even
         assert screen.query_one("#booking-event", Select).value == event["id"]
 
 
-async def test_picked_event_deleted_falls_back_to_all_bookings(staff_app, admin, clerk, make_event):
+async def test_picked_event_deleted_falls_back_to_all_bookings(tui, admin, clerk, make_event):
     kept = await make_event(title="Kept Night")
     doomed = await make_event(title="Doomed Night")
     await sell(clerk, kept, 1, "Ada Lovelace")
-    app = staff_app(clerk)
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         screen = await open_bookings(pilot)
         table = screen.query_one(BookingsTable)
         picker = screen.query_one("#booking-event", Select)
@@ -222,12 +181,12 @@ async def test_picked_event_deleted_falls_back_to_all_bookings(staff_app, admin,
 # --- dashboard ------------------------------------------------------------------------
 
 
-async def test_dashboard_follows_sales_made_elsewhere(staff_app, admin, clerk, make_event):
+async def test_dashboard_follows_sales_made_elsewhere(tui, admin, clerk, make_event):
     quiet = await make_event(title="Quiet Night", total_seats=50)
     busy = await make_event(title="Busy Night", total_seats=20, price="10.00")
-    app = staff_app(admin)
+    app = tui(admin)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         await pilot.press("f4")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
         screen = app.screen
@@ -246,15 +205,13 @@ async def test_dashboard_follows_sales_made_elsewhere(staff_app, admin, clerk, m
         assert app.store.sales.last_minute() == 3
 
 
-async def test_dashboard_gauges_follow_events_added_and_deleted(
-    staff_app, admin, clerk, make_event
-):
+async def test_dashboard_gauges_follow_events_added_and_deleted(tui, admin, clerk, make_event):
     early = await make_event(title="Early", date="2099-01-01T19:00:00+00:00", total_seats=2)
     late = await make_event(title="Late", date="2099-12-01T19:00:00+00:00")
     await sell(clerk, early, 2, "Ada Lovelace")
-    app = staff_app(admin)
+    app = tui(admin)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         await pilot.press("f4")
         await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
         screen = app.screen
@@ -279,11 +236,11 @@ async def test_dashboard_gauges_follow_events_added_and_deleted(
         assert "Late was deleted" in text(screen.query_one("#last-change"))
 
 
-async def test_clerk_has_no_dashboard_and_no_event_admin(staff_app, clerk, make_event):
+async def test_clerk_has_no_dashboard_and_no_event_admin(tui, clerk, make_event):
     await make_event(title="Counter Night")
-    app = staff_app(clerk)
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         screen = app.screen
         await pilot.press("f4")
         await pilot.pause(0.2)
@@ -316,11 +273,11 @@ def error_of(form: EventFormScreen, name: str) -> str:
     return text(error) if error.display else ""
 
 
-async def test_admin_creates_an_event(staff_app, admin):
-    app = staff_app(admin)
+async def test_admin_creates_an_event(tui, admin):
+    app = tui(admin)
     when = (datetime.now() + timedelta(days=30)).replace(second=0, microsecond=0)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         table = app.screen.query_one(EventsTable)
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
@@ -342,10 +299,10 @@ async def test_admin_creates_an_event(staff_app, admin):
         await until(pilot, lambda: any("Opening Night" in row for row in rows(table)))
 
 
-async def test_saving_twice_quickly_creates_one_event(staff_app, admin):
-    app = staff_app(admin)
+async def test_saving_twice_quickly_creates_one_event(tui, admin):
+    app = tui(admin)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
         form = app.screen
@@ -358,10 +315,10 @@ async def test_saving_twice_quickly_creates_one_event(staff_app, admin):
         assert [e["title"] for e in (await admin.get("/api/v1/events")).data] == ["Eager Night"]
 
 
-async def test_event_form_refuses_bad_input(staff_app, admin):
-    app = staff_app(admin)
+async def test_event_form_refuses_bad_input(tui, admin):
+    app = tui(admin)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         await pilot.press("n")
         await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
         form = app.screen
@@ -379,12 +336,12 @@ async def test_event_form_refuses_bad_input(staff_app, admin):
         assert (await admin.get("/api/v1/events")).data == []
 
 
-async def test_edit_below_seats_sold_shows_the_servers_refusal(staff_app, admin, clerk, make_event):
+async def test_edit_below_seats_sold_shows_the_servers_refusal(tui, admin, clerk, make_event):
     event = await make_event(title="Small Room", total_seats=10)
     await sell(clerk, event, 5, "Ada Lovelace")
-    app = staff_app(admin)
+    app = tui(admin)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         await pilot.press("e")
         await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
         form = app.screen
@@ -399,12 +356,12 @@ async def test_edit_below_seats_sold_shows_the_servers_refusal(staff_app, admin,
         assert (await admin.get(f"/api/v1/events/{event['id']}")).data["total_seats"] == 10
 
 
-async def test_admin_deletes_an_event(staff_app, admin, make_event):
+async def test_admin_deletes_an_event(tui, admin, make_event):
     keep = await make_event(title="Keeper", date="2099-06-01T19:30:00+00:00")
     doomed = await make_event(title="Doomed", date="2099-06-02T19:30:00+00:00")
-    app = staff_app(admin)
+    app = tui(admin)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         table = app.screen.query_one(EventsTable)
         table.move_cursor(row=table.get_row_index(str(doomed["id"])))
         await pilot.press("delete")
@@ -419,10 +376,10 @@ async def test_admin_deletes_an_event(staff_app, admin, make_event):
 # --- help -----------------------------------------------------------------------------
 
 
-async def test_f1_lists_the_keys_of_the_current_screen(staff_app, clerk):
-    app = staff_app(clerk)
+async def test_f1_lists_the_keys_of_the_current_screen(tui, clerk):
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         screen = await open_bookings(pilot)
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
@@ -434,10 +391,10 @@ async def test_f1_lists_the_keys_of_the_current_screen(staff_app, clerk):
         await until(pilot, lambda: app.screen is screen)
 
 
-async def test_help_shows_only_the_keys_a_clerk_may_use(staff_app, clerk):
-    app = staff_app(clerk)
+async def test_help_shows_only_the_keys_a_clerk_may_use(tui, clerk):
+    app = tui(clerk)
     async with app.run_test(size=SIZE) as pilot:
-        await logged_in(pilot)
+        await started(pilot)
         await pilot.press("f1")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         keys = app.screen.query_one(Markdown).source.split("Keys on this screen (Events)")[1]

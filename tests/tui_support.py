@@ -1,0 +1,29 @@
+"""Helpers for driving the terminal app with Textual's pilot in tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from textual.widget import Widget
+
+from tui.screens.events import EventsScreen
+
+
+async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
+    """Let the app run until ``condition`` holds; fail after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not condition():
+            await pilot.pause(0.01)
+
+
+async def started(pilot: Any) -> None:
+    """Wait for the automatic login: the events screen, with live updates flowing."""
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
+
+
+def text(widget: Widget) -> str:
+    """What a Static (or Label) shows, without markup."""
+    return str(widget.visual)  # type: ignore[attr-defined]
