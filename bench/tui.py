@@ -4,11 +4,13 @@ The terminal app runs headless in this process, logged in as an admin, on the da
 A lag probe in the app's event loop measures how late the loop wakes a task that asks to
 sleep 10 ms: first with no sales (the baseline, same run), then while a separate buyer
 process books 1-2 seats at a time at a steady rate across every event. It also counts the
-live updates the app receives, times each batch the dashboard redraws, and at the end
-checks every gauge against the database.
+live updates the app receives, times the dashboard's handling of each merged batch, each
+frame it draws and each garbage collection, and at the end checks every gauge and the
+totals against the database.
 
     .venv/bin/python bench/tui.py              # 500 seats/s, 20 events, 10 s per phase
     .venv/bin/python bench/tui.py --rate 1000 --seconds 20 --events 100
+    .venv/bin/python -m bench.tui --gc-freeze  # also runs as a module
 
 A second small process runs the same probe in an empty event loop, as a control: lag it
 sees too comes from the machine being busy (server, PostgreSQL, buyers), not from the app.
@@ -332,8 +334,13 @@ def spawn(target: Callable[..., None], *args: Any) -> tuple[Any, Connection]:
 
 async def receive(conn: Connection, within: float) -> Any:
     """The next message from another process; a worker thread waits, not the app's loop."""
-    async with asyncio.timeout(within):
-        return await asyncio.to_thread(conn.recv)
+
+    def wait() -> Any:
+        if not conn.poll(within):
+            raise TimeoutError(f"no answer from the other process in {within:g} s")
+        return conn.recv()  # EOFError if it died
+
+    return await asyncio.to_thread(wait)
 
 
 # --- the run --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Run the server on a thread of its own, beside a foreground program (the demo's TUI).
 
-The server keeps its own event loop, so the terminal's drawing never waits on a request
-and a busy server never stutters the terminal.
+The server keeps its own event loop, so the terminal's drawing never waits on a request.
+Both still share one interpreter lock: this suits a demo. A busy server runs on its own
+(``boxoffice serve``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -90,76 +90,45 @@ def server_url(config: Config, clean_db: None, utc: None) -> Iterator[str]:
         yield f"http://127.0.0.1:{SNAPSHOT_PORT}"
 
 
-def _app(url: str, tmp_path: Any, username: str | None = None) -> BoxofficeApp:
-    password = PASSWORD if username else None
-    return BoxofficeApp(
-        url, username=username, password=password, settings_path=tmp_path / "tui.json"
+async def _bookings_listed(pilot: Any) -> None:
+    message = pilot.app.screen.query_one("#bookings-message")
+    await until(pilot, lambda: "bookings" in str(message.render()))
+
+
+async def _receipt_shown(pilot: Any) -> None:
+    await until(pilot, lambda: isinstance(pilot.app.screen, ReceiptScreen))
+
+
+SELL_TWO = ("enter", "backspace", "2", "tab", *"Grace Hopper")
+# name: (who logs in, the keys pressed once the events screen shows, what to wait for then)
+SCREENS: dict[str, tuple[str | None, tuple[str, ...], Callable[[Any], Awaitable[None]] | None]] = {
+    "login": (None, (), None),
+    "events": ("clerk", (), None),
+    "sell": ("clerk", SELL_TWO, None),
+    "receipt": ("clerk", (*SELL_TWO, "enter"), _receipt_shown),
+    "bookings": ("clerk", ("down", "down", "b"), _bookings_listed),
+    "dashboard": ("admin", ("f4",), None),
+    "event_form": ("admin", ("e",), None),
+    "help": ("clerk", ("f1",), None),
+}
+
+
+@pytest.mark.parametrize("name", SCREENS)
+def test_screen(name: str, snap_compare: Any, server_url: str, tmp_path: Any) -> None:
+    username, keys, then = SCREENS[name]
+
+    async def drive(pilot: Any) -> None:
+        if username is None:
+            return
+        await started(pilot)
+        await pilot.press(*keys)
+        if then is not None:
+            await then(pilot)
+
+    app = BoxofficeApp(
+        server_url,
+        username=username,
+        password=PASSWORD if username else None,
+        settings_path=tmp_path / "tui.json",
     )
-
-
-def test_login_screen(snap_compare, server_url, tmp_path):
-    assert snap_compare(_app(server_url, tmp_path), terminal_size=SIZE)
-
-
-def test_events_screen(snap_compare, server_url, tmp_path):
-    app = _app(server_url, tmp_path, "clerk")
-    assert snap_compare(app, terminal_size=SIZE, run_before=started)
-
-
-def test_sell_dialog(snap_compare, server_url, tmp_path):
-    async def open_sell(pilot: Any) -> None:
-        await started(pilot)
-        await pilot.press("enter", "backspace", "2", "tab", *"Grace Hopper")
-
-    app = _app(server_url, tmp_path, "clerk")
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_sell)
-
-
-def test_dashboard(snap_compare, server_url, tmp_path):
-    async def open_dashboard(pilot: Any) -> None:
-        await started(pilot)
-        await pilot.press("f4")
-
-    app = _app(server_url, tmp_path, "admin")
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_dashboard)
-
-
-def test_receipt(snap_compare, server_url, tmp_path):
-    async def sell(pilot: Any) -> None:
-        await started(pilot)
-        await pilot.press("enter", "backspace", "2", "tab", *"Grace Hopper", "enter")
-        await until(pilot, lambda: isinstance(pilot.app.screen, ReceiptScreen))
-
-    app = _app(server_url, tmp_path, "clerk")
-    assert snap_compare(app, terminal_size=SIZE, run_before=sell)
-
-
-def test_bookings_screen(snap_compare, server_url, tmp_path):
-    async def open_bookings(pilot: Any) -> None:
-        await started(pilot)
-        await pilot.press("down", "down", "b")
-        await until(
-            pilot,
-            lambda: "bookings" in str(pilot.app.screen.query_one("#bookings-message").render()),
-        )
-
-    app = _app(server_url, tmp_path, "clerk")
-    assert snap_compare(app, terminal_size=SIZE, run_before=open_bookings)
-
-
-def test_event_form(snap_compare, server_url, tmp_path):
-    async def edit(pilot: Any) -> None:
-        await started(pilot)
-        await pilot.press("e")
-
-    app = _app(server_url, tmp_path, "admin")
-    assert snap_compare(app, terminal_size=SIZE, run_before=edit)
-
-
-def test_help(snap_compare, server_url, tmp_path):
-    async def help_(pilot: Any) -> None:
-        await started(pilot)
-        await pilot.press("f1")
-
-    app = _app(server_url, tmp_path, "clerk")
-    assert snap_compare(app, terminal_size=SIZE, run_before=help_)
+    assert snap_compare(app, terminal_size=SIZE, run_before=drive)

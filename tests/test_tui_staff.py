@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from textual.widgets import Input, Markdown, Select
-from tui_support import started, text, until
+from tui_support import select_row, started, text, until
 
 from common.models import Event, LiveEvent
 from tui.app import BoxofficeApp
@@ -133,7 +133,7 @@ async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):
         await until(pilot, lambda: isinstance(app.screen, EventsScreen))
         events = app.screen.query_one(EventsTable)
         events.focus()
-        events.move_cursor(row=events.get_row_index(str(first["id"])))
+        select_row(events, first["id"])
         await pilot.press("b")
         await until(pilot, lambda: app.screen is screen)
         await until(pilot, lambda: rows(table) and all("First Night" in r for r in rows(table)))
@@ -150,7 +150,7 @@ async def test_events_b_opens_bookings_of_that_event(tui, clerk, make_event):
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         events = app.screen.query_one(EventsTable)
-        events.move_cursor(row=events.get_row_index(str(event["id"])))
+        select_row(events, event["id"])
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
         screen = app.screen
@@ -363,7 +363,7 @@ async def test_admin_deletes_an_event(tui, admin, make_event):
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
         table = app.screen.query_one(EventsTable)
-        table.move_cursor(row=table.get_row_index(str(doomed["id"])))
+        select_row(table, doomed["id"])
         await pilot.press("delete")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("y")

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from textual.widget import Widget
+from textual.widgets import DataTable
 
 from tui.screens.events import EventsScreen
 
@@ -22,6 +23,11 @@ async def started(pilot: Any) -> None:
     """Wait for the automatic login: the events screen, with live updates flowing."""
     app = pilot.app
     await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
+
+
+def select_row(table: DataTable[Any], key: int) -> None:
+    """Put the cursor on the row of ``key`` (an event or booking id)."""
+    table.move_cursor(row=table.get_row_index(str(key)))
 
 
 def text(widget: Widget) -> str:

@@ -20,7 +20,7 @@ from common.models import Booking
 
 from ..widgets.bookings_table import BookingsTable
 from .base import StaffScreen
-from .confirm import ConfirmScreen
+from .confirm import confirm_then
 
 ANYWHERE = 0  # the Select value for "not one event"
 
@@ -136,12 +136,7 @@ class BookingsScreen(StaffScreen):
             f"Cancel booking #{booking.id}{customer}: {booking.quantity} seat"
             f"{'s' * (booking.quantity != 1)}? The seats go back on sale."
         )
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.cancel(booking)
-
-        self.app.push_screen(ConfirmScreen(question, "Cancel booking"), answered)
+        confirm_then(self.app, question, "Cancel booking", lambda: self.cancel(booking))
 
     @work(group="cancel")
     async def cancel(self, booking: Booking) -> None:

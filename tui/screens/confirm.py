@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from .base import Modal
+
+
+def confirm_then(app: App[object], question: str, yes: str, then: Callable[[], object]) -> None:
+    """Ask ``question``; call ``then`` only if the answer is yes."""
+    app.push_screen(ConfirmScreen(question, yes), lambda answer: then() if answer else None)
 
 
 class ConfirmScreen(Modal[bool]):

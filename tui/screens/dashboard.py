@@ -7,6 +7,7 @@ events that changed redraw, so the screen stays smooth while hundreds of seats s
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -52,7 +53,15 @@ def totals(events: Iterable[Event]) -> tuple[int, int, int, Decimal]:
     return count, sold, capacity, takings
 
 
+def _date(gauge: SeatGauge) -> tuple[datetime, int]:
+    assert gauge.event is not None
+    return gauge.event.date, gauge.event.id
+
+
 class DashboardScreen(StaffScreen):
+    # A dict, not a DOM query: hundreds of changes a second each find their gauge.
+    _gauges: dict[int, SeatGauge]
+
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="dashboard-top"):
             yield Static("", id="totals")
@@ -64,6 +73,7 @@ class DashboardScreen(StaffScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self._gauges = {}
         meter = self.boxoffice.store.sales
         self.query_one("#totals").border_title = "Totals"
         minutes = meter.size * meter.bucket_seconds / 60
@@ -71,7 +81,8 @@ class DashboardScreen(StaffScreen):
         self.sub_title = "Dashboard"
         gauges = self.query_one("#gauges")
         for event in sorted(self.boxoffice.store.events.values(), key=lambda e: (e.date, e.id)):
-            gauges.mount(SeatGauge(event, id=f"gauge-{event.id}"))
+            self._gauges[event.id] = SeatGauge(event, id=f"gauge-{event.id}")
+            gauges.mount(self._gauges[event.id])
         self.boxoffice.events_changed.subscribe(self, self.on_events_changed)
         self.set_interval(1.0, self._show_sales)
         self._show_totals()
@@ -83,21 +94,21 @@ class DashboardScreen(StaffScreen):
         for change in changes:
             event = change.after or change.before
             assert event is not None
-            found = gauges.query(f"#gauge-{event.id}")
+            found = self._gauges.get(event.id)
             if change.after is None:
-                found.remove()
-            elif found:
-                found.first(SeatGauge).event = change.after
+                if found is not None:
+                    del self._gauges[event.id]
+                    found.remove()
+            elif found is not None:
+                found.event = change.after
             else:  # a new event: in date order, like the others
                 later = [
                     gauge
-                    for gauge in gauges.query(SeatGauge)
+                    for gauge in self._gauges.values()
                     if gauge.event and (gauge.event.date, gauge.event.id) > (event.date, event.id)
                 ]
-                gauges.mount(
-                    SeatGauge(change.after, id=f"gauge-{event.id}"),
-                    before=later[0] if later else None,
-                )
+                self._gauges[event.id] = SeatGauge(change.after, id=f"gauge-{event.id}")
+                gauges.mount(self._gauges[event.id], before=min(later, key=_date, default=None))
         latest = max(changes, key=lambda c: c.at)
         self.query_one("#last-change", Static).update(f"Last change  {describe(latest)}")
         self._show_totals()

@@ -16,7 +16,7 @@ from common.models import BookingResult, Event
 from ..model import Change
 from ..widgets.events_table import SORTS, EventsTable
 from .base import StaffScreen
-from .confirm import ConfirmScreen
+from .confirm import confirm_then
 from .event_form import EventFormScreen
 from .sell import ReceiptScreen, SellScreen
 
@@ -133,12 +133,7 @@ class EventsScreen(StaffScreen):
         if (event := self.table.selected) is None:
             return
         question = f"Delete “{event.title}”? This cannot be undone."
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.delete(event)
-
-        self.app.push_screen(ConfirmScreen(question, "Delete"), answered)
+        confirm_then(self.app, question, "Delete", lambda: self.delete(event))
 
     @work(group="delete")
     async def delete(self, event: Event) -> None:
