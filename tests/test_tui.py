@@ -206,3 +206,16 @@ async def test_log_out_from_the_command_palette(tui, clerk, make_event):
         assert app.client.tokens is None and app.connected is None
         await pilot.press("f2")  # no way past the login screen without logging in
         assert isinstance(app.screen, LoginScreen)
+
+
+async def test_throttled_login_says_when_to_try_again(tui, clerk, client, config):
+    for _ in range(config.login_max_failures):
+        await client.post(
+            "/api/v1/auth/login", json={"username": clerk.username, "password": "wrong-password"}
+        )
+    app = tui(clerk)  # the right password, but too late
+    async with app.run_test(size=(80, 24)) as pilot:
+        message = app.screen.query_one("#login-message")
+        await until(pilot, lambda: "Too many failed attempts" in str(message.render()))
+        assert "Try again in" in str(message.render())
+        assert isinstance(app.screen, LoginScreen)
