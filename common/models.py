@@ -23,6 +23,7 @@ from pydantic import (
 
 Role = Literal["user", "clerk", "admin"]
 BookingStatus = Literal["pending", "confirmed", "cancelled", "expired"]
+PaymentMethod = Literal["cash", "card", "other"]
 
 # PostgreSQL integer and bigint bounds: anything outside is a 4xx, never an overflow.
 MAX_INT = 2**31 - 1
@@ -183,6 +184,7 @@ class Event(Response):
     available_seats: int
     price: Decimal
     version: int = Field(description="increases with every change to the event or its seats")
+    checked_in: int = Field(0, description="tickets admitted so far")
     created_at: datetime
     updated_at: datetime
 
@@ -209,6 +211,37 @@ class BookingCreate(Request):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
         Field(description="the walk-in customer's name, for counter sales"),
     ] = None
+    payment_method: PaymentMethod | None = Field(
+        None, description="how the customer paid (counter sales): cash, card or other"
+    )
+    hold: bool = Field(
+        False,
+        description="reserve the seats as a pending hold that expires unless confirmed "
+        "(POST /bookings/{id}/confirm)",
+    )
+
+
+class BookingConfirm(Request):
+    payment_method: PaymentMethod | None = None
+
+
+def _ticket_code(value: str) -> str:
+    """Codes are read out and typed in groups ("1A2B 3C4D ..."); spaces and dashes go."""
+    return value.replace(" ", "").replace("-", "").upper()
+
+
+class CheckIn(Request):
+    code: Annotated[
+        str,
+        AfterValidator(_ticket_code),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=80),
+        Field(description="the ticket code, as printed or scanned"),
+    ]
+    gate: Annotated[
+        str | None,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+        Field(description="where the ticket is scanned (door, gate)"),
+    ] = None
 
 
 class Booking(Response):
@@ -220,6 +253,14 @@ class Booking(Response):
     customer_name: str | None
     created_at: datetime
     updated_at: datetime
+    payment_method: PaymentMethod | None = None
+    amount: Decimal = Field(Decimal(0), description="quantity x the event's price at booking")
+    expires_at: datetime | None = Field(None, description="when a pending hold lapses")
+    ticket_code: str | None = Field(None, description="the ticket's code, once confirmed")
+    confirmed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    checked_in_at: datetime | None = None
+    checked_in_gate: str | None = None
 
 
 class BookingResult(Booking):
@@ -227,6 +268,14 @@ class BookingResult(Booking):
 
     available_seats: int
     event_version: int
+
+
+class CheckInResult(Response):
+    """An admitted ticket."""
+
+    booking: Booking
+    event_title: str
+    event_checked_in: int = Field(description="tickets of this event admitted so far")
 
 
 class PageQuery(QueryParams):

@@ -7,6 +7,7 @@ route in the OpenAPI document, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Awaitable, Callable
@@ -80,7 +81,7 @@ def authorize(request: web.Request, roles: frozenset[Role]) -> Principal:
     who = request.app[TOKENS].verify(token.strip())
     if who.role not in roles:
         raise Forbidden(f"This needs the role {' or '.join(sorted(roles))}")
-    return who
+    return dataclasses.replace(who, source=request.remote or "")
 
 
 async def read_json(request: web.Request) -> Any:

@@ -42,6 +42,7 @@ def create_app(config: Config) -> web.Application:
     setup_routes(app)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(live_updates)
+    app.cleanup_ctx.append(hold_expiry)
     app.on_startup.append(build_document)
     app.on_shutdown.append(close_websockets)
     return app
@@ -90,6 +91,33 @@ async def live_updates(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def hold_expiry(app: web.Application) -> AsyncIterator[None]:
+    """Release lapsed holds on time. Every instance sweeps; SKIP LOCKED shares the work."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(sweep_holds(app, stop), name="hold-expiry")
+    yield
+    # Let a sweep in progress finish: cancelling an aiopg query can strand its connection.
+    stop.set()
+    try:
+        async with asyncio.timeout(10):
+            await task
+    except TimeoutError:
+        task.cancel()
+
+
+async def sweep_holds(app: web.Application, stop: asyncio.Event) -> None:
+    interval = app[CONFIG].hold_sweep_seconds
+    while not stop.is_set():
+        try:
+            if expired := await app[BOOKINGS].expire_holds():
+                log.info("released %d expired hold(s)", expired)
+        except Exception:  # the database is away: try again next time
+            log.warning("hold expiry sweep failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(interval):
+                await stop.wait()
 
 
 async def close_websockets(app: web.Application) -> None:

@@ -6,7 +6,9 @@ turns their answers into results or clear errors.
 
 from __future__ import annotations
 
-from common.models import BookingCreate, BookingQuery
+from datetime import UTC
+
+from common.models import BookingConfirm, BookingCreate, BookingQuery, CheckIn
 
 from . import queries as q
 from .config import Config
@@ -19,6 +21,7 @@ class Bookings:
     def __init__(self, db: Database, config: Config) -> None:
         self.db = db
         self.max_quantity = config.max_tickets_per_booking
+        self.hold_seconds = config.hold_seconds
 
     async def book(self, who: Principal, req: BookingCreate) -> Row:
         if req.quantity > self.max_quantity:
@@ -29,6 +32,10 @@ class Bookings:
             user_id=who.user_id,
             quantity=req.quantity,
             customer_name=req.customer_name,
+            payment_method=req.payment_method,
+            hold=req.hold,
+            hold_seconds=self.hold_seconds,
+            **who.audit(),
         )
         assert row is not None  # the statement always answers one row
         if row["id"] is not None:
@@ -45,16 +52,72 @@ class Bookings:
 
     async def cancel(self, who: Principal, booking_id: int) -> Row:
         row = await self.db.fetchone(
-            q.CANCEL, booking_id=booking_id, user_id=who.user_id, staff=who.is_staff
+            q.CANCEL, booking_id=booking_id, user_id=who.user_id, staff=who.is_staff, **who.audit()
         )
         assert row is not None
         if row["id"] is not None:
             return row
         if row["owner_id"] is None or not (who.is_staff or row["owner_id"] == who.user_id):
             raise NotFound(f"Booking {booking_id} not found")
-        # "confirmed" here means another request cancelled it while this one waited.
-        status = "cancelled" if row["status_before"] == "confirmed" else row["status_before"]
+        # Still active here means another request cancelled it while this one waited.
+        status = row["status_before"]
+        status = "cancelled" if status in q.ACTIVE_STATUSES else status
         raise Conflict(f"The booking is already {status}")
+
+    async def confirm(self, who: Principal, booking_id: int, req: BookingConfirm) -> Row:
+        row = await self.db.fetchone(
+            q.CONFIRM,
+            booking_id=booking_id,
+            user_id=who.user_id,
+            staff=who.is_staff,
+            payment_method=req.payment_method,
+            **who.audit(),
+        )
+        assert row is not None
+        if row["id"] is not None:
+            return row
+        if row["owner_id"] is None or not (who.is_staff or row["owner_id"] == who.user_id):
+            raise NotFound(f"Booking {booking_id} not found")
+        status = row["status_before"]
+        if status == "expired" or (status == "pending" and row["lapsed"]):
+            raise Conflict("The hold expired and its seats were released; book again")
+        if status == "confirmed":
+            raise Conflict("The booking is already confirmed")
+        raise Conflict(f"The booking is {status}; only a pending hold can be confirmed")
+
+    async def check_in(self, who: Principal, req: CheckIn) -> Row:
+        """Admit a ticket once; a second scan says when and where it was first admitted."""
+        row = await self.db.fetchone(
+            q.CHECK_IN, code=req.code, gate=req.gate, user_id=who.user_id, **who.audit()
+        )
+        assert row is not None
+        if row["id"] is not None:
+            return row
+        if row["known_id"] is None:
+            raise NotFound("Unknown ticket code: not a ticket of this box office")
+        if row["first_checked_in_at"] is not None:
+            at = row["first_checked_in_at"]
+            where = f" at {row['first_gate']}" if row["first_gate"] else ""
+            raise Conflict(
+                f"Already admitted {at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC{where} "
+                f"by {row['first_checked_in_by']}",
+                data={
+                    "checked_in_at": at.isoformat(),
+                    "gate": row["first_gate"],
+                    "checked_in_by": row["first_checked_in_by"],
+                },
+            )
+        raise Conflict(f"Not admitted: the booking is {row['status_before']}")
+
+    async def expire_holds(self, batch: int = 500) -> int:
+        """Release the seats of lapsed holds; returns how many holds expired."""
+        total = 0
+        while True:
+            row = await self.db.fetchone(q.EXPIRE_HOLDS, batch=batch)
+            expired = row["expired"] if row else 0
+            total += expired
+            if expired < batch:
+                return total
 
     async def get(self, who: Principal, booking_id: int) -> Row:
         row = await self.db.fetchone(q.GET_BOOKING, booking_id=booking_id)

@@ -33,6 +33,9 @@ class Config:
     access_token_ttl: int = 15 * 60
     refresh_token_ttl: int = 14 * 24 * 3600
     max_tickets_per_booking: int = 10
+    # A hold keeps its seats this long unless confirmed; the sweep releases lapsed holds.
+    hold_seconds: int = 10 * 60
+    hold_sweep_seconds: float = 1.0
     pool_min_size: int = 2
     pool_max_size: int = 8
     max_body_bytes: int = 64 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .handlers import auth, bookings, events, live, meta, users
+from .handlers import auth, bookings, checkins, events, live, meta, users
 
 V1 = "/api/v1"
 
@@ -39,5 +39,10 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(f"{V1}/bookings/event/{{event_id}}", bookings.list_for_event, name="event_bookings")
     r.add_get(f"{V1}/bookings/{{booking_id}}", bookings.get_booking, name="booking")
     r.add_delete(f"{V1}/bookings/{{booking_id}}", bookings.cancel_booking, name="cancel_booking")
+    r.add_post(
+        f"{V1}/bookings/{{booking_id}}/confirm", bookings.confirm_booking, name="confirm_booking"
+    )
+
+    r.add_post(f"{V1}/checkins", checkins.check_in, name="check_in")
 
     r.add_get(f"{V1}/ws", live.websocket, name="ws")

@@ -33,10 +33,15 @@ class Principal:
     user_id: int
     username: str
     role: Role
+    source: str = ""  # the client's address, for the audit log
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    def audit(self) -> dict[str, object]:
+        """The parameters that sign an audit record with this principal."""
+        return {"actor_id": self.user_id, "actor": self.username, "source": self.source}
 
 
 class AccessTokens:

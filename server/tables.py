@@ -19,7 +19,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
 
 metadata = MetaData()
 
@@ -68,6 +68,7 @@ events = Table(
     Column("available_seats", Integer, nullable=False),
     Column("price", Numeric(10, 2), nullable=False),
     Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("checked_in", Integer, nullable=False, server_default="0"),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
 )
@@ -83,4 +84,54 @@ bookings = Table(
     Column("customer_name", String(255)),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("expires_at", TIMESTAMPTZ),
+    Column("ticket_code", Text, unique=True),
+    Column("payment_method", Text),
+    Column("amount", Numeric(12, 2), nullable=False, server_default="0"),
+    Column("confirmed_at", TIMESTAMPTZ),
+    Column("cancelled_at", TIMESTAMPTZ),
+    Column("cancelled_by", BigInteger, ForeignKey("users.id")),
+    Column("checked_in_at", TIMESTAMPTZ),
+    Column("checked_in_by", BigInteger, ForeignKey("users.id")),
+    Column("checked_in_gate", String(64)),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("actor_id", BigInteger),
+    Column("actor", Text, nullable=False),
+    Column("source", Text, nullable=False, server_default=""),
+    Column("action", Text, nullable=False),
+    Column("event_id", BigInteger),
+    Column("booking_id", BigInteger),
+    Column("user_id", BigInteger),
+    Column("details", JSONB, nullable=False, server_default="{}"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("owner", Text, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", String(100), nullable=False),
+    Column("role", Text, nullable=False),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", Text, nullable=False, unique=True),
+    Column("created_by", BigInteger, ForeignKey("users.id")),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("last_used_at", TIMESTAMPTZ),
+    Column("revoked_at", TIMESTAMPTZ),
 )

@@ -23,7 +23,16 @@ from server.app import create_app
 from server.config import Config
 from server.keys import AUTH
 
-TABLES = ("bookings", "events", "sessions", "login_failures", "users")
+TABLES = (
+    "bookings",
+    "events",
+    "sessions",
+    "login_failures",
+    "users",
+    "audit_log",
+    "idempotency_keys",
+    "api_tokens",
+)
 
 
 def _admin(dsn: str) -> Any:

@@ -44,6 +44,8 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{BOOKINGS}/event/{{event_id}}"): STAFF,
     ("GET", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
     ("DELETE", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
+    ("POST", f"{BOOKINGS}/{{booking_id}}/confirm"): LOGGED_IN,
+    ("POST", f"{V1}/checkins"): STAFF,
     ("GET", f"{V1}/ws"): LOGGED_IN,
 }
 
@@ -81,12 +83,13 @@ class Requests:
         if "{event_id}" in path:
             path = path.replace("{event_id}", str((await self.make_event())["id"]))
         if "{booking_id}" in path:
-            path = path.replace("{booking_id}", str((await self._booking())["id"]))
+            hold = route.endswith("/confirm")  # only a hold can be confirmed
+            path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
         return path, await self._body(method, route)
 
-    async def _booking(self) -> dict[str, Any]:
+    async def _booking(self, *, hold: bool = False) -> dict[str, Any]:
         event = await self.make_event()
-        reply = await self.owner.post(BOOKINGS, json={"event_id": event["id"]})
+        reply = await self.owner.post(BOOKINGS, json={"event_id": event["id"], "hold": hold})
         assert reply.status == 201, reply.body
         return reply.data
 
@@ -109,6 +112,10 @@ class Requests:
             return event_body(title=f"Event {n}")
         if (method, route) == ("PATCH", f"{V1}/events/{{event_id}}"):
             return {"title": f"Renamed {n}"}
+        if (method, route) == ("POST", f"{BOOKINGS}/{{booking_id}}/confirm"):
+            return {"payment_method": "card"}
+        if (method, route) == ("POST", f"{V1}/checkins"):
+            return {"code": (await self._booking())["ticket_code"]}
         if (method, route) == ("POST", BOOKINGS):
             return {"event_id": (await self.make_event())["id"], "quantity": 1}
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.models import Booking, BookingCreate, BookingQuery, BookingResult
+from common.models import Booking, BookingConfirm, BookingCreate, BookingQuery, BookingResult
 
 from ..api import ADMIN, ANY_ROLE, STAFF, endpoint, path_id
 from ..envelope import ok
@@ -26,14 +26,17 @@ def _bookings(rows: list) -> list[Booking]:
     errors=(404, 409, 422),
     description=(
         "Takes the seats and records the booking atomically; 409 when too few seats remain "
-        "or the event has started. Staff set customer_name for walk-in customers."
+        "or the event has started. Staff set customer_name for walk-in customers and the "
+        "payment_method. With hold: true the seats are held as a pending booking that "
+        "expires (hold_seconds, default 10 minutes) unless confirmed."
     ),
 )
 async def create_booking(
     request: web.Request, *, user: Principal, body: BookingCreate
 ) -> web.Response:
     row = await request.app[BOOKINGS].book(user, body)
-    return ok(BookingResult.model_validate(row), code=201, message="Booking confirmed")
+    message = "Seats held" if body.hold else "Booking confirmed"
+    return ok(BookingResult.model_validate(row), code=201, message=message)
 
 
 @endpoint(
@@ -83,6 +86,25 @@ async def list_for_event(
 async def get_booking(request: web.Request, *, user: Principal) -> web.Response:
     row = await request.app[BOOKINGS].get(user, path_id(request, "booking_id"))
     return ok(Booking.model_validate(row))
+
+
+@endpoint(
+    summary="Confirm a hold: it becomes a booking with a ticket",
+    tag="bookings",
+    roles=ANY_ROLE,
+    body=BookingConfirm,
+    response=Booking,
+    errors=(404, 409, 422),
+    description=(
+        "Only a pending hold that has not lapsed can be confirmed; an expired one is a 409 "
+        "(its seats were released: book again). Owners confirm their holds, staff any."
+    ),
+)
+async def confirm_booking(
+    request: web.Request, *, user: Principal, body: BookingConfirm
+) -> web.Response:
+    row = await request.app[BOOKINGS].confirm(user, path_id(request, "booking_id"), body)
+    return ok(Booking.model_validate(row), message="Booking confirmed")
 
 
 @endpoint(

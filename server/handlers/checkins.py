@@ -1,0 +1,35 @@
+"""/api/v1/checkins: admit tickets at the door, once each."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from common.models import Booking, CheckIn, CheckInResult
+
+from ..api import STAFF, endpoint
+from ..envelope import ok
+from ..keys import BOOKINGS
+from ..security import Principal
+
+
+@endpoint(
+    summary="Admit a ticket",
+    tag="bookings",
+    roles=STAFF,
+    body=CheckIn,
+    response=CheckInResult,
+    errors=(404, 409, 422),
+    description=(
+        "Admits a confirmed booking's ticket once. A second scan is a 409 that says when, "
+        "where and by whom it was first admitted; a cancelled, expired or held booking is a "
+        "409 and an unknown code a 404."
+    ),
+)
+async def check_in(request: web.Request, *, user: Principal, body: CheckIn) -> web.Response:
+    row = await request.app[BOOKINGS].check_in(user, body)
+    result = CheckInResult(
+        booking=Booking.model_validate(row),
+        event_title=row["event_title"],
+        event_checked_in=row["event_checked_in"],
+    )
+    return ok(result, message="Admitted")
