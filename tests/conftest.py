@@ -227,6 +227,21 @@ def tui(client: TestClient, tmp_path: Any) -> Any:
 
 
 @pytest.fixture
+def db_execute(database_url: str) -> Any:
+    """Change the database directly and commit (db_rows only reads)."""
+
+    def execute(statement: str, *args: Any) -> None:
+        conn = psycopg2.connect(database_url)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement, args)
+        finally:
+            conn.close()
+
+    return execute
+
+
+@pytest.fixture
 def db_rows(database_url: str) -> Any:
     """Read the database directly, to check what the API says against what is stored."""
 

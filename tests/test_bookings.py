@@ -1,24 +1,8 @@
 """Bookings: take seats, list them, cancel them, and keep the seat ledger straight."""
 
-import psycopg2
 import pytest
 
 BOOKINGS = "/api/v1/bookings"
-
-
-@pytest.fixture
-def db_execute(database_url):
-    """Change the database directly and commit (conftest's db_rows only reads)."""
-
-    def execute(statement, *args):
-        conn = psycopg2.connect(database_url)
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(statement, args)
-        finally:
-            conn.close()
-
-    return execute
 
 
 async def book(actor, event_id, quantity=1, **extra):
