@@ -6,7 +6,8 @@ field); response models describe what the server sends. Both feed the OpenAPI do
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -17,7 +18,9 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -288,6 +291,219 @@ class BookingQuery(PageQuery):
     customer: Annotated[
         str | None, Field(max_length=100, description="text in the customer's name")
     ] = None
+
+
+# --- tickets and reports ---------------------------------------------------------
+
+
+class TicketQuery(QueryParams):
+    token: Annotated[
+        str | None,
+        Field(
+            max_length=4096,
+            description="the access token, for a browser that cannot send the Authorization "
+            "header (the header is better: a URL is kept in logs and history)",
+        ),
+    ] = None
+
+
+_OFFSET_AS_SPACE = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
+
+
+def _report_time(value: Any) -> datetime | date:
+    """An ISO 8601 date-time with an offset, or a date alone (a whole day)."""
+    if isinstance(value, datetime | date):
+        parsed = value
+    elif isinstance(value, str):
+        # An unencoded "+01:00" in a query string arrives as " 01:00".
+        text = _OFFSET_AS_SPACE.sub(r"\1+\2", value.strip())
+        try:
+            parsed = date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(
+                "must be a date (2025-03-01) or a date-time with an offset "
+                "(2025-03-01T18:00:00+01:00)"
+            ) from None
+    else:
+        raise ValueError("must be a date or a date-time")
+    if isinstance(parsed, datetime) and parsed.tzinfo is None:
+        raise ValueError("needs a time zone offset, as in 2025-03-01T18:00:00+01:00")
+    if not 2 <= parsed.year <= 9998:
+        raise ValueError("year must be between 2 and 9998")
+    return parsed
+
+
+ReportTime = Annotated[
+    datetime | date,
+    PlainValidator(_report_time),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "format": "date-time"},
+                {"type": "string", "format": "date"},
+            ]
+        }
+    ),
+]
+
+
+class ShiftQuery(QueryParams):
+    clerk: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=64,
+            description="whose shift (a username); clerks may name only themselves. "
+            "Omitted: the caller's own, or for admins every staff member's",
+        ),
+    ] = None
+    date_from: ReportTime | None = Field(
+        None,
+        description="start (inclusive): a date-time with an offset, or a date meaning its "
+        "00:00 in the server's time zone. Default: 12 hours before date_to",
+    )
+    date_to: ReportTime | None = Field(
+        None,
+        description="end (exclusive): a date-time with an offset, or a date meaning the end "
+        "of that day in the server's time zone. Default: now",
+    )
+    format: Literal["json", "csv"] | None = Field(
+        None, description="csv for a spreadsheet (also chosen by Accept: text/csv)"
+    )
+
+
+class Tally(Response):
+    count: int = Field(description="bookings")
+    seats: int
+    amount: Decimal
+
+
+class PaymentTotal(Response):
+    sold: Decimal = Field(description="taken for sales")
+    refunded: Decimal = Field(description="given back for cancelled sales")
+    net: Decimal = Field(description="sold less refunded")
+
+
+class PaymentTotals(Response):
+    cash: PaymentTotal
+    card: PaymentTotal
+    other: PaymentTotal
+    unrecorded: PaymentTotal = Field(description="sales made without a payment method")
+
+
+class ShiftLine(Response):
+    """One booking a shift report covers: sold, cancelled or both within the period."""
+
+    booking_id: int
+    event_id: int
+    event_title: str
+    event_date: datetime
+    customer_name: str | None
+    quantity: int
+    status: BookingStatus = Field(description="the booking's status now")
+    payment_method: PaymentMethod | None
+    amount: Decimal
+    sold_by: str = Field(description="the account that made the booking")
+    confirmed_at: datetime | None
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+    sale: bool = Field(description="counted as a sale: confirmed within the period")
+    cancellation: bool = Field(description="counted as a cancellation made within the period")
+    sold: Decimal = Field(description="amount taken within the period")
+    refunded: Decimal = Field(description="amount given back within the period")
+    net: Decimal = Field(description="sold less refunded")
+
+
+class ShiftReport(Response):
+    """What a clerk (or all staff) sold, confirmed and cancelled in a period, and the takings."""
+
+    clerk: str | None = Field(description="whose report; null for all staff")
+    date_from: datetime = Field(description="start of the period (inclusive)")
+    date_to: datetime = Field(description="end of the period (exclusive)")
+    sales: Tally = Field(
+        description="bookings made by the clerk that became sales (confirmed) in the period, "
+        "held ones included; a sale later cancelled still counts here and as a cancellation"
+    )
+    holds_confirmed: Tally = Field(description="the sales that were holds first")
+    cancellations: Tally = Field(
+        description="cancellations made by the clerk in the period; amount is what was "
+        "refunded (cancelling an unpaid hold refunds nothing)"
+    )
+    payments: PaymentTotals
+    net_takings: Decimal = Field(description="sales less refunds")
+    bookings: list[ShiftLine]
+
+
+# --- audit log -----------------------------------------------------------------
+
+
+class AuditQuery(PageQuery):
+    """Filters of GET /audit: each one given narrows the records; none lists them all."""
+
+    event_id: Id | None = Field(None, description="records about this event")
+    booking_id: Id | None = Field(None, description="records about this booking")
+    user_id: Id | None = Field(
+        None, description="records about this account (user_id) or made by it (actor_id)"
+    )
+    actor_id: Id | None = Field(None, description="records made by this account")
+    action: Annotated[
+        str | None,
+        StringConstraints(max_length=64, pattern=r"^[a-z_]+(\.[a-z_]+)?$"),
+        Field(description="an action (booking.cancel) or every action of a kind (booking)"),
+    ] = None
+
+
+class AuditRecord(Response):
+    """One state change: who, when, from where, what."""
+
+    id: int
+    at: datetime
+    actor_id: int | None = Field(description="the account that acted; null for system, cli")
+    actor: str = Field(description="its username, or 'system' or 'cli'")
+    source: str = Field(description="the client's address (or where a system change ran)")
+    action: str = Field(
+        description="booking.create, booking.hold, booking.confirm, booking.cancel, "
+        "booking.expire, ticket.check_in, event.create, event.update, event.delete, "
+        "user.create, ..."
+    )
+    event_id: int | None
+    booking_id: int | None
+    user_id: int | None = Field(description="the account acted upon (user changes)")
+    details: dict[str, Any] = Field(
+        description="what changed; event.update has before and after of the changed fields"
+    )
+
+
+# --- integration API tokens ------------------------------------------------------
+
+
+class TokenCreate(Request):
+    name: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+        Field(description="who or what uses the token, e.g. the partner's name"),
+    ]
+    role: Role = Field(description="what the token may do, as an account of this role")
+
+
+class ApiToken(Response):
+    """An integration token as listed: never its secret."""
+
+    id: int
+    name: str
+    role: Role
+    user_id: int = Field(description="the token's own account: its bookings are this user's")
+    created_by: int | None
+    created_at: datetime
+    last_used_at: datetime | None = Field(description="updated at most about once a minute")
+    revoked_at: datetime | None
+
+
+class IssuedToken(ApiToken):
+    token: str | None = Field(
+        description="the secret, shown only this once: send it as 'Authorization: Bearer "
+        "<token>'. Only its hash is kept. null in the replay of an Idempotency-Key retry."
+    )
 
 
 # --- live updates (the /api/v1/ws websocket) ----------------------------------------

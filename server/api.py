@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from common.models import MAX_ID, Role
 
+from . import idempotency
+from .api_tokens import API_TOKENS, is_api_token
 from .envelope import ApiError, Forbidden, Invalid, Unauthorized
 from .keys import TOKENS
 from .security import Principal
@@ -51,7 +53,8 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
     """Wrap ``handler(request, *, user=, body=, query=)`` with auth and validation.
 
     The handler receives only what its Spec asks for: ``user`` when roles are set,
-    ``body`` and ``query`` as validated models.
+    ``body`` and ``query`` as validated models. A logged-in caller's change with an
+    ``Idempotency-Key`` runs at most once per key (see ``idempotency.py``).
     """
     s = Spec(**spec)
 
@@ -59,12 +62,21 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
         @functools.wraps(fn)
         async def handler(request: web.Request) -> web.StreamResponse:
             kwargs: dict[str, Any] = {}
+            key = None
             if s.roles is not None and not s.websocket:
-                kwargs["user"] = authorize(request, s.roles)
+                kwargs["user"] = await authorize(request, s.roles)
+                key = idempotency.requested_key(request)
             if s.query is not None:
                 kwargs["query"] = _validate(s.query, dict(request.query))
             if s.body is not None:
                 kwargs["body"] = _validate(s.body, await read_json(request))
+            if key is not None:
+                return await request.app[idempotency.IDEMPOTENCY].run(
+                    kwargs["user"],
+                    key,
+                    await idempotency.fingerprint(request),
+                    functools.partial(fn, request, **kwargs),
+                )
             return await fn(request, **kwargs)
 
         handler.spec = s  # type: ignore[attr-defined]
@@ -73,12 +85,17 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
     return wrap
 
 
-def authorize(request: web.Request, roles: frozenset[Role]) -> Principal:
+async def authorize(request: web.Request, roles: frozenset[Role]) -> Principal:
+    """The caller, by an access token (JWT) or an integration API token (``bo_...``)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("Missing bearer token")
-    who = request.app[TOKENS].verify(token.strip())
+    if is_api_token(token):
+        who = await request.app[API_TOKENS].verify(token)
+    else:
+        who = request.app[TOKENS].verify(token)
     if who.role not in roles:
         raise Forbidden(f"This needs the role {' or '.join(sorted(roles))}")
     return dataclasses.replace(who, source=request.remote or "")

@@ -15,12 +15,14 @@ import jinja2
 from aiohttp import web
 
 from . import db
+from .api_tokens import api_tokens
 from .auth import Auth
 from .booking import Bookings
 from .config import Config, ConfigError
 from .envelope import error_middleware
 from .events import Events
 from .handlers.meta import build_document
+from .idempotency import idempotency
 from .keys import AUTH, BOOKINGS, CONFIG, DB, EVENTS, HUB, LISTENER, TOKENS
 from .listener import Listener
 from .live import GOING_AWAY, Hub
@@ -41,6 +43,8 @@ def create_app(config: Config) -> web.Application:
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
     setup_routes(app)
     app.cleanup_ctx.append(services)
+    app.cleanup_ctx.append(api_tokens)
+    app.cleanup_ctx.append(idempotency)
     app.cleanup_ctx.append(live_updates)
     app.cleanup_ctx.append(hold_expiry)
     app.on_startup.append(build_document)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from common.models import Role, TokenPair
 
 from . import queries as q
+from .audit import SYSTEM, Signs
 from .config import Config
 from .db import Database, Row
 from .envelope import Conflict, TooManyRequests, Unauthorized
@@ -26,10 +27,18 @@ class Auth:
         self.config = config
         self._attempts = KeyedLock()
 
-    async def create_user(self, username: str, password: str, role: Role) -> Row:
+    async def create_user(
+        self, username: str, password: str, role: Role, *, by: Signs = SYSTEM
+    ) -> Row:
+        """Create an account and its user.create record, signed by ``by``: the admin, the
+        command line, the new account itself (``audit.registration``) or the system."""
         password_hash = await self.passwords.hash(password)
         row = await self.db.fetchone(
-            q.INSERT_USER, username=username, password_hash=password_hash, role=role
+            q.INSERT_USER,
+            username=username,
+            password_hash=password_hash,
+            role=role,
+            **by.audit(),
         )
         if row is None:
             raise Conflict(f"The username {username!r} is taken")

@@ -109,6 +109,7 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
 
     from common.models import UserCreate
 
+    from .audit import command_line
     from .auth import Auth
     from .envelope import Conflict
     from .security import AccessTokens, Passwords
@@ -135,7 +136,7 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
                     AccessTokens("unused", 1),
                     config,
                 )
-                await auth.create_user(args.name, password, args.role)
+                await auth.create_user(args.name, password, args.role, by=command_line())
         finally:
             pool.close()
             await pool.wait_closed()

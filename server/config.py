@@ -51,6 +51,11 @@ class Config:
     ws_send_timeout: float = 10.0
     live_flush_interval: float = 0.02
     listen_ping_interval: float = 10.0
+    # Integrations: how long the first answer to an Idempotency-Key is kept; how long a
+    # checked API token is trusted before it is checked again (a revocation reaches the
+    # other server instances within this many seconds; 0 checks on every request).
+    idempotency_key_ttl: int = 24 * 3600
+    api_token_cache_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -73,6 +78,10 @@ class Config:
             raise ConfigError("BOXOFFICE_MAX_TICKETS_PER_BOOKING must be between 1 and 10000")
         if self.pool_min_size < 0 or self.pool_max_size < max(1, self.pool_min_size):
             raise ConfigError("BOXOFFICE_POOL_MAX_SIZE must be at least 1 and >= POOL_MIN_SIZE")
+        if self.idempotency_key_ttl < 1:
+            raise ConfigError("BOXOFFICE_IDEMPOTENCY_KEY_TTL must be at least 1 (seconds)")
+        if not 0 <= self.api_token_cache_seconds <= 60:
+            raise ConfigError("BOXOFFICE_API_TOKEN_CACHE_SECONDS must be between 0 and 60")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ConfigError("BOXOFFICE_JWT_SECRET must be at least 32 characters")
 

@@ -8,10 +8,12 @@ compiling costs about as much as a database round trip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -48,6 +50,41 @@ def compiled(stmt: ClauseElement) -> Query:
     return Query(sql=sql, defaults=dict(c.params))
 
 
+def script(*parts: Query | str) -> Query:
+    """Several statements sent as one round trip; the answer is the last one's.
+
+    Under READ COMMITTED each statement of a script takes its own snapshot, so a statement
+    after a lock sees what the lock's previous holder committed.
+    """
+    sql: list[str] = []
+    defaults: dict[str, Any] = {}
+    for part in parts:
+        if isinstance(part, str):
+            sql.append(part)
+            continue
+        for name, value in part.defaults.items():
+            if defaults.get(name, value) != value:
+                raise ValueError(f"statements disagree on the literal parameter {name!r}")
+            defaults[name] = value
+        sql.append(part.sql)
+    return Query(sql=";\n".join(sql), defaults=defaults)
+
+
+# The connection that one task has bound with ``Database.session()``: while it is bound,
+# every statement that task runs through the Database goes to it, inside its transaction.
+_BOUND: ContextVar[tuple[asyncio.Task[Any], aiopg.Cursor] | None] = ContextVar(
+    "boxoffice_bound_cursor", default=None
+)
+
+
+def _bound_cursor() -> aiopg.Cursor | None:
+    bound = _BOUND.get()
+    # A task started inside the session inherits the variable, not the connection.
+    if bound is not None and bound[0] is asyncio.current_task():
+        return bound[1]
+    return None
+
+
 class Statements:
     """Runs compiled statements on one aiopg cursor."""
 
@@ -80,6 +117,10 @@ class Database:
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[aiopg.Cursor]:
+        bound = _bound_cursor()
+        if bound is not None:
+            yield bound
+            return
         async with (
             self._gate,
             self.pool.acquire() as conn,
@@ -102,8 +143,38 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Statements]:
         """For the few admin operations that need more than one statement."""
+        bound = _bound_cursor()
+        if bound is not None:  # inside a session's transaction: a savepoint
+            await bound.execute("SAVEPOINT nested")
+            try:
+                yield Statements(bound)
+            except BaseException:
+                await bound.execute("ROLLBACK TO SAVEPOINT nested")
+                raise
+            await bound.execute("RELEASE SAVEPOINT nested")
+            return
         async with self._cursor() as cur, cur.begin():
             yield Statements(cur)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Statements]:
+        """A connection of this task's own, for a transaction the caller spells out (BEGIN,
+        COMMIT): until the block ends, every statement the task runs through this Database,
+        its handler's included, goes to that connection. An error rolls back."""
+        task = asyncio.current_task()
+        if task is None or _bound_cursor() is not None:
+            raise RuntimeError("a session needs a task without one")
+        async with self._cursor() as cur:
+            token = _BOUND.set((task, cur))
+            try:
+                yield Statements(cur)
+            except BaseException:
+                # A connection left inside a transaction is closed by the pool, not reused.
+                with contextlib.suppress(Exception):
+                    await cur.execute("ROLLBACK")
+                raise
+            finally:
+                _BOUND.reset(token)
 
 
 _DICT_CURSOR = psycopg2.extras.RealDictCursor

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from common.models import EventQuery, Role
 
+from .audit import Signer
 from .envelope import Conflict
 from .keys import AUTH, EVENTS
 
@@ -26,11 +27,14 @@ SHOWS = (
 )
 
 
+DEMO = Signer("system", "demo seed")  # signs the audit records of the demo data
+
+
 async def seed(app: web.Application) -> None:
     """Create the demo accounts and events unless they exist; safe to run on every start."""
     for username, password, role in ACCOUNTS:
         with contextlib.suppress(Conflict):
-            await app[AUTH].create_user(username, password, role)
+            await app[AUTH].create_user(username, password, role, by=DEMO)
     events = app[EVENTS]
     if await events.list(EventQuery(limit=1)):
         return
@@ -44,5 +48,6 @@ async def seed(app: web.Application) -> None:
                 "venue": venue,
                 "total_seats": seats,
                 "price": Decimal(price),
-            }
+            },
+            by=DEMO,
         )

@@ -1,4 +1,8 @@
-"""Events: listing, and the admin's create, edit and delete."""
+"""Events: listing, and the admin's create, edit and delete.
+
+Each change writes its audit record (event.create, event.update, event.delete) in the
+statement that makes it, signed by ``by``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 from common.models import EventQuery
 
 from . import queries as q
+from .audit import Signs
 from .db import Database, Row
 from .envelope import Conflict, Invalid, NotFound
 
@@ -36,18 +41,20 @@ class Events:
             raise NotFound(f"Event {event_id} not found")
         return row
 
-    async def create(self, fields: dict[str, Any]) -> Row:
-        row = await self.db.fetchone(q.INSERT_EVENT, **fields)
+    async def create(self, fields: dict[str, Any], *, by: Signs) -> Row:
+        row = await self.db.fetchone(q.INSERT_EVENT, **fields, **by.audit())
         assert row is not None
         return row
 
-    async def update(self, event_id: int, fields: dict[str, Any]) -> Row:
+    async def update(self, event_id: int, fields: dict[str, Any], *, by: Signs) -> Row:
         nulls = sorted(REQUIRED_FIELDS & {k for k, v in fields.items() if v is None})
         if nulls:
             raise Invalid([(name, "cannot be null") for name in nulls])
-        if not fields:
+        if not fields:  # nothing to change, nothing to record
             return await self.get(event_id)
-        row = await self.db.fetchone(q.update_event(frozenset(fields)), event_id=event_id, **fields)
+        row = await self.db.fetchone(
+            q.update_event(frozenset(fields)), event_id=event_id, **fields, **by.audit()
+        )
         if row is not None:
             return row
         current = await self.get(event_id)  # 404 if it is gone
@@ -57,7 +64,7 @@ class Events:
             data={"errors": [{"field": "total_seats", "message": f"must be at least {sold}"}]},
         )
 
-    async def delete(self, event_id: int) -> None:
+    async def delete(self, event_id: int, *, by: Signs) -> None:
         # Lock the event first: a booking racing this delete either commits before the
         # check (and blocks it) or finds the event gone.
         async with self.db.transaction() as tx:
@@ -66,4 +73,4 @@ class Events:
             active = await tx.fetchone(q.HAS_ACTIVE_BOOKINGS, event_id=event_id)
             if active and active["exists"]:
                 raise Conflict("The event has active bookings; cancel them before deleting it")
-            await tx.execute(q.DELETE_EVENT, event_id=event_id)
+            await tx.execute(q.DELETE_EVENT, event_id=event_id, **by.audit())

@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from common.models import envelope_schema
 
+from . import idempotency
 from .api import Spec
 
 API_PREFIX = "/api/v1"
@@ -47,10 +48,12 @@ def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
     )
     paths: dict[str, dict[str, Any]] = {}
     for method, path, spec in routes:
-        paths.setdefault(path, {})[method] = _operation(spec, path)
+        paths.setdefault(path, {})[method] = _operation(spec, path, method)
     for method, path, handler in served:
         if not hasattr(handler, "spec"):  # the document and the docs page themselves
             paths.setdefault(path, {})[method] = _plain_operation(handler)
+        elif hasattr(handler, "media_types"):  # a page or a file besides (or instead of) JSON
+            _add_media(paths[path][method], handler)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -58,7 +61,9 @@ def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
             "version": version,
             "description": "Every response is an envelope {code, message, status, data}; "
             "the HTTP status equals code. Errors carry data.errors = [{field, message}] "
-            "where a field is at fault. Authenticate with 'Authorization: Bearer <token>'.",
+            "where a field is at fault. Authenticate with 'Authorization: Bearer <token>': "
+            "an access token from /auth/login, or an integration API token (bo_...). "
+            "Changes accept an Idempotency-Key header for safe retries.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -90,7 +95,7 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _operation(spec: Spec, path: str) -> dict[str, Any]:
+def _operation(spec: Spec, path: str, method: str = "get") -> dict[str, Any]:
     op: dict[str, Any] = {"summary": spec.summary, "tags": [spec.tag]}
     if spec.description:
         op["description"] = spec.description
@@ -112,6 +117,8 @@ def _operation(spec: Spec, path: str) -> dict[str, Any]:
                 {"name": name, "in": "query", "required": False, "schema": schema}
                 | ({"description": field.description} if field.description else {})
             )
+    if spec.roles is not None and method.upper() in idempotency.METHODS:
+        params.append(_IDEMPOTENCY_KEY)
     if params:
         op["parameters"] = params
     if spec.body is not None:
@@ -158,6 +165,36 @@ def _websocket(spec: Spec) -> dict[str, Any]:
             "101": {"description": "Switching to the websocket protocol (see the description)"}
         },
     }
+
+
+def produces(media_type: str, schema: dict[str, Any] | None = None, *, only: bool = False) -> Any:
+    """Document that a handler's success answer can be ``media_type`` (an HTML page, a CSV
+    file); with ``only``, that it is never the JSON envelope. Errors stay envelopes."""
+
+    def mark(handler: Any) -> Any:
+        media = {**getattr(handler, "media_types", {}), media_type: schema or {"type": "string"}}
+        handler.media_types = media
+        handler.media_only = only or getattr(handler, "media_only", False)
+        return handler
+
+    return mark
+
+
+def _add_media(op: dict[str, Any], handler: Any) -> None:
+    success = op["responses"][str(handler.spec.status)]
+    content = {} if handler.media_only else success["content"]
+    success["content"] = content | {t: {"schema": s} for t, s in handler.media_types.items()}
+
+
+_IDEMPOTENCY_KEY = {
+    "name": idempotency.HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Makes retries safe: the first final answer (2xx or 4xx) to this key is "
+    "kept for 24 hours and replayed, with 'Idempotent-Replayed: true', to retries of the "
+    "same request, which is not done again. The same key with another request is a 422.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
 
 
 def _plain_operation(handler: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ whose WHERE clause make overselling and double refunds impossible.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from sqlalchemy import (
@@ -25,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     true,
@@ -35,7 +37,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql import ColumnElement
 
 from .db import Query, compiled
-from .tables import audit_log, bookings, events, login_failures, sessions, users
+from .tables import (
+    api_tokens,
+    audit_log,
+    bookings,
+    events,
+    idempotency_keys,
+    login_failures,
+    sessions,
+    users,
+)
 
 ACTIVE_STATUSES = ("pending", "confirmed")
 
@@ -55,11 +66,38 @@ def _one_row():
     return select(literal(1).label("one")).subquery("one")
 
 
+def _record(
+    action: str,
+    rows: Any,
+    details: ColumnElement[Any],
+    *,
+    event_id: ColumnElement[Any] | None = None,
+    user_id: ColumnElement[Any] | None = None,
+    actor_id: ColumnElement[Any] | None = None,
+    actor: ColumnElement[Any] | None = None,
+) -> Any:
+    """An INSERT of one audit record per row of ``rows`` (the CTE of a change), signed with
+    the actor_id, actor and source parameters unless ``actor_id``/``actor`` say otherwise.
+    As a CTE of the statement that makes the change, it commits or rolls back with it."""
+    return insert(audit_log).from_select(
+        ["actor_id", "actor", "source", "action", "event_id", "user_id", "details"],
+        select(
+            actor_id if actor_id is not None else _param("actor_id", BigInteger),
+            actor if actor is not None else _param("actor", String),
+            _param("source", String),
+            literal(action),
+            event_id if event_id is not None else null(),
+            user_id if user_id is not None else null(),
+            details,
+        ).select_from(rows),
+    )
+
+
 # --- users and sessions ----------------------------------------------------------
 
 USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.created_at)
 
-INSERT_USER = compiled(
+_new_user = (
     pg_insert(users)
     .values(
         username=_param("username", String),
@@ -68,7 +106,20 @@ INSERT_USER = compiled(
     )
     .on_conflict_do_nothing()
     .returning(*USER_COLUMNS)
+    .cte("new_user")
 )
+# No actor given (actor NULL) is a self-registration: the new account signs its record.
+_registrant = _param("actor", String).is_(None)
+_user_audit = _record(
+    "user.create",
+    _new_user,
+    func.jsonb_build_object("username", _new_user.c.username, "role", _new_user.c.role),
+    user_id=_new_user.c.id,
+    actor_id=case((_registrant, _new_user.c.id), else_=_param("actor_id", BigInteger)),
+    actor=func.coalesce(_param("actor", String), _new_user.c.username),
+).cte("user_audit")
+# A taken name inserts nothing, and so records nothing.
+INSERT_USER = compiled(select(*_new_user.c).add_cte(_user_audit))
 
 GET_USER = compiled(select(*USER_COLUMNS).where(users.c.id == _param("user_id", BigInteger)))
 
@@ -226,7 +277,17 @@ LIST_EVENTS = compiled(
     .limit(_param("limit", Integer))
 )
 
-INSERT_EVENT = compiled(
+# The fields an admin sets; their values sign event.create and event.delete records.
+EVENT_FIELDS = ("title", "description", "date", "venue", "total_seats", "price")
+
+
+def _event_details(rows: Any, *extra: str) -> ColumnElement[Any]:
+    return func.jsonb_build_object(
+        *(arg for name in (*EVENT_FIELDS, *extra) for arg in (name, rows.c[name]))
+    )
+
+
+_new_event = (
     insert(events)
     .values(
         title=_param("title", String),
@@ -238,27 +299,65 @@ INSERT_EVENT = compiled(
         price=_param("price"),
     )
     .returning(*EVENT_COLUMNS)
+    .cte("new_event")
 )
+_create_audit = _record(
+    "event.create", _new_event, _event_details(_new_event), event_id=_new_event.c.id
+).cte("create_audit")
+INSERT_EVENT = compiled(select(*_new_event.c).add_cte(_create_audit))
 
 
+@functools.cache
 def update_event(fields: frozenset[str]) -> Query:
-    """UPDATE for the given fields (an admin action, compiled per call).
+    """UPDATE for the given fields, with its event.update record (compiled once per set of
+    fields: at most 64 of them).
 
-    A new total keeps the seats already sold: available moves by the same amount, and the
-    WHERE refuses a total below the seats sold, so a concurrent booking cannot slip under it.
+    The event is locked and read first ("before"), so the record holds each changed field
+    as it was just before and as it is now, and the new values are computed from that
+    locked row (as in BOOK). A new total keeps the seats already sold: available moves by
+    the same amount, and the WHERE refuses a total below the seats sold, so a concurrent
+    booking cannot slip under it.
     """
+    before = (
+        select(events)
+        .where(events.c.id == _param("event_id", BigInteger))
+        .with_for_update()
+        .cte("before")
+    )
     values: dict[str, object] = {
         name: _param(name) for name in fields if name not in ("total_seats",)
     }
-    conditions = [events.c.id == _param("event_id", BigInteger)]
+    conditions = [events.c.id == before.c.id]
     if "total_seats" in fields:
         new_total = _param("total_seats", Integer)
         values["total_seats"] = new_total
-        values["available_seats"] = events.c.available_seats + (new_total - events.c.total_seats)
-        conditions.append(events.c.total_seats - events.c.available_seats <= new_total)
-    values["version"] = events.c.version + 1
+        values["available_seats"] = before.c.available_seats + (new_total - before.c.total_seats)
+        conditions.append(before.c.total_seats - before.c.available_seats <= new_total)
+    values["version"] = before.c.version + 1
     values["updated_at"] = func.now()
-    return compiled(update(events).where(*conditions).values(values).returning(*EVENT_COLUMNS))
+    updated = (
+        update(events).where(*conditions).values(values).returning(*EVENT_COLUMNS).cte("updated")
+    )
+
+    def changed(row: Any) -> ColumnElement[Any]:
+        """``row``'s value of every field that changed, as one JSON object."""
+        parts = [
+            case(
+                (before.c[name].is_distinct_from(updated.c[name]),
+                 func.jsonb_build_object(name, row.c[name])),
+                else_=func.jsonb_build_object(),
+            )
+            for name in (*EVENT_FIELDS, "available_seats")
+        ]  # fmt: skip
+        return functools.reduce(lambda a, b: a.op("||")(b), parts)
+
+    audit = _record(
+        "event.update",
+        updated.join(before, before.c.id == updated.c.id),
+        func.jsonb_build_object("before", changed(before), "after", changed(updated)),
+        event_id=updated.c.id,
+    ).cte("update_audit")
+    return compiled(select(*updated.c).add_cte(audit))
 
 
 HAS_ACTIVE_BOOKINGS = compiled(
@@ -272,8 +371,48 @@ HAS_ACTIVE_BOOKINGS = compiled(
     )
 )
 
-DELETE_EVENT = compiled(
-    delete(events).where(events.c.id == _param("event_id", BigInteger)).returning(events.c.id)
+_gone = (
+    delete(events)
+    .where(events.c.id == _param("event_id", BigInteger))
+    .returning(*EVENT_COLUMNS)
+    .cte("gone")
+)
+_delete_audit = _record(
+    "event.delete", _gone, _event_details(_gone, "available_seats"), event_id=_gone.c.id
+).cte("delete_audit")
+DELETE_EVENT = compiled(select(_gone.c.id).add_cte(_delete_audit))
+
+
+# --- audit log ---------------------------------------------------------------------
+
+
+def _matches(column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """An optional filter: no value matches every record."""
+    value = _param(name, BigInteger)
+    return or_(value.is_(None), column == value)
+
+
+_who = _param("user_id", BigInteger)
+_action = _param("action", String)
+# Optional filters in the style of LIST_EVENTS. user_id matches records about the account
+# or made by it; actor_id only those made by it. An action without a dot ("booking")
+# matches every action of that kind.
+LIST_AUDIT = compiled(
+    select(audit_log)
+    .where(
+        _matches(audit_log.c.event_id, "event_id"),
+        _matches(audit_log.c.booking_id, "booking_id"),
+        _matches(audit_log.c.actor_id, "actor_id"),
+        or_(_who.is_(None), audit_log.c.user_id == _who, audit_log.c.actor_id == _who),
+        or_(
+            _action.is_(None),
+            audit_log.c.action == _action,
+            func.split_part(audit_log.c.action, ".", 1) == _action,
+        ),
+    )
+    .order_by(audit_log.c.id.desc())
+    .offset(_param("skip", Integer))
+    .limit(_param("limit", Integer))
 )
 
 
@@ -632,6 +771,99 @@ LIST_ALL_BOOKINGS = _list_bookings()
 
 EVENT_EXISTS = compiled(select(exists().where(events.c.id == _event_id).label("exists")))
 
+
+# --- tickets and shift reports -----------------------------------------------------
+
+_owner = users.alias("owner")
+# A booking with what its printed ticket shows: the event and the account that booked it.
+GET_TICKET = compiled(
+    select(
+        bookings,
+        events.c.title.label("event_title"),
+        events.c.date.label("event_date"),
+        events.c.venue.label("event_venue"),
+        _owner.c.username.label("owner_name"),
+    )
+    .select_from(
+        bookings.join(events, events.c.id == bookings.c.event_id).join(
+            _owner, _owner.c.id == bookings.c.user_id
+        )
+    )
+    .where(bookings.c.id == _booking_id)
+)
+
+USER_BY_NAME = compiled(
+    select(*USER_COLUMNS).where(
+        func.lower(users.c.username) == func.lower(_param("username", String))
+    )
+)
+
+_from = _param("date_from", DateTime)
+_to = _param("date_to", DateTime)
+_subject = _param("user_id", BigInteger)  # null: every staff member
+_seller = users.alias("seller")
+_canceller = users.alias("canceller")
+
+
+def _reported(account: Any) -> ColumnElement[bool]:
+    """The account is the report's subject: the one asked for, or any staff member."""
+    return or_(
+        account.c.id == _subject,
+        and_(_subject.is_(None), or_(account.c.role == "clerk", account.c.role == "admin")),
+    )
+
+
+# A sale is counted when the booking became confirmed (at once, or a hold later) and is the
+# seller's; a cancellation when it was made, by whoever made it. (created_at < date_to lets
+# the (user_id, created_at) index narrow a clerk's sales.)
+_sale = and_(
+    _reported(_seller),
+    bookings.c.created_at < _to,
+    bookings.c.confirmed_at >= _from,
+    bookings.c.confirmed_at < _to,
+)
+_cancellation = and_(
+    _reported(_canceller), bookings.c.cancelled_at >= _from, bookings.c.cancelled_at < _to
+)
+# When the report first counts the booking: the order of its lines.
+_counted_at = func.least(
+    case((_sale, bookings.c.confirmed_at)), case((_cancellation, bookings.c.cancelled_at))
+).label("counted_at")
+# Every booking a shift report covers, with what it counts as; the totals are summed from
+# these rows, so the list and the totals cannot disagree.
+SHIFT_REPORT = compiled(
+    select(
+        bookings.c.id,
+        bookings.c.event_id,
+        events.c.title.label("event_title"),
+        events.c.date.label("event_date"),
+        bookings.c.customer_name,
+        bookings.c.quantity,
+        bookings.c.status,
+        bookings.c.payment_method,
+        bookings.c.amount,
+        _seller.c.username.label("sold_by"),
+        bookings.c.created_at,
+        bookings.c.confirmed_at,
+        _canceller.c.username.label("cancelled_by"),
+        bookings.c.cancelled_at,
+        func.coalesce(_sale, literal(False)).label("sale"),
+        func.coalesce(_cancellation, literal(False)).label("cancellation"),
+        # Made and confirmed by one statement share a timestamp; a hold is confirmed later.
+        func.coalesce(bookings.c.confirmed_at > bookings.c.created_at, literal(False)).label(
+            "was_hold"
+        ),
+        _counted_at,
+    )
+    .select_from(
+        bookings.join(events, events.c.id == bookings.c.event_id)
+        .join(_seller, _seller.c.id == bookings.c.user_id)
+        .outerjoin(_canceller, _canceller.c.id == bookings.c.cancelled_by)
+    )
+    .where(or_(_sale, _cancellation))
+    .order_by(_counted_at, bookings.c.id)
+)
+
 # The invariant the whole design protects, checked by tests and after benchmarks.
 SEAT_LEDGER = compiled(
     select(
@@ -645,4 +877,170 @@ SEAT_LEDGER = compiled(
             0,
         ).label("taken"),
     ).order_by(events.c.id)
+)
+
+
+# --- idempotency keys (see idempotency.py) ------------------------------------------
+
+# The first of the two keys of the idempotency advisory locks ("idmp"); two-key advisory
+# locks are a key space apart from the one-key lock of the migrations.
+IDEMPOTENCY_LOCK_CLASS = 0x69646D70
+
+_owner = _param("owner", String)
+_idem_key = _param("key", String)
+_key_ttl = func.make_interval(0, 0, 0, 0, 0, 0, _param("ttl_seconds", Integer))
+
+# Serialises the requests of one (caller, key) on every instance until the transaction ends.
+IDEMPOTENCY_LOCK = compiled(
+    select(
+        func.pg_advisory_xact_lock(
+            bindparam("lock_class", IDEMPOTENCY_LOCK_CLASS, type_=Integer),
+            func.hashtext(_owner + " " + _idem_key),
+        )
+    )
+)
+
+# A key older than its time to live counts as never used (the purge may not have run yet).
+IDEMPOTENCY_LOOKUP = compiled(
+    select(
+        idempotency_keys.c.request_hash, idempotency_keys.c.status, idempotency_keys.c.response
+    ).where(
+        idempotency_keys.c.owner == _owner,
+        idempotency_keys.c.key == _idem_key,
+        idempotency_keys.c.created_at > func.now() - _key_ttl,
+    )
+)
+
+_new_key = pg_insert(idempotency_keys).values(
+    owner=_owner,
+    key=_idem_key,
+    request_hash=_param("request_hash", String),
+    status=_param("status", Integer),
+    response=_param("response", String),
+)
+# Replaces an expired record of the same key (under the lock, a live one was replayed).
+IDEMPOTENCY_STORE = compiled(
+    _new_key.on_conflict_do_update(
+        index_elements=[idempotency_keys.c.owner, idempotency_keys.c.key],
+        set_={
+            "request_hash": _new_key.excluded.request_hash,
+            "status": _new_key.excluded.status,
+            "response": _new_key.excluded.response,
+            "created_at": func.now(),
+        },
+    )
+)
+
+IDEMPOTENCY_PURGE = compiled(
+    delete(idempotency_keys).where(idempotency_keys.c.created_at <= func.now() - _key_ttl)
+)
+
+
+# --- integration API tokens (see api_tokens.py) -----------------------------------------
+
+# Never the hash: it is compared in the database and goes nowhere else.
+API_TOKEN_COLUMNS = tuple(c for c in api_tokens.c if c.name != "token_hash")
+
+_token_id = _param("token_id", BigInteger)
+_token_hash = _param("token_hash", String)
+
+
+def _token_audit(action: str, rows: Any) -> Any:
+    """The audit record of a token change, by the requesting admin: user_id is the
+    token's account."""
+    return insert(audit_log).from_select(
+        ["actor_id", "actor", "source", "action", "user_id", "details"],
+        select(
+            _param("actor_id", BigInteger),
+            _param("actor", String),
+            _param("source", String),
+            literal(action),
+            rows.c.user_id,
+            func.jsonb_build_object(
+                "token_id", rows.c.id, "name", rows.c.name, "role", rows.c.role
+            ),
+        ),
+    )
+
+
+# The token's own account (whose bookings it makes), the token and the audit record in one
+# statement. A taken username inserts no account, hence no token: the caller says 409.
+_account = (
+    pg_insert(users)
+    .values(
+        username=_param("username", String),
+        password_hash=_param("password_hash", String),
+        role=_param("role", String),
+    )
+    .on_conflict_do_nothing()
+    .returning(users.c.id)
+    .cte("account")
+)
+_issued = (
+    insert(api_tokens)
+    .from_select(
+        ["name", "role", "user_id", "token_hash", "created_by"],
+        select(
+            _param("name", String),
+            _param("role", String),
+            _account.c.id,
+            _token_hash,
+            _param("actor_id", BigInteger),
+        ),
+    )
+    .returning(*API_TOKEN_COLUMNS)
+    .cte("issued")
+)
+ISSUE_API_TOKEN = compiled(
+    select(*_issued.c).add_cte(_token_audit("token.create", _issued).cte("issue_audit"))
+)
+
+_revoked = (
+    update(api_tokens)
+    .where(api_tokens.c.id == _token_id, api_tokens.c.revoked_at.is_(None))
+    .values(revoked_at=func.now())
+    .returning(*API_TOKEN_COLUMNS)
+    .cte("revoked")
+)
+_one = _one_row()
+_known = api_tokens.alias("known")
+# Concurrent revokes of one token queue on its row lock; all but the first match nothing.
+REVOKE_API_TOKEN = compiled(
+    select(*_revoked.c, _known.c.id.label("known_id"))
+    .add_cte(_token_audit("token.revoke", _revoked).cte("revoke_audit"))
+    .select_from(_one.outerjoin(_known, _known.c.id == _token_id).outerjoin(_revoked, true()))
+)
+
+LIST_API_TOKENS = compiled(
+    select(*API_TOKEN_COLUMNS)
+    .order_by(api_tokens.c.id)
+    .offset(_param("skip", Integer))
+    .limit(_param("limit", Integer))
+)
+
+_live_token = and_(
+    api_tokens.c.id == _token_id,
+    api_tokens.c.token_hash == _token_hash,
+    api_tokens.c.revoked_at.is_(None),
+)
+_touch_after = func.make_interval(0, 0, 0, 0, 0, 0, _param("touch_seconds", Integer))
+_touched = (
+    update(api_tokens)
+    .where(
+        _live_token,
+        or_(
+            api_tokens.c.last_used_at.is_(None),
+            api_tokens.c.last_used_at < func.now() - _touch_after,
+        ),
+    )
+    .values(last_used_at=func.now())
+    .returning(api_tokens.c.id)
+    .cte("touched")
+)
+# A live token's identity; its last_used_at moves only when older than touch_seconds, so
+# a busy integration writes the row about once a minute, not once a request.
+USE_API_TOKEN = compiled(
+    select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.user_id)
+    .where(_live_token)
+    .add_cte(_touched)
 )

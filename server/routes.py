@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .handlers import auth, bookings, checkins, events, live, meta, users
+from .handlers import (
+    audit,
+    auth,
+    bookings,
+    checkins,
+    events,
+    live,
+    meta,
+    reports,
+    tickets,
+    tokens,
+    users,
+)
 
 V1 = "/api/v1"
 
@@ -42,7 +54,16 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(
         f"{V1}/bookings/{{booking_id}}/confirm", bookings.confirm_booking, name="confirm_booking"
     )
+    r.add_get(f"{V1}/bookings/{{booking_id}}/ticket", tickets.ticket, name="ticket")
 
     r.add_post(f"{V1}/checkins", checkins.check_in, name="check_in")
+
+    r.add_get(f"{V1}/reports/shift", reports.shift_report, name="shift_report")
+
+    r.add_get(f"{V1}/audit", audit.list_audit, name="audit")
+
+    r.add_get(f"{V1}/tokens", tokens.list_tokens, name="tokens")
+    r.add_post(f"{V1}/tokens", tokens.issue_token, name="issue_token")
+    r.add_delete(f"{V1}/tokens/{{token_id}}", tokens.revoke_token, name="revoke_token")
 
     r.add_get(f"{V1}/ws", live.websocket, name="ws")

@@ -34,10 +34,16 @@ class Principal:
     username: str
     role: Role
     source: str = ""  # the client's address, for the audit log
+    token_id: int | None = None  # set when an integration API token made the request
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def owner(self) -> str:
+        """Whose idempotency keys these are: a token's own, else the account's."""
+        return f"token:{self.token_id}" if self.token_id is not None else f"user:{self.user_id}"
 
     def audit(self) -> dict[str, object]:
         """The parameters that sign an audit record with this principal."""

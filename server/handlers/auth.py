@@ -7,6 +7,7 @@ from aiohttp import web
 from common.models import LoginRequest, RefreshRequest, RegisterRequest, TokenPair, User
 
 from ..api import ANY_ROLE, endpoint
+from ..audit import registration
 from ..envelope import ok
 from ..keys import AUTH
 from ..security import Principal
@@ -21,7 +22,9 @@ from ..security import Principal
     errors=(409, 422),
 )
 async def register(request: web.Request, *, body: RegisterRequest) -> web.Response:
-    row = await request.app[AUTH].create_user(body.username, body.password, "user")
+    row = await request.app[AUTH].create_user(
+        body.username, body.password, "user", by=registration(request.remote or "")
+    )
     return ok(User.model_validate(row), code=201, message="Account created")
 
 

@@ -47,7 +47,7 @@ async def get_event(request: web.Request) -> web.Response:
     errors=(422,),
 )
 async def create_event(request: web.Request, *, user: Principal, body: EventCreate) -> web.Response:
-    row = await request.app[EVENTS].create(body.model_dump())
+    row = await request.app[EVENTS].create(body.model_dump(), by=user)
     return ok(Event.model_validate(row), code=201, message="Event created")
 
 
@@ -63,7 +63,7 @@ async def create_event(request: web.Request, *, user: Principal, body: EventCrea
 async def replace_event(
     request: web.Request, *, user: Principal, body: EventCreate
 ) -> web.Response:
-    row = await request.app[EVENTS].update(path_id(request, "event_id"), body.model_dump())
+    row = await request.app[EVENTS].update(path_id(request, "event_id"), body.model_dump(), by=user)
     return ok(Event.model_validate(row), message="Event updated")
 
 
@@ -78,7 +78,7 @@ async def replace_event(
 )
 async def patch_event(request: web.Request, *, user: Principal, body: EventPatch) -> web.Response:
     fields = body.model_dump(exclude_unset=True)
-    row = await request.app[EVENTS].update(path_id(request, "event_id"), fields)
+    row = await request.app[EVENTS].update(path_id(request, "event_id"), fields, by=user)
     return ok(Event.model_validate(row), message="Event updated")
 
 
@@ -89,5 +89,5 @@ async def patch_event(request: web.Request, *, user: Principal, body: EventPatch
     errors=(404, 409, 422),
 )
 async def delete_event(request: web.Request, *, user: Principal) -> web.Response:
-    await request.app[EVENTS].delete(path_id(request, "event_id"))
+    await request.app[EVENTS].delete(path_id(request, "event_id"), by=user)
     return ok(message="Event deleted")

@@ -23,7 +23,7 @@ from ..security import Principal
     errors=(409, 422),
 )
 async def create_user(request: web.Request, *, user: Principal, body: UserCreate) -> web.Response:
-    row = await request.app[AUTH].create_user(body.username, body.password, body.role)
+    row = await request.app[AUTH].create_user(body.username, body.password, body.role, by=user)
     return ok(User.model_validate(row), code=201, message="Account created")
 
 

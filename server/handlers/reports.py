@@ -1,0 +1,63 @@
+"""/api/v1/reports: what the staff sold and took, for closing a till or a day."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from common.models import ShiftQuery, ShiftReport
+
+from .. import reports
+from ..api import STAFF, endpoint
+from ..envelope import ok
+from ..keys import DB
+from ..openapi import produces
+from ..security import Principal
+
+
+@produces("text/csv")
+@endpoint(
+    summary="Shift report: a clerk's sales, refunds and takings in a period",
+    tag="reports",
+    roles=STAFF,
+    query=ShiftQuery,
+    response=ShiftReport,
+    errors=(404, 422),
+    description=(
+        "Sales (bookings the clerk made that became confirmed in the period, holds confirmed "
+        "among them), cancellations the clerk made (with what was refunded), totals per "
+        "payment method (cash, card, other, unrecorded), net takings, and every booking "
+        "counted. The period is [date_from, date_to); by default the 12 hours up to now, and "
+        "a date alone means a whole day in the server's time zone. Clerks see their own "
+        "report (naming another clerk is a 403); admins anyone's, and without clerk= every "
+        "staff member's sales and cancellations together (an unknown name is a 404). "
+        "format=csv or Accept: text/csv answers a CSV file instead: a line per booking, then "
+        "the summary."
+    ),
+)
+async def shift_report(request: web.Request, *, user: Principal, query: ShiftQuery) -> web.Response:
+    report = await reports.Reports(request.app[DB]).shift(user, query)
+    if not _wants_csv(request, query):
+        return ok(report, headers={"Vary": "Accept"})
+    return web.Response(
+        text=reports.to_csv(report),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{reports.filename(report)}"',
+            "Cache-Control": "no-store, private",
+            "Vary": "Accept",
+        },
+    )
+
+
+def _wants_csv(request: web.Request, query: ShiftQuery) -> bool:
+    """format= decides; without it, CSV when Accept names text/csv before any JSON."""
+    if query.format is not None:
+        return query.format == "csv"
+    accepted = [
+        part.split(";")[0].strip().lower() for part in request.headers.get("Accept", "").split(",")
+    ]
+    if "text/csv" not in accepted:
+        return False
+    json_at = accepted.index("application/json") if "application/json" in accepted else None
+    return json_at is None or accepted.index("text/csv") < json_at

@@ -1,0 +1,367 @@
+"""Shift reports: a clerk's sales, cancellations and takings per payment method, as JSON
+and as CSV; and that counter sales record how the customer paid."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from jsonschema import Draft202012Validator
+
+V1 = "/api/v1"
+BOOKINGS = f"{V1}/bookings"
+SHIFT = f"{V1}/reports/shift"
+
+
+async def sell(actor: Any, event: dict[str, Any], quantity: int = 1, **body: Any) -> dict:
+    reply = await actor.post(BOOKINGS, json={"event_id": event["id"], "quantity": quantity, **body})
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+async def cancel(actor: Any, booking: dict[str, Any]) -> None:
+    reply = await actor.delete(f"{BOOKINGS}/{booking['id']}")
+    assert reply.status == 200, reply.body
+
+
+async def report(actor: Any, **params: Any) -> Any:
+    query = f"?{urlencode(params)}" if params else ""
+    return await actor.get(f"{SHIFT}{query}")
+
+
+def tally(count: int, seats: int, amount: str) -> dict[str, Any]:
+    return {"count": count, "seats": seats, "amount": amount}
+
+
+def till(sold: str, refunded: str, net: str) -> dict[str, str]:
+    return {"sold": sold, "refunded": refunded, "net": net}
+
+
+@pytest.fixture
+async def shift(actors, clerk, make_event) -> dict[str, Any]:
+    """A clerk's shift: five sales (cash, card, card, unrecorded, a hold confirmed in cash),
+    then a card sale refunded, an unpaid hold let go and a customer's booking cancelled.
+    Another clerk and a customer sell too."""
+    other, customer = await actors.new("clerk"), await actors.new("user")
+    gala = await make_event(title="Gala", price="25.00")
+    talk = await make_event(title="Talk", price="10.00")
+    sold = {
+        "ann": await sell(clerk, gala, 2, customer_name="Ann", payment_method="cash"),
+        "ben": await sell(clerk, gala, 1, customer_name="Ben", payment_method="card"),
+        "cy": await sell(clerk, talk, 3, customer_name="Cy", payment_method="card"),
+        "di": await sell(clerk, talk, 1, customer_name="Di"),
+    }
+    eve = await sell(clerk, talk, 2, customer_name="Eve", hold=True)
+    confirmed = await clerk.post(f"{BOOKINGS}/{eve['id']}/confirm", json={"payment_method": "cash"})
+    assert confirmed.status == 200, confirmed.body
+    sold["eve"] = eve
+    fay = await sell(clerk, gala, 1, customer_name="Fay", hold=True)
+    online = await sell(customer, talk, 1)
+    await cancel(clerk, sold["ben"])
+    await cancel(clerk, fay)
+    await cancel(clerk, online)
+    elsewhere = await sell(other, gala, 1, customer_name="Gus", payment_method="cash")
+    kept_online = await sell(customer, gala, 1)
+    return {
+        "clerk": clerk,
+        "other": other,
+        "customer": customer,
+        "sold": sold,
+        "fay": fay,
+        "online": online,
+        "elsewhere": elsewhere,
+        "kept_online": kept_online,
+    }
+
+
+async def test_clerk_report_totals_match_the_shift(shift):
+    """Sales, holds confirmed, cancellations, takings per method and net takings add up."""
+    clerk = shift["clerk"]
+    reply = await report(clerk)
+    assert reply.status == 200, reply.body
+    data = reply.data
+    assert data["clerk"] == clerk.username
+    assert data["sales"] == tally(5, 9, "135.00")
+    assert data["holds_confirmed"] == tally(1, 2, "20.00")
+    assert data["cancellations"] == tally(3, 3, "35.00")
+    assert data["payments"] == {
+        "cash": till("70.00", "0.00", "70.00"),
+        "card": till("55.00", "25.00", "30.00"),
+        "other": till("0.00", "0.00", "0.00"),
+        "unrecorded": till("10.00", "10.00", "0.00"),
+    }
+    assert data["net_takings"] == "100.00"
+
+    lines = {line["booking_id"]: line for line in data["bookings"]}
+    sold, fay, online = shift["sold"], shift["fay"], shift["online"]
+    assert set(lines) == {b["id"] for b in (*sold.values(), fay, online)}
+    ben = lines[sold["ben"]["id"]]
+    assert (ben["sale"], ben["cancellation"], ben["status"]) == (True, True, "cancelled")
+    assert (ben["sold"], ben["refunded"], ben["net"]) == ("25.00", "25.00", "0.00")
+    assert ben["sold_by"] == ben["cancelled_by"] == clerk.username
+    assert (lines[fay["id"]]["sale"], lines[fay["id"]]["refunded"]) == (False, "0.00")
+    assert lines[online["id"]]["sold_by"] == shift["customer"].username
+    assert lines[online["id"]]["refunded"] == "10.00"
+    assert lines[sold["eve"]["id"]]["payment_method"] == "cash"
+    assert lines[sold["ann"]["id"]]["event_title"] == "Gala"
+    assert sum(float(line["net"]) for line in data["bookings"]) == 100.0
+
+
+async def test_report_matches_its_documented_schema(shift):
+    clerk = shift["clerk"]
+    async with clerk.client.get(f"{V1}/openapi.json") as resp:
+        doc = await resp.json()
+    op = doc["paths"][SHIFT]["get"]
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    reply = await report(clerk)
+    Draft202012Validator({**schema, "components": doc["components"]}).validate(reply.body)
+    assert "text/csv" in op["responses"]["200"]["content"]
+    assert {"401", "403", "404", "422"} <= set(op["responses"])
+
+
+async def test_admin_sees_any_clerk_and_all_staff(shift, admin):
+    """Admins name any account; without clerk= the report is every staff member's."""
+    clerk, other = shift["clerk"], shift["other"]
+    mine = (await report(clerk)).data
+    assert (await report(admin, clerk=clerk.username)).data["bookings"] == mine["bookings"]
+
+    theirs = (await report(admin, clerk=other.username)).data
+    assert theirs["clerk"] == other.username
+    assert [b["booking_id"] for b in theirs["bookings"]] == [shift["elsewhere"]["id"]]
+    assert theirs["net_takings"] == "25.00"
+
+    everyone = (await report(admin)).data
+    assert everyone["clerk"] is None
+    assert everyone["sales"] == tally(6, 10, "160.00")  # the customer's own sales are not staff's
+    assert everyone["payments"]["cash"] == till("95.00", "0.00", "95.00")
+    assert everyone["net_takings"] == "125.00"
+    ids = {b["booking_id"] for b in everyone["bookings"]}
+    assert shift["elsewhere"]["id"] in ids and shift["kept_online"]["id"] not in ids
+
+    customer = (await report(admin, clerk=shift["customer"].username)).data
+    assert customer["sales"]["count"] == 2 and customer["cancellations"]["count"] == 0
+
+
+async def test_clerks_see_only_their_own_report(shift):
+    """Naming another clerk (or anyone unknown) is a 403; naming yourself is fine."""
+    clerk, other = shift["clerk"], shift["other"]
+    refused = await report(clerk, clerk=other.username)
+    assert refused.status == 403
+    assert (await report(clerk, clerk="nobody-at-all")).status == 403
+    me = await report(clerk, clerk=clerk.username.upper())
+    assert me.status == 200 and me.data["clerk"] == clerk.username
+    assert (await report(other)).data["net_takings"] == "25.00"
+
+
+async def test_users_get_no_reports(user):
+    assert (await report(user)).status == 403
+    assert (await report(user, clerk=user.username)).status == 403
+
+
+async def test_unknown_name_is_404_for_admins(admin):
+    reply = await report(admin, clerk="no-such-clerk")
+    assert reply.status == 404
+    assert "no-such-clerk" in reply.body["message"]
+
+
+async def test_empty_report_has_zero_totals(clerk):
+    data = (await report(clerk)).data
+    assert data["bookings"] == []
+    assert data["sales"] == tally(0, 0, "0.00")
+    assert data["net_takings"] == "0.00"
+    assert data["payments"]["cash"] == till("0.00", "0.00", "0.00")
+
+
+async def test_default_period_is_the_last_12_hours(clerk):
+    data = (await report(clerk)).data
+    start, end = (datetime.fromisoformat(data[k]) for k in ("date_from", "date_to"))
+    assert end - start == timedelta(hours=12)
+    assert abs(datetime.now(end.tzinfo) - end) < timedelta(minutes=1)
+
+
+def moved(db_execute: Any, booking: dict[str, Any], interval: str) -> None:
+    """Move a booking's sale back in time, as if it were made ``interval`` ago."""
+    db_execute(
+        "UPDATE bookings SET created_at = created_at - %s::interval,"
+        " confirmed_at = confirmed_at - %s::interval WHERE id = %s",
+        interval,
+        interval,
+        booking["id"],
+    )
+
+
+async def test_date_range_filters(clerk, make_event, db_execute, db_rows):
+    """Sales outside the period are left out; the start is inclusive, the end exclusive;
+    a date alone is a whole day in the server's time zone."""
+    event = await make_event()
+    old = await sell(clerk, event, payment_method="cash")
+    new = await sell(clerk, event, payment_method="card")
+    moved(db_execute, old, "2 days")
+
+    def ids(reply: Any) -> list[int]:
+        assert reply.status == 200, reply.body
+        return [b["booking_id"] for b in reply.data["bookings"]]
+
+    assert ids(await report(clerk)) == [new["id"]]
+    three_days_ago = (datetime.now().astimezone() - timedelta(days=3)).isoformat()
+    assert ids(await report(clerk, date_from=three_days_ago)) == [old["id"], new["id"]]
+
+    [(sold_at,)] = db_rows("SELECT confirmed_at FROM bookings WHERE id = %s", old["id"])
+    at, just_after = sold_at.isoformat(), (sold_at + timedelta(microseconds=1)).isoformat()
+    assert ids(await report(clerk, date_from=at, date_to=just_after)) == [old["id"]]
+    assert ids(await report(clerk, date_to=at)) == []
+    assert ids(await report(clerk, date_to=just_after)) == [old["id"]]
+    assert ids(await report(clerk, date_from=just_after)) == [new["id"]]
+
+    day = sold_at.astimezone().date().isoformat()
+    by_day = await report(clerk, date_from=day, date_to=day)
+    assert ids(by_day) == [old["id"]]
+    start = datetime.fromisoformat(by_day.data["date_from"])
+    end = datetime.fromisoformat(by_day.data["date_to"])
+    assert (start.hour, start.minute) == (0, 0) and end - start >= timedelta(hours=23)
+
+
+async def test_a_date_range_with_an_unencoded_plus_still_reads(clerk):
+    """A '+01:00' offset typed into a URL arrives as ' 01:00'; it is read as meant."""
+    reply = await clerk.get(f"{SHIFT}?date_from=2030-01-01T10:00:00+01:00&date_to=2030-01-02")
+    assert reply.status == 200, reply.body
+    assert reply.data["date_from"].startswith("2030-01-01T10:00:00+01:00")
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"date_from": "yesterday"}, "date_from"),
+        ({"date_to": "2025-02-30"}, "date_to"),
+        ({"date_from": "2025-03-01T10:00:00"}, "date_from"),  # no offset: whose 10:00?
+        ({"date_from": "2025-03-02", "date_to": "2025-03-01"}, "date_to"),
+        ({"date_from": "2025-03-01T10:00:00Z", "date_to": "2025-03-01T10:00:00Z"}, "date_to"),
+        ({"date_from": "2020-01-01", "date_to": "2025-01-01"}, "date_from"),
+        ({"date_from": "0001-01-01"}, "date_from"),
+        ({"format": "xml"}, "format"),
+        ({"clerk": ""}, "clerk"),
+    ],
+)
+async def test_bad_parameters_are_422_naming_the_field(clerk, params, field):
+    reply = await report(clerk, **params)
+    assert reply.status == 422, reply.body
+    assert reply.fields == [field]
+
+
+def sections(text: str) -> list[list[list[str]]]:
+    """The CSV's blank-line separated tables, each a list of rows."""
+    tables: list[list[list[str]]] = [[]]
+    for row in csv.reader(io.StringIO(text)):
+        if row:
+            tables[-1].append(row)
+        else:
+            tables.append([])
+    return tables
+
+
+async def fetch_csv(actor: Any, url: str, **headers: str) -> tuple[Any, str]:
+    headers["Authorization"] = f"Bearer {actor.token}"
+    async with actor.client.get(url, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+        return resp, await resp.text()
+
+
+async def test_csv_has_a_line_per_booking_and_the_summary(shift):
+    clerk = shift["clerk"]
+    as_json = (await report(clerk)).data
+    resp, text = await fetch_csv(clerk, f"{SHIFT}?format=csv")
+    assert resp.content_type == "text/csv"
+    disposition = resp.headers["Content-Disposition"]
+    assert disposition.startswith(f'attachment; filename="shift-{clerk.username}-')
+    assert disposition.endswith('.csv"')
+
+    lines, summary, payments, about = sections(text)
+    header, *rows = lines
+    assert header[:3] == ["booking_id", "event_id", "event_title"]
+    records = [dict(zip(header, row, strict=True)) for row in rows]
+    assert [int(r["booking_id"]) for r in records] == [b["booking_id"] for b in as_json["bookings"]]
+    ben = next(r for r in records if r["customer_name"] == "Ben")
+    assert (ben["sale"], ben["cancellation"], ben["net"]) == ("yes", "yes", "0.00")
+    assert sum(float(r["net"]) for r in records) == 100.0
+
+    assert summary == [
+        ["summary", "count", "seats", "amount"],
+        ["sales", "5", "9", "135.00"],
+        ["holds_confirmed", "1", "2", "20.00"],
+        ["cancellations", "3", "3", "35.00"],
+    ]
+    assert payments == [
+        ["payment_method", "sold", "refunded", "net"],
+        ["cash", "70.00", "0.00", "70.00"],
+        ["card", "55.00", "25.00", "30.00"],
+        ["other", "0.00", "0.00", "0.00"],
+        ["unrecorded", "10.00", "10.00", "0.00"],
+        ["net_takings", "", "", "100.00"],
+    ]
+    assert about[:2] == [["report", "value"], ["clerk", clerk.username]]
+    assert [row[0] for row in about[2:]] == ["date_from", "date_to"]
+
+
+async def test_csv_by_accept_header(shift, admin):
+    """Accept: text/csv chooses CSV too; JSON stays the default and wins when listed first."""
+    resp, text = await fetch_csv(admin, SHIFT, Accept="text/csv")
+    assert resp.content_type == "text/csv"
+    assert 'filename="shift-all-staff-' in resp.headers["Content-Disposition"]
+    assert sections(text)[3][1] == ["clerk", "all staff"]
+    resp, _ = await fetch_csv(admin, SHIFT, Accept="application/json, text/csv")
+    assert resp.content_type == "application/json"
+    resp, _ = await fetch_csv(admin, f"{SHIFT}?format=json", Accept="text/csv")
+    assert resp.content_type == "application/json"
+
+
+async def test_csv_cells_never_run_as_formulas(clerk, make_event):
+    """Text a spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    event = await make_event(title="@Gala")
+    await sell(clerk, event, customer_name="=HYPERLINK(1)", payment_method="other")
+    _, text = await fetch_csv(clerk, f"{SHIFT}?format=csv")
+    header, row = sections(text)[0]
+    record = dict(zip(header, row, strict=True))
+    assert record["customer_name"] == "'=HYPERLINK(1)"
+    assert record["event_title"] == "'@Gala"
+    assert record["payment_method"] == "other"
+
+
+# --- payment at the counter ------------------------------------------------------
+
+
+async def test_counter_sale_records_payment_and_amount(clerk, make_event, db_rows):
+    """A clerk's sale stores how the customer paid and quantity x price, and the report
+    shows it under that method."""
+    event = await make_event(price="12.50")
+    sale = await sell(clerk, event, 4, customer_name="Walk-in", payment_method="card")
+    assert (sale["payment_method"], sale["amount"]) == ("card", "50.00")
+    [(method, amount, user_id)] = db_rows(
+        "SELECT payment_method, amount, user_id FROM bookings WHERE id = %s", sale["id"]
+    )
+    assert (method, str(amount), user_id) == ("card", "50.00", clerk.user_id)
+    data = (await report(clerk)).data
+    assert data["payments"]["card"] == till("50.00", "0.00", "50.00")
+    assert data["bookings"][0]["payment_method"] == "card"
+
+
+@pytest.mark.parametrize("method", ["bitcoin", "CASH", "", 1, ["cash"]])
+async def test_invalid_payment_method_is_422_naming_the_field(clerk, make_event, db_rows, method):
+    event = await make_event()
+    reply = await clerk.post(
+        BOOKINGS, json={"event_id": event["id"], "customer_name": "X", "payment_method": method}
+    )
+    assert reply.status == 422, reply.body
+    assert reply.fields == ["payment_method"]
+    assert db_rows("SELECT count(*) FROM bookings") == [(0,)]
+
+
+async def test_invalid_payment_method_on_confirm_is_422(clerk, make_event):
+    held = await sell(clerk, await make_event(), hold=True)
+    reply = await clerk.post(f"{BOOKINGS}/{held['id']}/confirm", json={"payment_method": "iou"})
+    assert reply.status == 422
+    assert reply.fields == ["payment_method"]
+    assert (await clerk.get(f"{BOOKINGS}/{held['id']}")).data["status"] == "pending"
