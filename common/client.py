@@ -19,22 +19,26 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypedDict, TypeVar, Unpack
 
 import aiohttp
 from pydantic import BaseModel, TypeAdapter
 
 from .models import (
+    AuditRecord,
     Booking,
     BookingResult,
     BookingStatus,
+    CheckInResult,
     Event,
     EventCreate,
     EventPatch,
     FieldError,
     LiveEvent,
+    PaymentMethod,
     Role,
+    ShiftReport,
     TokenPair,
     User,
 )
@@ -137,21 +141,31 @@ class Client:
         json: Any = None,
         params: dict[str, Any] | None = None,
         auth: bool = True,
+        raw: bool = False,
     ) -> Any:
-        """Send a request and return the envelope's data, refreshing the token once."""
+        """Send a request and return the envelope's data, refreshing the token once.
+
+        With ``raw`` a successful answer that is not JSON (a CSV download, say) comes back
+        as text; errors are envelopes all the same."""
         if auth and self.tokens and time.time() > self._expires_at - 30:
             await self._refresh_unless_replaced(self.tokens.access_token)
         used = self.tokens.access_token if self.tokens else None
         try:
-            return await self._send(method, path, json, params, auth)
+            return await self._send(method, path, json, params, auth, raw)
         except ApiError as exc:
             if exc.status != 401 or not auth or used is None:
                 raise
             await self._refresh_unless_replaced(used)
-            return await self._send(method, path, json, params, auth)
+            return await self._send(method, path, json, params, auth, raw)
 
     async def _send(
-        self, method: str, path: str, body: Any, params: dict[str, Any] | None, auth: bool
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        params: dict[str, Any] | None,
+        auth: bool,
+        raw: bool = False,
     ) -> Any:
         headers = {}
         if auth and self.tokens:
@@ -161,6 +175,8 @@ class Client:
             async with self.session.request(
                 method, self.base_url + path, json=body, params=query, headers=headers
             ) as resp:
+                if raw and resp.status < 400 and resp.content_type != "application/json":
+                    return await resp.text()
                 try:
                     envelope = await resp.json(content_type=None)
                 except ValueError:
@@ -300,13 +316,33 @@ class Client:
     # --- bookings ----------------------------------------------------------------------
 
     async def book(
-        self, event_id: int, quantity: int = 1, customer_name: str | None = None
+        self,
+        event_id: int,
+        quantity: int = 1,
+        customer_name: str | None = None,
+        *,
+        payment_method: PaymentMethod | None = None,
+        hold: bool = False,
     ) -> BookingResult:
+        """Book seats; with ``hold`` they are held as a pending booking that lapses unless
+        ``confirm``ed before its ``expires_at``."""
         body: dict[str, Any] = {"event_id": event_id, "quantity": quantity}
         if customer_name:
             body["customer_name"] = customer_name
+        if payment_method:
+            body["payment_method"] = payment_method
+        if hold:
+            body["hold"] = True
         data = await self.request("POST", f"{API}/bookings", json=body)
         return BookingResult.model_validate(data)
+
+    async def confirm(
+        self, booking_id: int, payment_method: PaymentMethod | None = None
+    ) -> Booking:
+        """Confirm a hold (a 409 ``ApiError`` when it has lapsed): it gets its ticket."""
+        body = {"payment_method": payment_method} if payment_method else {}
+        data = await self.request("POST", f"{API}/bookings/{booking_id}/confirm", json=body)
+        return Booking.model_validate(data)
 
     async def cancel(self, booking_id: int) -> BookingResult:
         data = await self.request("DELETE", f"{API}/bookings/{booking_id}")
@@ -326,6 +362,76 @@ class Client:
         self, event_id: int, **filters: Unpack[BookingFilters]
     ) -> list[Booking]:
         return await self._list(f"{API}/bookings/event/{event_id}", Booking, **filters)
+
+    # --- at the door -------------------------------------------------------------------
+
+    async def check_in(self, code: str, gate: str | None = None) -> CheckInResult:
+        """Admit a ticket. Refusals are ``ApiError``s: 404 for an unknown code, 409 for a
+        ticket already admitted (``data`` says when, at which gate and by whom) or a booking
+        that is not confirmed."""
+        body: dict[str, Any] = {"code": code}
+        if gate:
+            body["gate"] = gate
+        data = await self.request("POST", f"{API}/checkins", json=body)
+        return CheckInResult.model_validate(data)
+
+    # --- reports ---------------------------------------------------------------------
+
+    async def shift_report(
+        self,
+        *,
+        clerk: str | None = None,
+        date_from: datetime | date | None = None,
+        date_to: datetime | date | None = None,
+    ) -> ShiftReport:
+        """What ``clerk`` (by default the caller; for admins, every staff member) sold and
+        cancelled from ``date_from`` to ``date_to`` (a date is a whole day in the server's
+        time zone; by default the last 12 hours), with the takings per payment method."""
+        return await self._get(
+            f"{API}/reports/shift", ShiftReport, clerk=clerk, date_from=date_from, date_to=date_to
+        )
+
+    async def shift_report_csv(
+        self,
+        *,
+        clerk: str | None = None,
+        date_from: datetime | date | None = None,
+        date_to: datetime | date | None = None,
+    ) -> str:
+        """The same report as CSV text, one booking a row, for a spreadsheet."""
+        params = {"clerk": clerk, "date_from": date_from, "date_to": date_to, "format": "csv"}
+        text = await self.request("GET", f"{API}/reports/shift", params=params, raw=True)
+        if not isinstance(text, str):
+            raise ApiError(200, "unexpected answer (not CSV)")
+        return text
+
+    # --- the audit log (admins) ----------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        event_id: int | None = None,
+        booking_id: int | None = None,
+        user_id: int | None = None,
+        actor_id: int | None = None,
+        action: str | None = None,
+        skip: int = 0,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Audit records, newest first; each filter given narrows them. ``user_id`` is the
+        account acted upon or acting; ``action`` is one (booking.cancel) or a kind (booking).
+        """
+        return await self._list(
+            f"{API}/audit",
+            AuditRecord,
+            event_id=event_id,
+            booking_id=booking_id,
+            user_id=user_id,
+            actor_id=actor_id,
+            action=action,
+            skip=skip,
+            limit=limit,
+        )
 
     # --- live updates ------------------------------------------------------------------
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import jwt
 import pytest
 from conftest import PASSWORD
 
 from common.client import ApiError, Client, Connection, Unreachable
-from common.models import EventCreate, EventPatch, LiveEvent
+from common.models import AuditRecord, Booking, EventCreate, EventPatch, LiveEvent, ShiftReport
 
 
 @pytest.fixture
@@ -112,3 +114,81 @@ async def test_live_feed_yields_snapshot_then_changes(api, user, clerk, make_eve
     change = await asyncio.wait_for(anext(feed), 5)
     assert change.type == "seats" and change.event.available_seats == 6
     await feed.aclose()
+
+
+# --- box-office operations -------------------------------------------------------------
+
+
+async def test_payment_hold_confirm_and_check_in(api, clerk, make_event):
+    event = await make_event(total_seats=10, title="Door Night", price="5.00")
+    await api.login(clerk.username, PASSWORD)
+
+    sold = await api.book(event["id"], 2, "Ann", payment_method="card")
+    assert sold.status == "confirmed" and sold.payment_method == "card"
+    assert sold.ticket_code and sold.amount == Decimal("10.00")
+
+    held = await api.book(event["id"], 3, "Bob", hold=True)
+    assert held.status == "pending" and held.expires_at is not None
+    assert held.ticket_code is None and held.available_seats == 5
+    confirmed = await api.confirm(held.id, payment_method="cash")
+    assert isinstance(confirmed, Booking)
+    assert confirmed.status == "confirmed" and confirmed.payment_method == "cash"
+    assert confirmed.ticket_code
+    with pytest.raises(ApiError) as twice:
+        await api.confirm(held.id)
+    assert twice.value.status == 409
+
+    admitted = await api.check_in(sold.ticket_code.lower(), gate="North door")
+    assert admitted.event_title == "Door Night" and admitted.event_checked_in == 1
+    assert admitted.booking.id == sold.id and admitted.booking.checked_in_gate == "North door"
+    with pytest.raises(ApiError) as again:
+        await api.check_in(sold.ticket_code)
+    assert again.value.status == 409 and "Already admitted" in again.value.message
+    assert again.value.data["gate"] == "North door"
+    assert again.value.data["checked_in_by"] == clerk.username
+    with pytest.raises(ApiError) as unknown:
+        await api.check_in("NOT-A-TICKET")
+    assert unknown.value.status == 404
+
+
+async def test_shift_report_as_json_and_csv(api, clerk, make_event):
+    event = await make_event(total_seats=10, price="4.00")
+    await api.login(clerk.username, PASSWORD)
+    sold = await api.book(event["id"], 2, "Ann", payment_method="cash")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    end = datetime.now(UTC) + timedelta(hours=1)
+
+    report = await api.shift_report(date_from=start, date_to=end)
+    assert isinstance(report, ShiftReport) and report.clerk == clerk.username
+    assert [line.booking_id for line in report.bookings] == [sold.id]
+    assert report.payments.cash.sold == Decimal("8.00")
+    assert report.net_takings == Decimal("8.00")
+    by_day = await api.shift_report(clerk=clerk.username, date_from=date.today())
+    assert by_day.clerk == clerk.username
+
+    csv = await api.shift_report_csv(date_from=start, date_to=end)
+    assert isinstance(csv, str) and "Ann" in csv
+    assert len(csv.splitlines()) > 1
+    with pytest.raises(ApiError) as bad:
+        await api.shift_report_csv(clerk="someone-else")
+    assert bad.value.status in (403, 404)  # errors stay envelopes, CSV or not
+
+
+async def test_audit_log_filters(api, admin, clerk, make_event):
+    event = await make_event(total_seats=10)
+    await api.login(clerk.username, PASSWORD)
+    booking = await api.book(event["id"], 1, "Ann")
+    await api.cancel(booking.id)
+    with pytest.raises(ApiError) as forbidden:
+        await api.audit()
+    assert forbidden.value.status == 403
+
+    await api.login(admin.username, PASSWORD)
+    records = await api.audit(booking_id=booking.id)
+    assert all(isinstance(r, AuditRecord) for r in records)
+    assert [r.action for r in records] == ["booking.cancel", "booking.create"]  # newest first
+    assert records[0].actor == clerk.username and records[0].event_id == event["id"]
+    [cancel] = await api.audit(event_id=event["id"], action="booking.cancel")
+    assert cancel.booking_id == booking.id
+    assert len(await api.audit(limit=1)) == 1
+    assert [r.id for r in await api.audit(booking_id=booking.id, skip=1)] == [records[1].id]

@@ -8,6 +8,7 @@ README shows these same files.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,11 +24,13 @@ from tui_support import started, until
 
 from common.models import BookingCreate
 from server.app import create_app
+from server.audit import SYSTEM
 from server.background import BackgroundServer
 from server.config import Config
 from server.keys import AUTH, BOOKINGS, EVENTS
 from server.security import Principal
 from tui.app import BoxofficeApp
+from tui.screens.checkin import CheckInScreen
 from tui.screens.sell import ReceiptScreen
 
 SIZE = (80, 24)
@@ -55,7 +58,8 @@ async def _seed(app: web.Application) -> None:
                 "venue": venue,
                 "total_seats": seats,
                 "price": Decimal(price),
-            }
+            },
+            by=SYSTEM,
         )
         while sold > 0:
             quantity = min(sold, 10)
@@ -79,6 +83,36 @@ def utc() -> Iterator[None]:
     time.tzset()
 
 
+def ticket(booking_id: int) -> str:
+    """The ticket code of a booking while the snapshots are taken (see ``PIN``)."""
+    return hashlib.md5(f"snapshot-{booking_id}".encode()).hexdigest().upper()
+
+
+# Ticket codes are random and times are now: while the snapshots are taken, a trigger
+# makes them depend on the booking alone.
+PIN = """
+CREATE FUNCTION snapshot_pin() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.ticket_code IS NOT NULL THEN
+        NEW.ticket_code := upper(md5('snapshot-' || NEW.id));
+    END IF;
+    IF NEW.expires_at IS NOT NULL THEN
+        NEW.expires_at := '2099-02-01 18:10+00';
+    END IF;
+    IF NEW.checked_in_at IS NOT NULL THEN
+        NEW.checked_in_at := '2099-03-03 19:05+00';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER snapshot_pin BEFORE INSERT OR UPDATE ON bookings
+    FOR EACH ROW EXECUTE FUNCTION snapshot_pin();
+"""
+UNPIN = """
+DROP TRIGGER IF EXISTS snapshot_pin ON bookings;
+DROP FUNCTION IF EXISTS snapshot_pin();
+"""
+
+
 @pytest.fixture
 def server_url(config: Config, clean_db: None, utc: None) -> Iterator[str]:
     app = create_app(config)
@@ -86,8 +120,13 @@ def server_url(config: Config, clean_db: None, utc: None) -> Iterator[str]:
     # A fixed port: the status line shows the server's address.
     with BackgroundServer(app, "127.0.0.1", SNAPSHOT_PORT):
         with psycopg2.connect(config.database_url) as conn, conn.cursor() as cur:
+            cur.execute(UNPIN + PIN)
             cur.execute("UPDATE bookings SET created_at = '2099-02-01 18:00+00'")
-        yield f"http://127.0.0.1:{SNAPSHOT_PORT}"
+        try:
+            yield f"http://127.0.0.1:{SNAPSHOT_PORT}"
+        finally:
+            with psycopg2.connect(config.database_url) as conn, conn.cursor() as cur:
+                cur.execute(UNPIN)
 
 
 async def _bookings_listed(pilot: Any) -> None:
@@ -99,17 +138,26 @@ async def _receipt_shown(pilot: Any) -> None:
     await until(pilot, lambda: isinstance(pilot.app.screen, ReceiptScreen))
 
 
+async def _scanned(pilot: Any) -> None:
+    screen = pilot.app.screen
+    await until(pilot, lambda: isinstance(screen, CheckInScreen) and screen.history)
+
+
 SELL_TWO = ("enter", "backspace", "2", "tab", *"Grace Hopper")
+HOLD_TWO = (*SELL_TWO, "tab", "tab", "tab", "enter")  # past the payment and Sell: Hold
 # name: (who logs in, the keys pressed once the events screen shows, what to wait for then)
 SCREENS: dict[str, tuple[str | None, tuple[str, ...], Callable[[Any], Awaitable[None]] | None]] = {
     "login": (None, (), None),
     "events": ("clerk", (), None),
     "sell": ("clerk", SELL_TWO, None),
     "receipt": ("clerk", (*SELL_TWO, "enter"), _receipt_shown),
+    "receipt_held": ("clerk", HOLD_TWO, _receipt_shown),
     "bookings": ("clerk", ("down", "down", "b"), _bookings_listed),
     "dashboard": ("admin", ("f4",), None),
     "event_form": ("admin", ("e",), None),
     "help": ("clerk", ("f1",), None),
+    # The first booking: Jazz at the Lighthouse, 10 seats for Ada.
+    "checkin": ("clerk", ("f5", *ticket(1), "enter"), _scanned),
 }
 
 

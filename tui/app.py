@@ -1,4 +1,5 @@
-"""The Boxoffice terminal: counter sales for clerks, a live dashboard for admins.
+"""The Boxoffice terminal: counter sales, check-in at the door and shift reports for
+clerks; a live dashboard and the audit log for admins.
 
 The app owns the API client and the event store. Screens ask the app to do things and
 listen for what changed; every network call runs in a worker, so the interface never
@@ -20,28 +21,43 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from common.client import Client, ClientError, Connection
-from common.models import Role
+from common.models import PaymentMethod, Role
 
 from .messages import ConnectionChanged
 from .model import Change, EventStore
+from .screens.audit import AuditScreen
 from .screens.bookings import BookingsScreen
+from .screens.checkin import CheckInScreen
 from .screens.dashboard import DashboardScreen
 from .screens.events import EventsScreen
 from .screens.help import HelpScreen
 from .screens.login import LoginScreen
+from .screens.shift import ShiftScreen
 from .settings import Settings
 
-# Areas of the app, each with its own screen stack; admin-only ones are checked on entry.
+# Areas of the app, each with its own screen stack; restricted ones are checked on entry.
 MODES = {
     "login": LoginScreen,
     "events": EventsScreen,
     "bookings": BookingsScreen,
     "dashboard": DashboardScreen,
+    "checkin": CheckInScreen,
+    "shift": ShiftScreen,
+    "audit": AuditScreen,
 }
-ADMIN_MODES = {"dashboard"}
+ADMIN_MODES = {"dashboard", "audit"}
+# Areas for clerks and admins only.
+STAFF_MODES = {"checkin", "shift"}
 # The counter shows every event at once; a venue's list is far below this.
 EVENT_LIMIT = 500
-MODE_TITLES = {"events": "Events", "bookings": "Bookings", "dashboard": "Dashboard"}
+MODE_TITLES = {
+    "events": "Events",
+    "bookings": "Bookings",
+    "dashboard": "Dashboard",
+    "checkin": "Check-in",
+    "shift": "Shift report",
+    "audit": "Audit log",
+}
 
 
 class BoxofficeApp(App[None]):
@@ -54,6 +70,9 @@ class BoxofficeApp(App[None]):
         Binding("f2", "go('events')", "Events", id="events", show=False),
         Binding("f3", "go('bookings')", "Bookings", id="bookings", show=False),
         Binding("f4", "go('dashboard')", "Dashboard", id="dashboard", show=False),
+        Binding("f5", "go('checkin')", "Check-in", id="checkin", show=False),
+        Binding("f6", "go('shift')", "Shift report", id="shift", show=False),
+        Binding("f7", "go('audit')", "Audit log", id="audit", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 
@@ -78,6 +97,8 @@ class BoxofficeApp(App[None]):
         self.store = EventStore()
         self.events_changed: Signal[list[Change]] = Signal(self, "events-changed")
         self.auto_login = (username, password) if username and password else None
+        self.payment_method: PaymentMethod = "cash"
+        """The last payment method chosen in the sell dialog: the next sale's default."""
         self.login_hint = login_hint
 
     @property
@@ -87,6 +108,16 @@ class BoxofficeApp(App[None]):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("clerk", "admin")
+
+    def may_enter(self, mode: str) -> bool:
+        """Whether the logged-in role may see ``mode``."""
+        if mode in ADMIN_MODES:
+            return self.is_admin
+        return mode not in STAFF_MODES or self.is_staff
 
     def on_mount(self) -> None:
         if self.settings.theme in self.available_themes:
@@ -123,6 +154,7 @@ class BoxofficeApp(App[None]):
         self.workers.cancel_group(self, "live")
         await self.client.logout()
         self.connected = None
+        self.payment_method = "cash"
         await self.switch_mode("login")
         for mode in MODES:  # forget the screens of the last session
             if mode != "login":
@@ -167,14 +199,15 @@ class BoxofficeApp(App[None]):
         if action == "go":
             if self.client.tokens is None:
                 return False
-            return parameters[0] not in ADMIN_MODES or self.is_admin
+            return self.may_enter(str(parameters[0]))
         return True
 
     def action_go(self, mode: str) -> None:
         if self.client.tokens is None:
             return
-        if mode in ADMIN_MODES and not self.is_admin:
-            self.notify("That is for admins only.", severity="error")
+        if not self.may_enter(mode):
+            who = "admins" if mode in ADMIN_MODES else "clerks and admins"
+            self.notify(f"That is for {who} only.", severity="error")
             return
         self.switch_mode(mode)
 
@@ -185,6 +218,15 @@ class BoxofficeApp(App[None]):
         if isinstance(self.screen, BookingsScreen):
             self.screen.show_event(event_id)
 
+    @work(group="navigate")
+    async def show_audit(self, text: str) -> None:
+        """The audit log, filtered by ``text`` (``booking 12``, say)."""
+        if not self.may_enter("audit"):
+            return
+        await self.switch_mode("audit")
+        if isinstance(self.screen, AuditScreen):
+            self.screen.show_filter(text)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -194,7 +236,7 @@ class BoxofficeApp(App[None]):
         if self.client.tokens is None:
             return
         for mode, title in MODE_TITLES.items():
-            if mode not in ADMIN_MODES or self.is_admin:
+            if self.may_enter(mode):
                 yield SystemCommand(
                     title, f"Go to {title.lower()}", lambda m=mode: self.action_go(m)
                 )

@@ -1,4 +1,5 @@
-"""What the terminal remembers between runs: the server URL and the last username."""
+"""What the terminal remembers between runs: the server URL, the last username, the
+door's gate name and where reports are saved."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ class Settings:
     server: str = DEFAULT_SERVER
     username: str = ""
     theme: str = ""
+    gate: str = ""
+    """the gate (door) this terminal checks tickets in at"""
+    export_dir: str = ""
+    """where exported reports are written; empty: the home directory"""
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:

@@ -34,6 +34,8 @@ class StaffScreen(AppScreen):
     """A screen for a logged-in user: header, the screen's own body, the connection
     status line and a footer with the current key bindings."""
 
+    _left = False  # the user went to another area of the app (not just a dialog on top)
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield from self.compose_body()
@@ -52,3 +54,15 @@ class StaffScreen(AppScreen):
             status.connected = connected
 
         self.watch(self.boxoffice, "connected", show)
+
+    def on_screen_suspend(self) -> None:
+        self._left = not isinstance(self.app.screen, ModalScreen)
+
+    def on_screen_resume(self) -> None:
+        if self._left:
+            self._left = False
+            self.came_back()
+
+    def came_back(self) -> None:
+        """The user is back from another area of the app: bring what is shown up to date
+        (a dialog closing on top of the screen is not coming back)."""

@@ -1,8 +1,10 @@
-"""Find bookings by reference, customer or event, and cancel them (after a confirmation).
+"""Find bookings by reference, customer or event; confirm holds when the customer pays;
+cancel bookings (after a confirmation).
 
 Type ``#123`` (or ``123``) for a booking reference, or part of a customer's name; choose
 an event to look only at its bookings. Staff see every event's bookings; without an event
-chosen a clerk sees the sales they made and an admin every booking.
+chosen a clerk sees the sales they made and an admin every booking. The line under the
+table tells the selected booking's payment, ticket code and admission.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
 from common.client import ApiError, ClientError
-from common.models import Booking
+from common.models import Booking, PaymentMethod
 
-from ..widgets.bookings_table import BookingsTable
+from ..formatting import PAYMENT_METHODS, money, seats, ticket_code
+from ..widgets.bookings_table import BookingsTable, detail, lapsed
 from .base import StaffScreen
-from .confirm import confirm_then
+from .confirm import PaymentScreen, confirm_then
 
 ANYWHERE = 0  # the Select value for "not one event"
 
@@ -34,8 +37,10 @@ def reference(text: str) -> int | None:
 class BookingsScreen(StaffScreen):
     BINDINGS = [
         Binding("slash", "search", "Search"),
+        Binding("p", "confirm_hold", "Confirm hold"),
         Binding("c,delete", "cancel_booking", "Cancel booking"),
         Binding("r", "reload", "Reload"),
+        Binding("h", "history", "History"),
     ]
 
     _options: list[tuple[str, int]] | None = None
@@ -43,29 +48,47 @@ class BookingsScreen(StaffScreen):
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="bookings-bar"):
             yield Input(placeholder="#reference or customer name…", id="booking-search")
-            # A Select that may not be blank needs an option from the start.
+            # A Select that may not be blank needs an option from the start (and its label
+            # stays when later options keep the value).
             yield Select[int](
-                [("All bookings", ANYWHERE)], allow_blank=False, value=ANYWHERE, id="booking-event"
+                [(self._anywhere, ANYWHERE)], allow_blank=False, value=ANYWHERE, id="booking-event"
             )
         yield BookingsTable(id="bookings")
-        yield Static("", id="bookings-message")
+        with Horizontal(id="bookings-foot"):
+            yield Static("", id="bookings-message")
+            yield Static("", id="booking-detail")
 
     @property
     def table(self) -> BookingsTable:
         return self.query_one(BookingsTable)
+
+    @property
+    def _anywhere(self) -> str:
+        return "All bookings" if self.boxoffice.is_admin else "My sales"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.boxoffice.is_admin if action == "history" else True
+
+    def action_history(self) -> None:
+        """The audit records of the selected booking (admins)."""
+        if (booking := self.table.selected) is not None:
+            self.boxoffice.show_audit(f"booking {booking.id}")
+
+    def came_back(self) -> None:
+        self.action_reload()
 
     def on_mount(self) -> None:
         super().on_mount()
         self.sub_title = "Bookings"
         self._fill_events()
         self.boxoffice.events_changed.subscribe(self, lambda _: self._fill_events())
+        self.set_interval(15, self.table.refresh_holds)
         self.action_reload()
 
     def _fill_events(self) -> None:
         select: Select[int] = self.query_one("#booking-event", Select)
-        anywhere = "All bookings" if self.boxoffice.is_admin else "My sales"
         events = sorted(self.boxoffice.store.events.values(), key=lambda e: (e.date, e.id))
-        options = [(anywhere, ANYWHERE)] + [
+        options = [(self._anywhere, ANYWHERE)] + [
             (f"{e.date.astimezone():%d %b} {e.title}", e.id) for e in events
         ]
         if options == self._options:
@@ -123,6 +146,54 @@ class BookingsScreen(StaffScreen):
         else:
             message.update(f"{len(found)} booking{'s' * (len(found) != 1)}")
         self.table.show(found, self.boxoffice.store.events)
+        self._show_detail()
+
+    @on(BookingsTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        booking = self.table.selected
+        self.query_one("#booking-detail", Static).update(detail(booking) if booking else "")
+
+    # --- holds ------------------------------------------------------------------------
+
+    def action_confirm_hold(self) -> None:
+        booking = self.table.selected
+        if booking is None:
+            return
+        if booking.status != "pending" or lapsed(booking):
+            state = "lapsed" if lapsed(booking) else booking.status
+            self.notify(f"Booking #{booking.id} is {state}, not a hold.", severity="warning")
+            return
+        customer = f" for {booking.customer_name}" if booking.customer_name else ""
+        event = self.boxoffice.store.events.get(booking.event_id)
+        title = f"{event.title} · " if event else ""
+        question = (
+            f"[b]Confirm hold #{booking.id}{customer}[/b]\n"
+            f"{title}{seats(booking.quantity)} · [b]{money(booking.amount)}[/b] to pay"
+        )
+
+        def paid(method: PaymentMethod | None) -> None:
+            if method is not None:
+                self.boxoffice.payment_method = method
+                self.confirm(booking, method)
+
+        self.app.push_screen(PaymentScreen(question, self.boxoffice.payment_method), paid)
+
+    @work(group="confirm")
+    async def confirm(self, booking: Booking, method: PaymentMethod) -> None:
+        try:
+            confirmed = await self.boxoffice.client.confirm(booking.id, method)
+        except ClientError as exc:
+            self.notify(exc.message, title=f"#{booking.id} not confirmed", severity="error")
+            self.action_reload()
+            return
+        self.table.replace(confirmed, self.boxoffice.store.events)
+        self._show_detail()
+        self.notify(
+            f"Booking #{booking.id} confirmed, paid by {PAYMENT_METHODS[method].lower()}. "
+            f"Ticket {ticket_code(confirmed.ticket_code or '')}",
+            title="Hold confirmed",
+            timeout=10,
+        )
 
     def action_cancel_booking(self) -> None:
         booking = self.table.selected
@@ -146,5 +217,5 @@ class BookingsScreen(StaffScreen):
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return
         self.table.replace(result, self.boxoffice.store.events)
-        seats = f"{booking.quantity} seat{'s' * (booking.quantity != 1)}"
-        self.notify(f"Booking #{booking.id} cancelled; {seats} back on sale.")
+        self._show_detail()
+        self.notify(f"Booking #{booking.id} cancelled; {seats(booking.quantity)} back on sale.")

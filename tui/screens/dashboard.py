@@ -1,4 +1,5 @@
-"""The admin's live view of every event: seat gauges, totals, seats sold per minute.
+"""The admin's live view of every event: seat gauges, totals, seats sold per minute, and
+tickets admitted at the door.
 
 Changes arrive in batches (the app merges each tenth of a second), and only the gauges of
 events that changed redraw, so the screen stays smooth while hundreds of seats sell.
@@ -30,8 +31,12 @@ def describe(change: Change) -> str:
     if before is None:
         return f"{at}  {after.title} was added ({after.total_seats} seats)"
     sold = seats_sold(after) - seats_sold(before)
+    admitted = after.checked_in - before.checked_in
     if before.total_seats != after.total_seats:
         what = f"capacity {before.total_seats} → {after.total_seats}"
+    elif admitted > 0 and not sold:
+        what = f"{admitted} ticket{'s' * (admitted != 1)} admitted ({after.checked_in} in)"
+        return f"{at}  {after.title}: {what}"
     elif sold > 0:
         what = f"{sold} seat{'s' * (sold != 1)} sold"
     elif sold < 0:
@@ -41,16 +46,18 @@ def describe(change: Change) -> str:
     return f"{at}  {after.title}: {what} ({after.available_seats} left)"
 
 
-def totals(events: Iterable[Event]) -> tuple[int, int, int, Decimal]:
-    """How many events, seats sold, seats in all, and takings at list price."""
-    count = sold = capacity = 0
+def totals(events: Iterable[Event]) -> tuple[int, int, int, Decimal, int]:
+    """How many events, seats sold, seats in all, takings at list price, and tickets
+    admitted at the door."""
+    count = sold = capacity = admitted = 0
     takings = Decimal(0)
     for event in events:
         count += 1
         sold += seats_sold(event)
         capacity += event.total_seats
         takings += seats_sold(event) * event.price
-    return count, sold, capacity, takings
+        admitted += event.checked_in
+    return count, sold, capacity, takings, admitted
 
 
 def _date(gauge: SeatGauge) -> tuple[datetime, int]:
@@ -115,12 +122,13 @@ class DashboardScreen(StaffScreen):
         self._show_sales()
 
     def _show_totals(self) -> None:
-        count, sold, capacity, takings = totals(self.boxoffice.store.events.values())
+        count, sold, capacity, takings, admitted = totals(self.boxoffice.store.events.values())
         share = sold / capacity if capacity else 0.0
         self.query_one("#totals", Static).update(
             f"[b]{count}[/b] events\n"
             f"[b]{sold:,}[/b] of {capacity:,} seats sold ({share:.0%})\n"
             f"[b]{capacity - sold:,}[/b] seats left\n"
+            f"[b]{admitted:,}[/b] ticket{'s' * (admitted != 1)} admitted\n"
             f"Takings [b]{takings:,.2f}[/b]"
         )
 

@@ -13,12 +13,20 @@ from .base import Modal
 ABOUT = """\
 # Boxoffice
 
-Sell seats at the counter and watch every event's seats change live, whoever sells them.
+Sell seats at the counter, admit tickets at the door, and watch every event's seats change
+live, whoever sells them.
 
-- **Events** (F2): every event and its seats, live. Type to search, **Enter** sells.
+- **Events** (F2): every event and its seats, live. Type to search, **Enter** sells: pick
+  the payment (cash, card, other) and **Sell**, or **Hold** the seats for a customer who
+  pays later. The receipt shows the ticket code, in groups of four to read aloud.
 - **Bookings** (F3): find a booking by **#reference** or customer name, or pick an event;
-  **c** cancels after you confirm.
-- **Dashboard** (F4, admins): every event's seats, sales per minute, totals.
+  **p** confirms a hold once paid, **c** cancels after you confirm.
+- **Check-in** (F5, staff): scan or type a ticket code and Enter: ADMITTED or REFUSED, and
+  why. **ctrl+g** sets this door's gate name, which is remembered.
+- **Shift** (F6, staff): your sales and cancellations today, totals per payment method;
+  **x** exports them as CSV. Admins pick any clerk.
+- **Dashboard** (F4, admins): every event's seats, tickets admitted, sales per minute.
+- **Audit log** (F7, admins): every change, who made it, when and from where.
 - **ctrl+p**: the command palette: go anywhere, change theme, log out.
 
 The line at the bottom shows whether live updates are flowing; when the connection is

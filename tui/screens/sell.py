@@ -1,32 +1,27 @@
-"""Sell seats at the counter, then show the receipt.
+"""Sell seats at the counter (or hold them for a customer paying later), then show the
+receipt.
 
 The sell dialog watches its event live: if seats run out while the clerk types, the
 dialog says so at once; the server has the last word, and a refusal is shown, not raised.
+The payment method chosen last is the next sale's default.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from typing import cast
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static
 
 from common.client import ApiError, ClientError
-from common.models import BookingResult, Event
+from common.models import Booking, BookingResult, Event, PaymentMethod
 
+from ..formatting import PAYMENT_METHODS, clock, money, ticket_code, when
 from ..model import Change
 from .base import Modal
-
-
-def money(amount: Decimal) -> str:
-    return f"{amount:,.2f}"
-
-
-def when(event: Event) -> str:
-    return event.date.astimezone().strftime("%a %d %b %Y, %H:%M")
 
 
 class SellScreen(Modal[BookingResult | None]):
@@ -37,6 +32,7 @@ class SellScreen(Modal[BookingResult | None]):
         self.event = event
 
     def compose(self) -> ComposeResult:
+        chosen = self.boxoffice.payment_method
         with Vertical(classes="dialog", id="sell"):
             yield Static(f"[b]{self.event.title}[/b]", classes="title")
             yield Static(f"{when(self.event)} · {self.event.venue or ''}", classes="muted")
@@ -44,13 +40,27 @@ class SellScreen(Modal[BookingResult | None]):
             with Horizontal(classes="field"):
                 yield Label("Seats")
                 yield Input("1", type="integer", id="quantity", max_length=6)
+                yield Static("", id="total")
             with Horizontal(classes="field"):
                 yield Label("Customer")
                 yield Input(placeholder="walk-in customer's name", id="customer", max_length=255)
-            yield Static("", id="total")
+            with Horizontal(classes="field compact", id="payment-row"):
+                yield Label("Payment")
+                with RadioSet(id="payment", compact=True):
+                    for method, label in PAYMENT_METHODS.items():
+                        yield RadioButton(
+                            label, value=method == chosen, id=f"pay-{method}", compact=True
+                        )
             yield Static("", id="sell-message")
             with Horizontal(classes="buttons"):
                 yield Button("Sell", variant="success", id="sell-confirm")
+                yield Button(
+                    "Hold",
+                    variant="warning",
+                    id="sell-hold",
+                    tooltip="Keep the seats for a customer paying later; confirm the hold "
+                    "in Bookings (F3) when they pay, or it lapses.",
+                )
                 yield Button("Cancel", id="sell-cancel")
 
     def on_mount(self) -> None:
@@ -65,7 +75,8 @@ class SellScreen(Modal[BookingResult | None]):
             ):
                 if change.after is None:
                     self._say("This event was just deleted.", error=True)
-                    self.query_one("#sell-confirm", Button).disabled = True
+                    for button in ("#sell-confirm", "#sell-hold"):
+                        self.query_one(button, Button).disabled = True
                     return
                 self.event = change.after
                 self._refresh_figures()
@@ -77,6 +88,17 @@ class SellScreen(Modal[BookingResult | None]):
         except ValueError:
             return None
         return value if value > 0 else None
+
+    @property
+    def payment_method(self) -> PaymentMethod:
+        pressed = self.query_one("#payment", RadioSet).pressed_button
+        if pressed is None or pressed.id is None:
+            return self.boxoffice.payment_method
+        return cast(PaymentMethod, pressed.id.removeprefix("pay-"))
+
+    @on(RadioSet.Changed, "#payment")
+    def _remember_payment(self) -> None:
+        self.boxoffice.payment_method = self.payment_method
 
     @on(Input.Changed, "#quantity")
     def _refresh_figures(self) -> None:
@@ -110,36 +132,59 @@ class SellScreen(Modal[BookingResult | None]):
     @on(Input.Submitted, "#customer")
     @on(Button.Pressed, "#sell-confirm")
     def confirm(self) -> None:
+        self._go(hold=False)
+
+    @on(Button.Pressed, "#sell-hold")
+    def hold(self) -> None:
+        self._go(hold=True)
+
+    def _go(self, *, hold: bool) -> None:
         quantity = self.quantity
         if quantity is None:
             self._say("Enter how many seats, 1 or more.", error=True)
             self.query_one("#quantity").focus()
             return
-        self.sell(quantity, self.query_one("#customer", Input).value.strip())
+        self.sell(quantity, self.query_one("#customer", Input).value.strip(), hold)
 
     @on(Button.Pressed, "#sell-cancel")
     def _cancel(self) -> None:
         self.dismiss(None)
 
     @work(exclusive=True, group="sell")
-    async def sell(self, quantity: int, customer: str) -> None:
-        button = self.query_one("#sell-confirm", Button)
-        button.disabled = True
-        self._say("Selling…")
+    async def sell(self, quantity: int, customer: str, hold: bool = False) -> None:
+        buttons = [self.query_one(b, Button) for b in ("#sell-confirm", "#sell-hold")]
+        for button in buttons:
+            button.disabled = True
+        self._say("Holding…" if hold else "Selling…")
         try:
-            result = await self.boxoffice.client.book(self.event.id, quantity, customer or None)
+            result = await self.boxoffice.client.book(
+                self.event.id,
+                quantity,
+                customer or None,
+                # A hold is paid, and its method recorded, when it is confirmed.
+                payment_method=None if hold else self.payment_method,
+                hold=hold,
+            )
         except ApiError as exc:
             field = exc.fields
             self._say(next(iter(field.values())) if field else exc.message, error=True)
-            button.disabled = False
         except ClientError as exc:
-            self._say(f"Not sold: {exc.message}", error=True)
-            button.disabled = False
+            self._say(f"Not {'held' if hold else 'sold'}: {exc.message}", error=True)
         else:
             self.dismiss(result)
+            return
+        for button in buttons:
+            button.disabled = False
+
+
+def amount(booking: Booking, event: Event) -> str:
+    return money(booking.amount or booking.quantity * event.price)
 
 
 class ReceiptScreen(Modal[None]):
+    """What the customer is told: the reference, and the ticket code to read out (or, for
+    a hold, until when the seats are kept)."""
+
     BINDINGS = [Binding("escape,enter", "dismiss(None)", "Done")]
 
     def __init__(self, booking: BookingResult, event: Event) -> None:
@@ -148,16 +193,34 @@ class ReceiptScreen(Modal[None]):
 
     def compose(self) -> ComposeResult:
         booking, event = self.booking, self.event
-        total = booking.quantity * event.price
+        held = booking.status == "pending"
+        until = clock(booking.expires_at) if booking.expires_at else "?"
+        if held:
+            title = Static(f"HELD until {until}", classes="title warning")
+            code = Static(
+                f"Not paid yet: confirm it in Bookings (F3, p) by {until}",
+                id="ticket-code",
+                classes="muted",
+            )
+            paid = "to pay"
+        else:
+            title = Static("Sold ✓", classes="title success")
+            code = Static(
+                f"Ticket    [b]{ticket_code(booking.ticket_code or '')}[/b]", id="ticket-code"
+            )
+            method = booking.payment_method
+            paid = f"paid by {PAYMENT_METHODS[method].lower()}" if method else ""
         with Vertical(classes="dialog", id="receipt"):
-            yield Static("Sold ✓", classes="title success")
+            yield title
             yield Static(f"Booking reference  [b]#{booking.id}[/b]", id="reference")
+            yield code
             yield Static(
-                f"{event.title}\n{when(event)}\n{event.venue or ''}\n\n"
+                f"{event.title}\n{when(event)} · {event.venue or ''}\n\n"
                 f"Customer  {booking.customer_name or '—'}\n"
                 f"Seats     {booking.quantity} x {money(event.price)}\n"
-                f"Total     [b]{money(total)}[/b]\n\n"
-                f"[dim]{booking.available_seats} seats left after this sale[/dim]",
+                f"Total     [b]{amount(booking, event)}[/b]  {paid}\n\n"
+                f"[dim]{booking.available_seats} seats left after this "
+                f"{'hold' if held else 'sale'}[/dim]",
                 id="receipt-body",
             )
             yield Button("Done", variant="primary", id="done")

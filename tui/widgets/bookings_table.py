@@ -1,34 +1,77 @@
-"""Bookings, one row each: reference, event, customer, seats, status, when sold."""
+"""Bookings, one row each: reference, customer, seats, status, when sold, event.
+
+The status says what the door needs to know: a hold and until when it is kept, a ticket
+admitted and when. The event's title comes last: on a narrow terminal it is what is cut."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from rich.text import Text
 from textual.widgets import DataTable
 
 from common.models import Booking, Event
 
+from ..formatting import PAYMENT_METHODS, clock, money, ticket_code
+
 COLUMNS = (
     ("ref", "Ref"),
-    ("event", "Event"),
     ("customer", "Customer"),
     ("seats", "Seats"),
     ("status", "Status"),
     ("sold", "Sold"),
+    ("event", "Event"),
 )
 STATUS_STYLES = {"confirmed": "green", "pending": "yellow", "cancelled": "dim", "expired": "dim"}
+
+
+def lapsed(booking: Booking, now: datetime | None = None) -> bool:
+    """A hold past its expiry (the server releases its seats within moments)."""
+    return (
+        booking.status == "pending"
+        and booking.expires_at is not None
+        and booking.expires_at <= (now or datetime.now(UTC))
+    )
+
+
+def status(booking: Booking) -> Text:
+    if booking.status == "pending":
+        if lapsed(booking):
+            return Text("hold lapsed", style="dim")
+        until = clock(booking.expires_at) if booking.expires_at else "?"
+        return Text(f"held till {until}", style="bold yellow")
+    if booking.status == "confirmed" and booking.checked_in_at is not None:
+        return Text(f"admitted {clock(booking.checked_in_at)}", style="bold cyan")
+    return Text(booking.status, style=STATUS_STYLES.get(booking.status, ""))
+
+
+def detail(booking: Booking) -> str:
+    """One line about a booking: payment, ticket, admission."""
+    total = money(booking.amount)
+    if booking.status == "pending":
+        if lapsed(booking):
+            return f"#{booking.id}: the hold lapsed unpaid; its seats are back on sale"
+        until = clock(booking.expires_at) if booking.expires_at else "?"
+        return f"#{booking.id}: {total} to pay by {until}; p confirms the hold"
+    paid = PAYMENT_METHODS[booking.payment_method] if booking.payment_method else "Paid"
+    if booking.status == "confirmed":
+        if booking.checked_in_at is not None:
+            gate = f" at {booking.checked_in_gate}" if booking.checked_in_gate else ""
+            return f"#{booking.id}: {paid} {total} · admitted {clock(booking.checked_in_at)}{gate}"
+        return f"#{booking.id}: {paid} {total} · ticket {ticket_code(booking.ticket_code or '')}"
+    return f"#{booking.id}: {booking.status}"
 
 
 def row(booking: Booking, events: Mapping[int, Event]) -> tuple[object, ...]:
     event = events.get(booking.event_id)
     return (
         f"#{booking.id}",
-        event.title if event else f"event {booking.event_id}",
         booking.customer_name or "—",
         Text(str(booking.quantity), justify="right"),
-        Text(booking.status, style=STATUS_STYLES.get(booking.status, "")),
+        status(booking),
         booking.created_at.astimezone().strftime("%d %b %H:%M"),
+        event.title if event else f"event {booking.event_id}",
     )
 
 
@@ -54,7 +97,13 @@ class BookingsTable(DataTable[object]):
             return
         self.bookings[booking.id] = booking
         for (column, _), value in zip(COLUMNS, row(booking, events), strict=True):
-            self.update_cell(str(booking.id), column, value)
+            self.update_cell(str(booking.id), column, value, update_width=True)
+
+    def refresh_holds(self) -> None:
+        """Holds change their look as they lapse: redraw their status."""
+        for booking in self.bookings.values():
+            if booking.status == "pending":
+                self.update_cell(str(booking.id), "status", status(booking), update_width=True)
 
     @property
     def selected(self) -> Booking | None:

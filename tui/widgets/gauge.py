@@ -14,7 +14,8 @@ FULL, EMPTY = "█", "░"
 
 
 class SeatGauge(Widget):
-    """``Title  ████████░░░░  123 / 500  25%``; redraws only when its own event changes."""
+    """``Title  ████████░░░░  123 / 500  25%   12 in``: seats sold, and tickets admitted at
+    the door; redraws only when its own event changes."""
 
     event: reactive[Event | None] = reactive(None, layout=False)
 
@@ -35,8 +36,9 @@ class SeatGauge(Widget):
         sold = seats_sold(event)
         share = sold / event.total_seats if event.total_seats else 0.0
         figures = f" {sold:>6,} / {event.total_seats:<6,} {share:>4.0%}"
+        admitted = f" {event.checked_in:>5,} in"
         title_width = max(8, min(32, width // 3))
-        bar_width = max(4, width - title_width - len(figures) - 2)
+        bar_width = max(4, width - title_width - len(figures) - len(admitted) - 2)
         filled = round(bar_width * share)
         title = (
             event.title if len(event.title) <= title_width else event.title[: title_width - 1] + "…"
@@ -48,4 +50,5 @@ class SeatGauge(Widget):
             (FULL * filled, style),
             (EMPTY * (bar_width - filled), "dim"),
             figures,
+            (admitted, "bold cyan" if event.checked_in else "dim"),
         )

@@ -1,0 +1,215 @@
+"""F7 (admins): the audit log, newest first; the selected record's details below.
+
+Narrow it with the filter box: ``event 12``, ``booking 34`` (or ``#34``), ``user 5`` (about
+the account or by it), ``actor 5`` (by it), and an action (``booking.cancel``) or a kind of
+action (``booking``); filters combine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from rich.json import JSON
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Static
+
+from common.client import ClientError
+from common.models import AuditRecord
+
+from .base import StaffScreen
+
+PAGE = 100
+ID_FILTERS = {
+    "event": "event_id",
+    "booking": "booking_id",
+    "user": "user_id",
+    "actor": "actor_id",
+    "by": "actor_id",
+}
+ACTION = re.compile(r"[a-z_]+(\.[a-z_]+)?")
+HINT = "event 12 · booking 34 (#34) · user 5 · actor 5 · booking.cancel"
+ACTION_STYLES = {"cancel": "red", "expire": "dim", "delete": "red", "check_in": "cyan"}
+
+
+def parse_filter(text: str) -> dict[str, Any]:
+    """The API filters in ``text``; a ValueError says what was not understood."""
+    tokens = text.replace(":", " ").replace("=", " ").split()
+    found: dict[str, Any] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i].lower()
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token.startswith("#") and token[1:].isdigit():
+            found["booking_id"] = int(token[1:])
+        elif token in ID_FILTERS and following.lstrip("#").isdigit():
+            found[ID_FILTERS[token]] = int(following.lstrip("#"))
+            i += 1
+        elif token == "action" and ACTION.fullmatch(following.lower()) and "action" not in found:
+            found["action"] = following.lower()
+            i += 1
+        elif ACTION.fullmatch(token) and "action" not in found:
+            found["action"] = token
+        else:
+            raise ValueError(f"Not understood: {tokens[i]!r}. Try {HINT}")
+        i += 1
+    for key, value in found.items():
+        if key.endswith("_id") and not 1 <= value < 2**63:
+            raise ValueError(f"No such id: {value}")
+    return found
+
+
+def about(record: AuditRecord) -> str:
+    """What a record is about: ``event 3 · #12 · user 5``."""
+    parts = []
+    if record.event_id is not None:
+        parts.append(f"event {record.event_id}")
+    if record.booking_id is not None:
+        parts.append(f"#{record.booking_id}")
+    if record.user_id is not None:
+        parts.append(f"user {record.user_id}")
+    return " · ".join(parts) or "—"
+
+
+def row(record: AuditRecord) -> tuple[object, ...]:
+    verb = record.action.rpartition(".")[2]
+    return (
+        record.at.astimezone().strftime("%d %b %H:%M:%S"),
+        record.actor,
+        Text(record.action, style=ACTION_STYLES.get(verb, "")),
+        about(record),
+        record.source,
+    )
+
+
+def describe(record: AuditRecord) -> Text:
+    actor = f"{record.actor} (user {record.actor_id})" if record.actor_id else record.actor
+    source = f" from {record.source}" if record.source else ""
+    return Text.assemble(
+        (f"#{record.id} {record.action}", "bold"),
+        f"  {record.at.astimezone():%Y-%m-%d %H:%M:%S}\n",
+        f"by {actor}{source}, about {about(record)}",
+    )
+
+
+class AuditScreen(StaffScreen):
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("m", "more", "More"),
+        Binding("r", "reload", "Reload"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[int, AuditRecord] = {}
+        self.filters: dict[str, Any] = {}
+
+    def compose_body(self) -> Iterable[Widget]:
+        with Horizontal(id="audit-bar"):
+            yield Input(placeholder=f"Filter: {HINT}", id="audit-filter")
+        yield DataTable[object](id="audit", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="audit-message")
+        with VerticalScroll(id="audit-detail"):
+            yield Static("", id="audit-summary")
+            yield Static("", id="audit-details")
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one("#audit", DataTable)
+
+    def came_back(self) -> None:
+        self.action_reload()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.sub_title = "Audit log"
+        self.query_one("#audit-detail").border_title = "Details"
+        for key, label in (
+            ("at", "When"),
+            ("actor", "Who"),
+            ("action", "Action"),
+            ("about", "About"),
+            ("source", "From"),
+        ):
+            self.table.add_column(label, key=key)
+        self.table.focus()
+        self.action_reload()
+
+    def show_filter(self, text: str) -> None:
+        """Look at the records matching ``text`` (from another screen)."""
+        self.query_one("#audit-filter", Input).value = text
+        self.table.focus()
+
+    # --- filtering --------------------------------------------------------------------
+
+    @on(Input.Changed, "#audit-filter")
+    def action_reload(self) -> None:
+        try:
+            self.filters = parse_filter(self.query_one("#audit-filter", Input).value)
+        except ValueError as exc:
+            self._say(str(exc))
+            return
+        self.load(self.filters, 0)
+
+    @on(Input.Submitted, "#audit-filter")
+    def _to_results(self) -> None:
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#audit-filter").focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#audit-filter", Input).value = ""
+        self.table.focus()
+
+    def action_more(self) -> None:
+        self.load(self.filters, len(self.records))
+
+    def _say(self, text: str) -> None:
+        self.query_one("#audit-message", Static).update(text)
+
+    @work(exclusive=True, group="audit")
+    async def load(self, filters: dict[str, Any], skip: int) -> None:
+        try:
+            found = await self.boxoffice.client.audit(**filters, skip=skip, limit=PAGE)
+        except ClientError as exc:
+            self._say(f"Could not load the audit log: {exc.message}")
+            return
+        if not skip:
+            self.table.clear()
+            self.records = {}
+        for record in found:
+            if record.id not in self.records:
+                self.records[record.id] = record
+                self.table.add_row(*row(record), key=str(record.id))
+        count = len(self.records)
+        more = " · m: more" if len(found) == PAGE else ""
+        self._say(f"{count} record{'s' * (count != 1)}, newest first{more}")
+        self._show_detail()
+
+    # --- the selected record ----------------------------------------------------------
+
+    @property
+    def selected(self) -> AuditRecord | None:
+        if not self.table.row_count:
+            return None
+        row_key, _ = self.table.coordinate_to_cell_key(self.table.cursor_coordinate)
+        return self.records.get(int(row_key.value)) if row_key.value else None
+
+    @on(DataTable.RowHighlighted, "#audit")
+    def _show_detail(self) -> None:
+        record = self.selected
+        summary = self.query_one("#audit-summary", Static)
+        details = self.query_one("#audit-details", Static)
+        if record is None:
+            summary.update("")
+            details.update("")
+            return
+        summary.update(describe(record))
+        details.update(JSON.from_data(record.details, indent=2, sort_keys=True))
