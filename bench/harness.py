@@ -112,8 +112,11 @@ class Server:
 
 
 @asynccontextmanager
-async def own_server(dsn: str, pool_size: int) -> AsyncIterator[Server]:
-    """A `boxoffice serve` process on a scratch database, with one admin account."""
+async def own_server(
+    dsn: str, pool_size: int, log_path: Path | None = None
+) -> AsyncIterator[Server]:
+    """A `boxoffice serve` process on a scratch database, with one admin account; its
+    output goes to ``log_path`` when given."""
     port = free_port()
     env = {
         **os.environ,
@@ -139,8 +142,14 @@ async def own_server(dsn: str, pool_size: int) -> AsyncIterator[Server]:
         stderr=DEVNULL,
     )
     await add.communicate((ADMIN_PASSWORD + "\n").encode())
+    log = log_path.open("ab") if log_path is not None else None
     proc = await asyncio.create_subprocess_exec(
-        *cli, "serve", env=env, cwd=ROOT, stdout=DEVNULL, stderr=DEVNULL
+        *cli,
+        "serve",
+        env=env,
+        cwd=ROOT,
+        stdout=log or DEVNULL,
+        stderr=asyncio.subprocess.STDOUT if log else DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -160,6 +169,8 @@ async def own_server(dsn: str, pool_size: int) -> AsyncIterator[Server]:
     finally:
         proc.terminate()
         await proc.wait()
+        if log is not None:
+            log.close()
 
 
 async def post(http: aiohttp.ClientSession, url: str, body: dict, token: str = "") -> dict:

@@ -7,7 +7,7 @@ field); response models describe what the server sends. Both feed the OpenAPI do
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -142,6 +142,15 @@ class UserCreate(Request):
 # --- events --------------------------------------------------------------------
 
 
+def _storable_offset(value: datetime) -> datetime:
+    # Python takes offsets up to 23:59; PostgreSQL refuses any past 15:59:59 (no real zone
+    # is further than 14:00 from UTC), which would otherwise fail as a 500.
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) >= timedelta(hours=16):
+        raise ValueError("time zone offset must be between -15:59 and +15:59")
+    return value
+
+
 def _readable_year(value: datetime) -> datetime:
     # Stored dates are read back as Python datetimes (years 1 to 9999 in the session's time
     # zone): a year of margin keeps any offset from storing a date that cannot be read back.
@@ -153,6 +162,7 @@ def _readable_year(value: datetime) -> datetime:
 EventDate = Annotated[
     AwareDatetime,
     AfterValidator(_readable_year),
+    AfterValidator(_storable_offset),
     Field(description="ISO 8601 with a time zone offset"),
 ]
 
@@ -198,8 +208,8 @@ class EventQuery(QueryParams):
     q: Annotated[
         str | None, Field(max_length=100, description="text in title, venue or description")
     ] = None
-    date_from: AwareDatetime | None = None
-    date_to: AwareDatetime | None = None
+    date_from: Annotated[AwareDatetime, AfterValidator(_storable_offset)] | None = None
+    date_to: Annotated[AwareDatetime, AfterValidator(_storable_offset)] | None = None
     upcoming: bool = Field(False, description="only events that have not started")
 
 
@@ -301,6 +311,9 @@ class TicketQuery(QueryParams):
         str | None,
         Field(
             max_length=4096,
+            # URL-safe characters only (JWTs and bo_ tokens are): escaped ones could push
+            # the request line past the HTTP parser's 8190 bytes, a plain-text 400.
+            pattern=r"^[A-Za-z0-9._~-]+$",
             description="the access token, for a browser that cannot send the Authorization "
             "header (the header is better: a URL is kept in logs and history)",
         ),
@@ -330,7 +343,7 @@ def _report_time(value: Any) -> datetime | date:
         raise ValueError("needs a time zone offset, as in 2025-03-01T18:00:00+01:00")
     if not 2 <= parsed.year <= 9998:
         raise ValueError("year must be between 2 and 9998")
-    return parsed
+    return _storable_offset(parsed) if isinstance(parsed, datetime) else parsed
 
 
 ReportTime = Annotated[

@@ -19,6 +19,7 @@ from .api_tokens import api_tokens
 from .auth import Auth
 from .booking import Bookings
 from .config import Config, ConfigError
+from .cors import cors_middlewares
 from .envelope import error_middleware
 from .events import Events
 from .handlers.meta import build_document
@@ -26,6 +27,7 @@ from .idempotency import idempotency
 from .keys import AUTH, BOOKINGS, CONFIG, DB, EVENTS, HUB, LISTENER, TOKENS
 from .listener import Listener
 from .live import GOING_AWAY, Hub
+from .metrics import METRICS, Metrics, metrics_middleware
 from .routes import setup_routes
 from .security import AccessTokens, Passwords
 
@@ -37,8 +39,17 @@ def create_app(config: Config) -> web.Application:
         raise ConfigError("create_app needs a database URL (the CLI starts an embedded one)")
     if not config.jwt_secret:
         raise ConfigError("BOXOFFICE_JWT_SECRET is required")
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.max_body_bytes)
+    # CORS outermost, so error envelopes carry its headers too (a browser reads them).
+    middlewares = [*cors_middlewares(config.cors_origins), error_middleware]
+    # Metrics outermost of all: each app counts into a registry of its own.
+    metrics = Metrics() if config.metrics else None
+    if metrics is not None:
+        middlewares.insert(0, metrics_middleware(metrics))
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     app[CONFIG] = config
+    if metrics is not None:
+        app[METRICS] = metrics
+        metrics.watch(app)
     app[TOKENS] = AccessTokens(config.jwt_secret, config.access_token_ttl)
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
     setup_routes(app)
@@ -68,7 +79,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         app[DB] = database
         app[AUTH] = Auth(database, passwords, app[TOKENS], config)
         app[EVENTS] = Events(database)
-        app[BOOKINGS] = Bookings(database, config)
+        app[BOOKINGS] = Bookings(database, config, app.get(METRICS))
         yield
     finally:
         pool.close()

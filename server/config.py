@@ -26,6 +26,9 @@ class Config:
     database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    # `serve` runs this many server processes on the one port (SO_REUSEPORT); each has
+    # its own pool of up to pool_max_size connections, plus one LISTEN connection.
+    workers: int = 1
     # Required with a real database; generated and kept in data_dir with the embedded one.
     jwt_secret: str | None = None
     bcrypt_rounds: int = 12
@@ -44,6 +47,11 @@ class Config:
     login_window: int = 15 * 60
     login_lockout: int = 5 * 60
     log_level: str = "INFO"
+    # "text" or "json" (one JSON object a line, with the request id; see server/logs.py).
+    log_format: str = "text"
+    # Serve Prometheus metrics at /metrics (unauthenticated: keep it off the public
+    # network, or turn it off).
+    metrics: bool = True
     # Live updates: seconds between websocket pings; how long a client may take to read
     # before it is dropped; how often, at most, a storm of changes is fanned out; how
     # often a quiet LISTEN connection is checked.
@@ -56,6 +64,9 @@ class Config:
     # other server instances within this many seconds; 0 checks on every request).
     idempotency_key_ttl: int = 24 * 3600
     api_token_cache_seconds: float = 5.0
+    # Browsers on these exact origins ("https://shop.example.com") may call the API;
+    # none by default, and then no response carries Access-Control-* headers.
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -82,8 +93,18 @@ class Config:
             raise ConfigError("BOXOFFICE_IDEMPOTENCY_KEY_TTL must be at least 1 (seconds)")
         if not 0 <= self.api_token_cache_seconds <= 60:
             raise ConfigError("BOXOFFICE_API_TOKEN_CACHE_SECONDS must be between 0 and 60")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("BOXOFFICE_LOG_FORMAT must be 'text' or 'json'")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ConfigError("BOXOFFICE_JWT_SECRET must be at least 32 characters")
+        for origin in self.cors_origins:
+            if not _is_origin(origin):
+                raise ConfigError(
+                    "BOXOFFICE_CORS_ORIGINS takes exact origins like https://app.example.com "
+                    f"(scheme, host and port; no path, no '*'), not {origin!r}"
+                )
+        if not 1 <= self.workers <= 256:
+            raise ConfigError("BOXOFFICE_WORKERS must be between 1 and 256")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)
@@ -95,6 +116,14 @@ class Config:
 
 def _parse(name: str, type_: Any, raw: str) -> Any:
     kind = str(type_)
+    if kind.startswith("bool"):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be true or false, not {raw!r}")
+    if kind.startswith("tuple"):  # a comma-separated list
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
     try:
         if kind.startswith("int"):
             return int(raw)
@@ -107,3 +136,14 @@ def _parse(name: str, type_: Any, raw: str) -> Any:
             f"{ENV_PREFIX}{name.upper()} must be a whole number, not {raw!r}"
         ) from None
     return raw
+
+
+def _is_origin(origin: str) -> bool:
+    scheme, sep, rest = origin.partition("://")
+    return (
+        scheme in ("http", "https")
+        and bool(sep)
+        and bool(rest)
+        and not any(c in rest for c in "/?#*@ ")
+        and origin == origin.lower()
+    )

@@ -17,6 +17,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from . import logs
+
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -137,6 +139,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Render ApiErrors and aiohttp's HTTP errors as envelopes; log anything else as a 500."""
     request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    # Every line logged while handling this request (and its access log line) carries the
+    # id. aiohttp runs each request in a task of its own, so the value ends with it.
+    logs.request_started(request_id, request.method, request.path)
     try:
         response = await handler(request)
     except ApiError as exc:

@@ -17,6 +17,8 @@ from .handlers import (
     tokens,
     users,
 )
+from .keys import CONFIG
+from .metrics import metrics_handler
 
 V1 = "/api/v1"
 
@@ -26,6 +28,10 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/", meta.health, name="health")
     r.add_get("/docs", meta.docs, name="docs")
     r.add_get(f"{V1}/openapi.json", meta.openapi_json, name="openapi")
+    r.add_get("/healthz", meta.healthz, name="healthz")
+    r.add_get("/readyz", meta.readyz, name="readyz")
+    if app[CONFIG].metrics:  # BOXOFFICE_METRICS=false: no route, no counting
+        r.add_get("/metrics", metrics_handler, name="metrics")
 
     r.add_post(f"{V1}/auth/register", auth.register, name="register")
     r.add_post(f"{V1}/auth/login", auth.login, name="login")

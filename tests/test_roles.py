@@ -27,6 +27,9 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/"): ANYONE,
     ("GET", "/docs"): ANYONE,
     ("GET", f"{V1}/openapi.json"): ANYONE,
+    ("GET", "/healthz"): ANYONE,
+    ("GET", "/readyz"): ANYONE,
+    ("GET", "/metrics"): ANYONE,
     ("POST", f"{V1}/auth/register"): ANYONE,
     ("POST", f"{V1}/auth/login"): ANYONE,
     ("POST", f"{V1}/auth/refresh"): ANYONE,
@@ -62,7 +65,12 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
 WEBSOCKETS = {f"{V1}/ws"}
 
 # Routes whose answer is not the JSON envelope.
-NOT_ENVELOPED = {"/docs", f"{V1}/openapi.json", f"{BOOKINGS}/{{booking_id}}/ticket"}
+NOT_ENVELOPED = {
+    "/docs",
+    f"{V1}/openapi.json",
+    f"{BOOKINGS}/{{booking_id}}/ticket",
+    "/metrics",
+}
 
 
 def rule_for(method: str, route: str) -> frozenset[str] | None:

@@ -1,26 +1,82 @@
-"""Health check, the OpenAPI document and the human-readable docs page."""
+"""Health checks (liveness, readiness), the OpenAPI document and the docs page."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Literal
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from common.models import Health
+from common.models import Health, Response
 
 from .. import openapi
 from ..api import endpoint
-from ..envelope import dumps, ok
+from ..db import Query
+from ..envelope import dumps, error_response, ok
+from ..keys import DB, LISTENER
 
 NAME = "Boxoffice"
 VERSION = "0.1.0"
 OPENAPI = web.AppKey("openapi", dict)
 
+# How long the database may take to answer readiness's SELECT 1.
+READY_TIMEOUT = 2.0
+_SELECT_1 = Query(sql="SELECT 1", defaults={})
+
+
+class Readiness(Response):
+    status: Literal["ready", "not ready"]
+    # Each check: "ok" or why it failed ("timeout", "down", "error: ...").
+    checks: dict[str, str]
+
 
 @endpoint(summary="Health check", tag="meta", response=Health)
 async def health(request: web.Request) -> web.Response:
     return ok(Health(name=NAME, version=VERSION, status="healthy"))
+
+
+@endpoint(summary="Liveness: the process answers (always 200)", tag="meta", response=Health)
+async def healthz(request: web.Request) -> web.Response:
+    return ok(Health(name=NAME, version=VERSION, status="alive"))
+
+
+@endpoint(
+    summary="Readiness: the database answers and live updates are connected",
+    tag="meta",
+    response=Readiness,
+    errors=(503,),
+    description=(
+        "200 when the database answers SELECT 1 within 2 seconds and the LISTEN connection "
+        "that feeds live updates is up; otherwise 503, with data.checks naming what failed."
+    ),
+)
+async def readyz(request: web.Request) -> web.Response:
+    checks = {"database": await _database_check(request.app), "listen": _listen_check(request.app)}
+    if all(v == "ok" for v in checks.values()):
+        return ok(Readiness(status="ready", checks=checks), message="Ready")
+    failed = ", ".join(k for k, v in checks.items() if v != "ok")
+    data = Readiness(status="not ready", checks=checks)
+    return error_response(503, f"Not ready: {failed}", data)
+
+
+async def _database_check(app: web.Application) -> str:
+    database = app.get(DB)
+    if database is None:
+        return "down"
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await database.fetchone(_SELECT_1)
+    except TimeoutError:
+        return "timeout"
+    except Exception as exc:  # whatever the driver raises, the answer is "not ready"
+        return f"error: {type(exc).__name__}"
+    return "ok"
+
+
+def _listen_check(app: web.Application) -> str:
+    listener = app.get(LISTENER)
+    return "ok" if listener is not None and listener.connected.is_set() else "down"
 
 
 async def build_document(app: web.Application) -> None:

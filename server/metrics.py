@@ -1,0 +1,183 @@
+"""Prometheus metrics: one registry per application, never the global one.
+
+``create_app`` makes a ``Metrics`` (unless ``BOXOFFICE_METRICS=false``), so two apps in
+one process (the tests make many) each count their own requests. HTTP series are
+labelled by route template, method and status, never by client address or concrete path,
+so their number stays bounded. Business counters are bumped in Python after the
+statement that decided the outcome: the booking hot path does no extra database work.
+Gauges of things that already exist elsewhere (websocket subscribers, pool connections,
+the LISTEN connection) are read when Prometheus scrapes, by ``StateCollector``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+from .envelope import Handler
+from .keys import DB, HUB, LISTENER
+
+UNMATCHED = "unmatched"
+# Any other method (aiohttp accepts any token) is "other": labels stay a small set.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Metrics:
+    """Every series of one application, in its own ``CollectorRegistry``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "boxoffice_http_requests",
+            "HTTP requests answered, by route template, method and status",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "boxoffice_http_request_duration_seconds",
+            "Time to answer an HTTP request (websockets excluded), by route template and method",
+            ["route", "method"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "boxoffice_http_requests_in_flight", "HTTP requests being handled now", registry=r
+        )
+        self.bookings = Counter(
+            "boxoffice_bookings",
+            "Booking attempts by outcome: created, held, refused_sold_out, refused_started, "
+            "refused_not_found, refused_too_many",
+            ["outcome"],
+            registry=r,
+        )
+        self.confirmations = Counter(
+            "boxoffice_hold_confirmations",
+            "Hold confirmations by outcome: confirmed, expired, not_found, refused",
+            ["outcome"],
+            registry=r,
+        )
+        self.cancellations = Counter(
+            "boxoffice_cancellations",
+            "Cancellations by outcome: cancelled, not_found, already_cancelled",
+            ["outcome"],
+            registry=r,
+        )
+        self.seats_sold = Counter(
+            "boxoffice_seats_sold",
+            "Seats sold: confirmed bookings and confirmed holds (cancellations not deducted)",
+            registry=r,
+        )
+        self.holds_expired = Counter(
+            "boxoffice_holds_expired", "Holds released by the expiry sweep", registry=r
+        )
+        self.checkins = Counter(
+            "boxoffice_checkins",
+            "Ticket scans by outcome: admitted, already_admitted, unknown_code, not_admissible",
+            ["outcome"],
+            registry=r,
+        )
+
+    def watch(self, app: web.Application) -> None:
+        """Also report the app's websocket subscribers, LISTEN connection and pool."""
+        self.registry.register(StateCollector(app))
+
+
+class StateCollector:
+    """Gauges and counters read from the running app at scrape time."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def describe(self) -> list[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterator[Metric]:
+        return self._families(read=True)
+
+    def _families(self, read: bool = False) -> Iterator[Metric]:
+        subscribers = GaugeMetricFamily(
+            "boxoffice_websocket_subscribers", "Websocket clients connected to this instance"
+        )
+        connected = GaugeMetricFamily(
+            "boxoffice_listen_connected", "1 while the LISTEN connection is up, else 0"
+        )
+        reconnects = CounterMetricFamily(
+            "boxoffice_listen_reconnects", "Times the LISTEN connection came back after a loss"
+        )
+        pool_size = GaugeMetricFamily(
+            "boxoffice_db_pool_connections", "Connections the database pool holds open"
+        )
+        pool_free = GaugeMetricFamily(
+            "boxoffice_db_pool_free_connections", "Pool connections idle, ready to be taken"
+        )
+        pool_max = GaugeMetricFamily(
+            "boxoffice_db_pool_max_connections", "The most connections the pool may open"
+        )
+        if read:  # before startup and after cleanup, some of these do not exist: no sample
+            app = self.app
+            if (hub := app.get(HUB)) is not None:
+                subscribers.add_metric([], len(hub.subscribers))
+            if (listener := app.get(LISTENER)) is not None:
+                connected.add_metric([], 1 if listener.connected.is_set() else 0)
+                reconnects.add_metric([], listener.reconnects)
+            if (database := app.get(DB)) is not None:
+                pool = database.pool
+                pool_size.add_metric([], pool.size)
+                pool_free.add_metric([], pool.freesize)
+                pool_max.add_metric([], pool.maxsize)
+        yield from (subscribers, connected, reconnects, pool_size, pool_free, pool_max)
+
+
+METRICS = web.AppKey("metrics", Metrics)
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+def route_of(request: web.Request) -> str:
+    """The route template ("/api/v1/bookings/{booking_id}"), never the concrete path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+def metrics_middleware(metrics: Metrics) -> Middleware:
+    """Count and time every request; the outermost middleware, so it sees final statuses."""
+    requests, latency, in_flight = metrics.requests, metrics.latency, metrics.in_flight
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        in_flight.inc()
+        status = 500
+        websocket = False
+        try:
+            response = await handler(request)
+            status = response.status
+            websocket = isinstance(response, web.WebSocketResponse)
+            return response
+        except web.HTTPException as exc:  # redirects; errors are envelopes by now
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away first (nginx's convention)
+            raise
+        finally:
+            in_flight.dec()
+            route = route_of(request)
+            method = request.method if request.method in METHODS else "other"
+            requests.labels(route, method, str(status)).inc()
+            if not websocket:
+                latency.labels(route, method).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus metrics (text exposition format, or OpenMetrics when asked)."""
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    body = encoder(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": content_type})

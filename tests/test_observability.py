@@ -1,0 +1,289 @@
+"""Observability: /metrics, /healthz, /readyz and JSON log lines with request ids."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import prometheus_client
+import psycopg2
+import pytest
+from aiohttp import web
+from conftest import call
+from prometheus_client.parser import text_string_to_metric_families
+
+from server import logs
+from server.app import create_app
+from server.config import Config, ConfigError
+from server.keys import LISTENER
+from server.metrics import METRICS
+
+V1 = "/api/v1"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(client: Any) -> Samples:
+    async with client.get("/metrics") as resp:
+        assert resp.status == 200
+        assert resp.content_type == "text/plain"
+        text = await resp.text()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def requests_of(samples: Samples, route: str, method: str, status: int) -> float:
+    return value(
+        samples, "boxoffice_http_requests_total", route=route, method=method, status=str(status)
+    )
+
+
+async def wait_for(condition: Any, within: float = 10.0) -> None:
+    """Poll server state that has no event to wait on, with a deadline."""
+    async with asyncio.timeout(within):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+# --- metrics ---------------------------------------------------------------------
+
+
+async def test_metrics_count_a_booking_by_route_template(client, user, make_event):
+    """A booking moves the business counters and the request counter of its route
+    template; no label holds a concrete path or the client's address."""
+    event = await make_event(total_seats=3)
+    before = await scrape(client)
+    reply = await user.post(f"{V1}/bookings", json={"event_id": event["id"], "quantity": 2})
+    assert reply.status == 201
+    booking_id = reply.data["id"]
+    assert (await user.get(f"{V1}/bookings/{booking_id}")).status == 200
+    refused = await user.post(f"{V1}/bookings", json={"event_id": event["id"], "quantity": 2})
+    assert refused.status == 409
+    assert (await user.delete(f"{V1}/bookings/{booking_id}")).status == 200
+    after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("boxoffice_bookings_total", outcome="created") == 1
+    assert delta("boxoffice_bookings_total", outcome="refused_sold_out") == 1
+    assert delta("boxoffice_seats_sold_total") == 2
+    assert delta("boxoffice_cancellations_total", outcome="cancelled") == 1
+    assert requests_of(after, f"{V1}/bookings", "POST", 201) >= 1
+    assert requests_of(after, f"{V1}/bookings", "POST", 409) >= 1
+    template = f"{V1}/bookings/{{booking_id}}"
+    assert requests_of(after, template, "GET", 200) == requests_of(before, template, "GET", 200) + 1
+    assert requests_of(after, template, "DELETE", 200) >= 1
+    latency = value(
+        after, "boxoffice_http_request_duration_seconds_count", route=template, method="GET"
+    )
+    assert latency >= 1
+    labels = {v for _, ls in after for _, v in ls}
+    assert f"{V1}/bookings/{booking_id}" not in labels
+    assert not any("127.0.0.1" in v or "::1" in v for v in labels), labels
+
+
+async def test_unmatched_paths_share_one_label(client):
+    """Unknown paths count under "unmatched", so scanners cannot blow up the series."""
+    before = await scrape(client)
+    for path in ("/nope", "/wp-admin/setup.php", f"{V1}/nothing/here"):
+        async with client.get(path) as resp:
+            assert resp.status == 404
+    after = await scrape(client)
+    assert (
+        requests_of(after, "unmatched", "GET", 404) - requests_of(before, "unmatched", "GET", 404)
+        == 3
+    )
+    assert not any(v.startswith("/wp-admin") for _, ls in after for _, v in ls)
+
+
+async def test_metrics_read_live_state_at_scrape_time(client, config):
+    """Pool, LISTEN and websocket gauges come from the running app."""
+    samples = await scrape(client)
+    assert value(samples, "boxoffice_db_pool_max_connections") == config.pool_max_size
+    assert value(samples, "boxoffice_db_pool_connections") >= 1
+    assert value(samples, "boxoffice_listen_connected") == 1
+    assert value(samples, "boxoffice_websocket_subscribers") == 0
+    assert ("boxoffice_listen_reconnects_total", frozenset()) in samples
+    assert value(samples, "boxoffice_http_requests_in_flight") == 1  # this scrape
+
+
+async def test_two_apps_in_one_process_count_apart(aiohttp_client, config, clean_db):
+    """Each app has a registry of its own: no clash, no sharing, nothing global."""
+    first = await aiohttp_client(create_app(config))
+    second = await aiohttp_client(create_app(config))
+    assert first.server.app[METRICS].registry is not second.server.app[METRICS].registry
+    for _ in range(3):
+        async with first.get("/healthz") as resp:
+            assert resp.status == 200
+    one, two = await scrape(first), await scrape(second)
+    assert requests_of(one, "/healthz", "GET", 200) == 3
+    assert requests_of(two, "/healthz", "GET", 200) == 0
+    global_names = {m.name for m in prometheus_client.REGISTRY.collect()}
+    assert not any(name.startswith("boxoffice") for name in global_names)
+
+
+async def test_metrics_can_be_turned_off(aiohttp_client, config, clean_db):
+    """BOXOFFICE_METRICS=false: no /metrics route and nothing counted."""
+    assert Config.from_env({"BOXOFFICE_METRICS": "false"}).metrics is False
+    client = await aiohttp_client(create_app(config.replace(metrics=False)))
+    assert METRICS not in client.server.app
+    reply = await call(client, "GET", "/metrics")
+    assert reply.status == 404
+
+
+# --- health and readiness --------------------------------------------------------------
+
+
+async def test_healthz_is_always_ok(client):
+    reply = await call(client, "GET", "/healthz")
+    assert reply.status == 200
+    assert reply.data["status"] == "alive"
+
+
+async def test_readyz_ok_when_database_and_listen_are_up(client):
+    reply = await call(client, "GET", "/readyz")
+    assert reply.status == 200, reply.body
+    assert reply.data == {"status": "ready", "checks": {"database": "ok", "listen": "ok"}}
+
+
+async def test_readyz_503_while_the_listen_connection_is_down(
+    aiohttp_client, config, clean_db, database_url
+):
+    """The LISTEN connection is killed and kept from coming back: /readyz says so; once
+    it reconnects, /readyz is ready again and the reconnect is counted."""
+    client = await aiohttp_client(create_app(config.replace(listen_ping_interval=0.5)))
+    listener = client.server.app[LISTENER]
+    assert listener.connected.is_set()
+    good_dsn = listener.dsn
+    listener.dsn = "postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
+    try:
+        killed = _terminate_listen_connections(database_url)
+        assert killed >= 1
+        await wait_for(lambda: not listener.connected.is_set())
+        reply = await call(client, "GET", "/readyz")
+        assert reply.status == 503, reply.body
+        assert reply.body["status"] == "error"
+        assert reply.data["checks"] == {"database": "ok", "listen": "down"}
+        assert "listen" in reply.body["message"]
+    finally:
+        listener.dsn = good_dsn
+    async with asyncio.timeout(15):
+        await listener.connected.wait()
+    assert (await call(client, "GET", "/readyz")).status == 200
+    samples = await scrape(client)
+    assert value(samples, "boxoffice_listen_reconnects_total") == 1
+    assert value(samples, "boxoffice_listen_connected") == 1
+
+
+def _terminate_listen_connections(database_url: str) -> int:
+    """End this test database's LISTEN connections (others' databases are left alone)."""
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'boxoffice-listen' AND datname = current_database()"
+            )
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+# --- logs ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def captured(log_format: str, *loggers: str) -> Iterator[io.StringIO]:
+    """Log lines of ``loggers`` (at INFO) as the server would write them, into a buffer."""
+    stream = io.StringIO()
+    handler = logs.make_handler(log_format, stream)
+    root = logging.getLogger()
+    levels = {name: logging.getLogger(name).level for name in loggers}
+    root.addHandler(handler)
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+async def test_json_log_lines_carry_the_request_id(aiohttp_client, config, clean_db):
+    """Lines logged during a request, by its handler and by a task it starts, and its
+    access log line carry its X-Request-ID; lines outside a request carry none."""
+    said = logging.getLogger("boxoffice.test")
+
+    async def chatty(request: web.Request) -> web.Response:
+        said.info("inside the handler")
+        await asyncio.create_task(_log_later(said))
+        return web.Response(text="ok")
+
+    app = create_app(config)
+    app.router.add_get("/chatty", chatty)
+    with captured("json", "boxoffice.test", logs.ACCESS_LOGGER) as stream:
+        client = await aiohttp_client(app)
+        async with client.get("/chatty", headers={"X-Request-ID": "obs-test-1"}) as resp:
+            assert resp.status == 200
+            assert resp.headers["X-Request-ID"] == "obs-test-1"
+        said.info("outside any request")
+        await wait_for(lambda: "/chatty" in stream.getvalue())  # the access line is written
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    for line in lines:
+        assert {"timestamp", "level", "logger", "message", "request_id"} <= set(line)
+    by_message = {line["message"]: line for line in lines}
+    assert by_message["inside the handler"]["request_id"] == "obs-test-1"
+    assert by_message["inside the handler"]["level"] == "INFO"
+    assert by_message["inside the handler"]["logger"] == "boxoffice.test"
+    assert by_message["in a task the handler started"]["request_id"] == "obs-test-1"
+    assert by_message["outside any request"]["request_id"] is None
+    access = [line for line in lines if line["logger"] == logs.ACCESS_LOGGER]
+    assert len(access) == 1, access
+    assert access[0]["request_id"] == "obs-test-1"
+    assert access[0]["method"] == "GET"
+    assert access[0]["path"] == "/chatty"
+    assert access[0]["status"] == 200
+    assert isinstance(access[0]["duration_ms"], float)
+
+
+async def _log_later(log: logging.Logger) -> None:
+    log.info("in a task the handler started")
+
+
+async def test_text_log_lines_name_the_request(aiohttp_client, config, clean_db):
+    """The text format keeps its shape and appends the request id during a request."""
+    said = logging.getLogger("boxoffice.test")
+
+    async def chatty(request: web.Request) -> web.Response:
+        said.info("hello")
+        return web.Response(text="ok")
+
+    app = create_app(config)
+    app.router.add_get("/chatty", chatty)
+    with captured("text", "boxoffice.test") as stream:
+        client = await aiohttp_client(app)
+        async with client.get("/chatty", headers={"X-Request-ID": "obs-test-2"}) as resp:
+            assert resp.status == 200
+    assert "INFO boxoffice.test: hello [request obs-test-2]" in stream.getvalue()
+
+
+def test_log_format_is_checked():
+    assert Config.from_env({"BOXOFFICE_LOG_FORMAT": "json"}).log_format == "json"
+    with pytest.raises(ConfigError, match="LOG_FORMAT"):
+        Config.from_env({"BOXOFFICE_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="METRICS"):
+        Config.from_env({"BOXOFFICE_METRICS": "maybe"})
