@@ -14,7 +14,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import db
+from . import db, periodic
 from .api_tokens import api_tokens
 from .auth import Auth
 from .booking import Bookings
@@ -110,29 +110,13 @@ async def live_updates(app: web.Application) -> AsyncIterator[None]:
 
 async def hold_expiry(app: web.Application) -> AsyncIterator[None]:
     """Release lapsed holds on time. Every instance sweeps; SKIP LOCKED shares the work."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(sweep_holds(app, stop), name="hold-expiry")
-    yield
-    # Let a sweep in progress finish: cancelling an aiopg query can strand its connection.
-    stop.set()
-    try:
-        async with asyncio.timeout(10):
-            await task
-    except TimeoutError:
-        task.cancel()
 
+    async def sweep() -> None:
+        if expired := await app[BOOKINGS].expire_holds():
+            log.info("released %d expired hold(s)", expired)
 
-async def sweep_holds(app: web.Application, stop: asyncio.Event) -> None:
-    interval = app[CONFIG].hold_sweep_seconds
-    while not stop.is_set():
-        try:
-            if expired := await app[BOOKINGS].expire_holds():
-                log.info("released %d expired hold(s)", expired)
-        except Exception:  # the database is away: try again next time
-            log.warning("hold expiry sweep failed", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(interval):
-                await stop.wait()
+    async with periodic.every(app[CONFIG].hold_sweep_seconds, sweep, "hold expiry sweep"):
+        yield
 
 
 async def close_websockets(app: web.Application) -> None:

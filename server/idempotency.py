@@ -22,7 +22,6 @@ either. A handler whose answer holds a secret keeps a version without it instead
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -32,6 +31,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 
+from . import periodic
 from . import queries as q
 from .auth import KeyedLock
 from .db import Database, Row, Statements, script
@@ -157,26 +157,10 @@ async def idempotency(app: web.Application) -> AsyncIterator[None]:
     """Idempotency keys (after ``services``), and the sweep of those past their time."""
     keys = Idempotency(app[DB], app[CONFIG].idempotency_key_ttl)
     app[IDEMPOTENCY] = keys
-    stop = asyncio.Event()
-    task = asyncio.create_task(_purge_forever(keys, stop), name="idempotency-purge")
-    yield
-    # Let a purge in progress finish: cancelling an aiopg query can strand its connection.
-    stop.set()
-    try:
-        async with asyncio.timeout(10):
-            await task
-    except TimeoutError:
-        task.cancel()
 
+    async def purge() -> None:
+        if purged := await keys.purge():
+            log.info("forgot %d expired idempotency key(s)", purged)
 
-async def _purge_forever(keys: Idempotency, stop: asyncio.Event) -> None:
-    interval = min(PURGE_SECONDS, float(keys.ttl))
-    while not stop.is_set():
-        try:
-            if purged := await keys.purge():
-                log.info("forgot %d expired idempotency key(s)", purged)
-        except Exception:  # the database is away: try again next time
-            log.warning("idempotency key purge failed", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(interval):
-                await stop.wait()
+    async with periodic.every(min(PURGE_SECONDS, float(keys.ttl)), purge, "idempotency purge"):
+        yield
