@@ -14,6 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import psycopg2
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -152,13 +153,29 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         message = _HTTP_MESSAGES.get(exc.status, exc.reason)
         headers = {k: v for k, v in exc.headers.items() if k in _KEPT_HEADERS}
         response = error_response(exc.status, message, None, headers)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        # No SQLSTATE means no connection (a deadlock or a cancel has one: a real 500).
+        if getattr(exc, "pgcode", None) is None:
+            log.warning("database unavailable in %s %s: %s", request.method, request.path, exc)
+            response = error_response(
+                503,
+                "Database unavailable; retry shortly (with the same Idempotency-Key)",
+                {"request_id": request_id},
+                {"Retry-After": "1"},
+            )
+        else:
+            response = _internal_error(request, request_id)
     except Exception:
-        log.exception(
-            "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
-        )
-        response = error_response(500, "Internal server error", {"request_id": request_id})
+        response = _internal_error(request, request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+def _internal_error(request: web.Request, request_id: str) -> web.Response:
+    log.exception(
+        "unhandled error in %s %s (request id %s)", request.method, request.path, request_id
+    )
+    return error_response(500, "Internal server error", {"request_id": request_id})
 
 
 _KEPT_HEADERS = {"Allow", "Retry-After", "WWW-Authenticate"}

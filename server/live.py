@@ -74,9 +74,11 @@ class Subscriber:
         return self.everything or event_id in self.events
 
     def offer(self, event_id: int, version: int, text: str, *, snapshot: bool = False) -> None:
-        """Queue the state of an event, replacing an older one not yet sent (a snapshot
-        also replaces one of the same version: the client asked for it)."""
-        if version <= self._sent.get(event_id, 0):
+        """Queue the state of an event, replacing an older one not yet sent. A snapshot is
+        sent even at the version last sent: the client asked for it, or the server owes it
+        one after a reconnection."""
+        sent = self._sent.get(event_id, 0)
+        if version < sent or (version == sent and not snapshot):
             return
         pending = self._pending.get(event_id)
         if pending is None or version > pending[0] or (snapshot and version == pending[0]):
@@ -234,7 +236,7 @@ class Hub:
         for row in rows:
             text = snapshot(row, "resync")
             for sub in self._interested(row["id"]):
-                sub.offer(row["id"], row["version"], text)
+                sub.offer(row["id"], row["version"], text, snapshot=True)
 
     async def close_all(self, code: int, reason: str) -> None:
         await asyncio.gather(*(sub.close(code, reason) for sub in list(self.subscribers)))
