@@ -154,8 +154,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k in _KEPT_HEADERS}
         response = error_response(exc.status, message, None, headers)
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-        # No SQLSTATE means no connection (a deadlock or a cancel has one: a real 500).
-        if getattr(exc, "pgcode", None) is None:
+        if _connection_lost(exc):
             log.warning("database unavailable in %s %s: %s", request.method, request.path, exc)
             response = error_response(
                 503,
@@ -169,6 +168,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _internal_error(request, request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+def _connection_lost(exc: psycopg2.Error) -> bool:
+    """The database is unreachable or going down, rather than refusing this statement (a
+    deadlock or a cancelled query is a real 500)."""
+    code = getattr(exc, "pgcode", None)
+    # No SQLSTATE: no connection at all. 08: connection exception. 57P0x: shutting down.
+    return code is None or code.startswith("08") or code in {"57P01", "57P02", "57P03"}
 
 
 def _internal_error(request: web.Request, request_id: str) -> web.Response:

@@ -39,3 +39,23 @@ async def test_database_failure_is_a_logged_500_envelope(
     assert any(request_id in r.getMessage() for r in caplog.records)
     # Nothing about the failure leaks to the client.
     assert "bookings" not in str(body)
+
+
+async def test_losing_the_database_is_a_503_to_retry_not_a_500(client, user, make_event, db_rows):
+    """The database ends every connection (a restart): the next request is a 503 with
+    Retry-After, logged as a warning; then the pool reconnects by itself."""
+    event = await make_event()
+    db_rows(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND application_name <> 'boxoffice-listen'"
+    )
+    statuses = []
+    for _ in range(20):  # each terminated pooled connection fails once, then is replaced
+        reply = await user.post("/api/v1/bookings", json={"event_id": event["id"]})
+        statuses.append(reply.status)
+        if reply.status == 201:
+            break
+        assert reply.status == 503, reply.body
+        assert reply.headers["Retry-After"] == "1"
+    assert statuses[0] == 503 and statuses[-1] == 201 and 500 not in statuses
