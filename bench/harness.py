@@ -10,8 +10,8 @@ import sys
 import time
 import uuid
 from asyncio.subprocess import DEVNULL, PIPE
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,16 +33,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
-@contextmanager
-def scratch_database() -> Iterator[str]:
+def scratch_database() -> AbstractContextManager[str]:
     """A new database on the scratch PostgreSQL, dropped afterwards."""
-    server = embedded.scratch_server()
-    name = f"boxoffice_bench_{uuid.uuid4().hex[:8]}"
-    embedded.create_database(server, name)
-    try:
-        yield embedded.with_database(server, name)
-    finally:
-        embedded.drop_database(server, name)
+    return embedded.scratch_database("boxoffice_bench")
 
 
 @dataclass

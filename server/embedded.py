@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -83,6 +86,18 @@ def scratch_server() -> str:
     except psycopg2.OperationalError:
         data_dir = Path(tempfile.mkdtemp(prefix="boxoffice-scratch-"))
         return start(data_dir).replace(f"/{DATABASE}?", "/postgres?")
+
+
+@contextmanager
+def scratch_database(prefix: str = "boxoffice_scratch") -> Iterator[str]:
+    """A new database on the scratch server (for tests and benchmarks), dropped after."""
+    server = scratch_server()
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    create_database(server, name)
+    try:
+        yield with_database(server, name)
+    finally:
+        drop_database(server, name)
 
 
 def with_database(dsn: str, name: str) -> str:

@@ -8,7 +8,6 @@ before every test.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,13 +42,15 @@ def _admin(dsn: str) -> Any:
 
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
-    server = embedded.scratch_server()
-    name = f"boxoffice_test_{uuid.uuid4().hex[:10]}"
-    embedded.create_database(server, name)
-    try:
-        yield embedded.with_database(server, name)
-    finally:
-        embedded.drop_database(server, name)
+    with embedded.scratch_database("boxoffice_test") as url:
+        yield url
+
+
+@pytest.fixture
+def scratch_dsn() -> Iterator[str]:
+    """A database of its own, for a server run as a separate process."""
+    with embedded.scratch_database("boxoffice_proc") as url:
+        yield url
 
 
 @pytest.fixture

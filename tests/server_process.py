@@ -11,32 +11,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import psycopg2
 
-from server import embedded
-
 BOXOFFICE = str(Path(sys.executable).parent / "boxoffice")
 ADMIN = "crashadmin"
 PASSWORD = "a long enough password"
 START_DEADLINE = 30.0
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    """A new database on the scratch PostgreSQL, dropped afterwards."""
-    server = embedded.scratch_server()
-    name = f"boxoffice_proc_{uuid.uuid4().hex[:10]}"
-    embedded.create_database(server, name)
-    try:
-        yield embedded.with_database(server, name)
-    finally:
-        embedded.drop_database(server, name)
 
 
 def free_port() -> int:

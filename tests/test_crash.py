@@ -31,7 +31,6 @@ from server_process import (
     register,
     request,
     rows,
-    scratch_database,
 )
 
 CLIENTS = 40
@@ -50,14 +49,8 @@ class Attempt:
 
 
 @pytest.fixture
-def dsn():
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture
-def server(dsn, tmp_path):
-    proc = ServerProcess(dsn, tmp_path, BOXOFFICE_POOL_MAX_SIZE="20")
+def server(scratch_dsn, tmp_path):
+    proc = ServerProcess(scratch_dsn, tmp_path, BOXOFFICE_POOL_MAX_SIZE="20")
     yield proc
     proc.close()
 
@@ -76,7 +69,7 @@ async def book(http: aiohttp.ClientSession, base: str, attempt: Attempt) -> None
     attempt.replayed = headers.get("Idempotent-Replayed") == "true"
 
 
-async def test_sigkill_during_a_booking_storm_loses_and_duplicates_nothing(server, dsn):
+async def test_sigkill_during_a_booking_storm_loses_and_duplicates_nothing(server, scratch_dsn):
     server.add_admin()
     server.start()
     await server.wait_ready()
@@ -140,7 +133,9 @@ async def test_sigkill_during_a_booking_storm_loses_and_duplicates_nothing(serve
     assert len(told) >= 60
     for a in told.values():
         booking = a.reply["data"]
-        stored = rows(dsn, "SELECT event_id, quantity FROM bookings WHERE id = %s", booking["id"])
+        stored = rows(
+            scratch_dsn, "SELECT event_id, quantity FROM bookings WHERE id = %s", booking["id"]
+        )
         assert stored == [(a.body["event_id"], a.body["quantity"])], a
     # A key answered before the kill was not retried: its booking id stands as told.
     for key, booking_id in first_answers.items():
@@ -149,11 +144,11 @@ async def test_sigkill_during_a_booking_storm_loses_and_duplicates_nothing(serve
     # Nothing twice: one booking per key that got a 2xx, and no booking nobody was told of.
     told_ids = [a.reply["data"]["id"] for a in told.values()]
     assert len(told_ids) == len(set(told_ids))
-    stored_ids = [r[0] for r in rows(dsn, "SELECT id FROM bookings")]
+    stored_ids = [r[0] for r in rows(scratch_dsn, "SELECT id FROM bookings")]
     assert sorted(stored_ids) == sorted(told_ids)
 
     # Every event's seats add up.
-    for event_id, gone, booked in ledger(dsn):
+    for event_id, gone, booked in ledger(scratch_dsn):
         assert gone == booked, f"event {event_id}: {gone} seats gone, {booked} booked"
     replayed = sum(a.replayed for a in unanswered)
     print(

@@ -20,7 +20,6 @@ from server_process import (
     register,
     request,
     rows,
-    scratch_database,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -29,14 +28,8 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture
-def dsn():
-    with scratch_database() as url:
-        yield url
-
-
-@pytest.fixture
-def server(dsn, tmp_path):
-    proc = ServerProcess(dsn, tmp_path, workers=2)
+def server(scratch_dsn, tmp_path):
+    proc = ServerProcess(scratch_dsn, tmp_path, workers=2)
     yield proc
     proc.close()
 
@@ -64,7 +57,7 @@ def connections_per_process(server: ServerProcess) -> Counter[int]:
     return Counter({pid: len(_socket_inodes(pid) & established) for pid in server.children()})
 
 
-async def test_two_workers_share_the_port_and_stop_gracefully(server, dsn):
+async def test_two_workers_share_the_port_and_stop_gracefully(server, scratch_dsn):
     """Both workers answer on one port; bookings work; SIGTERM closes websockets with 1001
     and the command exits 0 promptly."""
     server.add_admin()
@@ -102,8 +95,12 @@ async def test_two_workers_share_the_port_and_stop_gracefully(server, dsn):
             json={"event_id": event, "quantity": 3},
         )
         assert status == 201, body
-        assert rows(dsn, "SELECT quantity, status FROM bookings WHERE id = %s", body["data"]["id"])
-        assert rows(dsn, "SELECT available_seats FROM events WHERE id = %s", event) == [(7,)]
+        assert rows(
+            scratch_dsn, "SELECT quantity, status FROM bookings WHERE id = %s", body["data"]["id"]
+        )
+        assert rows(scratch_dsn, "SELECT available_seats FROM events WHERE id = %s", event) == [
+            (7,)
+        ]
 
         # Websockets on whichever workers they landed: each is told the server is going.
         sockets = [
