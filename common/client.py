@@ -142,21 +142,24 @@ class Client:
         params: dict[str, Any] | None = None,
         auth: bool = True,
         raw: bool = False,
+        idempotency_key: str | None = None,
     ) -> Any:
         """Send a request and return the envelope's data, refreshing the token once.
 
         With ``raw`` a successful answer that is not JSON (a CSV download, say) comes back
-        as text; errors are envelopes all the same."""
+        as text; errors are envelopes all the same. With ``idempotency_key`` a retry of a
+        change whose answer was lost gets the first answer back instead of doing it again."""
+        extra = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         if auth and self.tokens and time.time() > self._expires_at - 30:
             await self._refresh_unless_replaced(self.tokens.access_token)
         used = self.tokens.access_token if self.tokens else None
         try:
-            return await self._send(method, path, json, params, auth, raw)
+            return await self._send(method, path, json, params, auth, raw, extra)
         except ApiError as exc:
             if exc.status != 401 or not auth or used is None:
                 raise
             await self._refresh_unless_replaced(used)
-            return await self._send(method, path, json, params, auth, raw)
+            return await self._send(method, path, json, params, auth, raw, extra)
 
     async def _send(
         self,
@@ -166,8 +169,9 @@ class Client:
         params: dict[str, Any] | None,
         auth: bool,
         raw: bool = False,
+        extra_headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = {}
+        headers = dict(extra_headers or {})
         if auth and self.tokens:
             headers["Authorization"] = f"Bearer {self.tokens.access_token}"
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -323,9 +327,11 @@ class Client:
         *,
         payment_method: PaymentMethod | None = None,
         hold: bool = False,
+        idempotency_key: str | None = None,
     ) -> BookingResult:
         """Book seats; with ``hold`` they are held as a pending booking that lapses unless
-        ``confirm``ed before its ``expires_at``."""
+        ``confirm``ed before its ``expires_at``. Retrying with the same ``idempotency_key``
+        never books twice."""
         body: dict[str, Any] = {"event_id": event_id, "quantity": quantity}
         if customer_name:
             body["customer_name"] = customer_name
@@ -333,7 +339,9 @@ class Client:
             body["payment_method"] = payment_method
         if hold:
             body["hold"] = True
-        data = await self.request("POST", f"{API}/bookings", json=body)
+        data = await self.request(
+            "POST", f"{API}/bookings", json=body, idempotency_key=idempotency_key
+        )
         return BookingResult.model_validate(data)
 
     async def confirm(

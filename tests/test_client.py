@@ -192,3 +192,13 @@ async def test_audit_log_filters(api, admin, clerk, make_event):
     assert cancel.booking_id == booking.id
     assert len(await api.audit(limit=1)) == 1
     assert [r.id for r in await api.audit(booking_id=booking.id, skip=1)] == [records[1].id]
+
+
+async def test_a_retry_with_the_same_idempotency_key_books_once(api, clerk, make_event, db_rows):
+    event = await make_event(total_seats=10)
+    await api.login(clerk.username, PASSWORD)
+    first = await api.book(event["id"], 2, "Ann", idempotency_key="sale-42")
+    again = await api.book(event["id"], 2, "Ann", idempotency_key="sale-42")
+    assert again.id == first.id and again.available_seats == 8
+    [(count,)] = db_rows("SELECT count(*) FROM bookings WHERE event_id = %s", event["id"])
+    assert count == 1

@@ -8,6 +8,7 @@ The payment method chosen last is the next sale's default.
 
 from __future__ import annotations
 
+import uuid
 from typing import cast
 
 from textual import on, work
@@ -30,6 +31,9 @@ class SellScreen(Modal[BookingResult | None]):
     def __init__(self, event: Event) -> None:
         super().__init__()
         self.event = event
+        # A sale whose answer was lost (the network, not the server, failed): pressing Sell
+        # again with the same inputs sends the same key, so it cannot sell twice.
+        self._unanswered: tuple[tuple[object, ...], str] | None = None
 
     def compose(self) -> ComposeResult:
         chosen = self.boxoffice.payment_method
@@ -156,20 +160,31 @@ class SellScreen(Modal[BookingResult | None]):
         for button in buttons:
             button.disabled = True
         self._say("Holding…" if hold else "Selling…")
+        # A hold is paid, and its method recorded, when it is confirmed.
+        payment = None if hold else self.payment_method
+        inputs = (quantity, customer, payment, hold)
+        same = self._unanswered is not None and self._unanswered[0] == inputs
+        key = self._unanswered[1] if same and self._unanswered else uuid.uuid4().hex
         try:
             result = await self.boxoffice.client.book(
                 self.event.id,
                 quantity,
                 customer or None,
-                # A hold is paid, and its method recorded, when it is confirmed.
-                payment_method=None if hold else self.payment_method,
+                payment_method=payment,
                 hold=hold,
+                idempotency_key=key,
             )
         except ApiError as exc:
+            self._unanswered = None  # a definite answer: the next attempt is a new sale
             field = exc.fields
             self._say(next(iter(field.values())) if field else exc.message, error=True)
         except ClientError as exc:
-            self._say(f"Not {'held' if hold else 'sold'}: {exc.message}", error=True)
+            self._unanswered = (inputs, key)
+            self._say(
+                f"Not {'held' if hold else 'sold'}: {exc.message}. Press it again to retry: "
+                "a sale that did go through is not made twice.",
+                error=True,
+            )
         else:
             self.dismiss(result)
             return
