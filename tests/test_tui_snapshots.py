@@ -8,12 +8,16 @@ README shows these same files.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -69,6 +73,14 @@ async def _seed(app: web.Application) -> None:
             sold -= quantity
 
 
+@contextlib.contextmanager
+def _port_taken_in_turn(port: int) -> Iterator[None]:
+    """Hold a machine-wide lock for ``port``: test runs side by side take it in turn."""
+    with open(Path(tempfile.gettempdir()) / f"boxoffice-port-{port}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits for the other run to release it
+        yield
+
+
 @pytest.fixture
 def utc() -> Iterator[None]:
     """Local time is UTC, so dates draw the same everywhere."""
@@ -117,8 +129,9 @@ DROP FUNCTION IF EXISTS snapshot_pin();
 def server_url(config: Config, clean_db: None, utc: None) -> Iterator[str]:
     app = create_app(config)
     app.on_startup.append(_seed)
-    # A fixed port: the status line shows the server's address.
-    with BackgroundServer(app, "127.0.0.1", SNAPSHOT_PORT):
+    # A fixed port, as the status line shows the server's address: another test run on
+    # this machine may be using it, so take it in turn rather than fail.
+    with _port_taken_in_turn(SNAPSHOT_PORT), BackgroundServer(app, "127.0.0.1", SNAPSHOT_PORT):
         with psycopg2.connect(config.database_url) as conn, conn.cursor() as cur:
             cur.execute(UNPIN + PIN)
             cur.execute("UPDATE bookings SET created_at = '2099-02-01 18:00+00'")
