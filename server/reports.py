@@ -140,26 +140,11 @@ def summarize(
         till = tills[row["payment_method"] or "unrecorded"]
         till.sold += sold
         till.refunded += refunded
+        # The row's own columns as they are; the money, rounded and worked out here.
+        money = {"amount": amount, "sold": sold, "refunded": refunded, "net": sold - refunded}
         lines.append(
-            ShiftLine(
-                booking_id=row["id"],
-                event_id=row["event_id"],
-                event_title=row["event_title"],
-                event_date=row["event_date"],
-                customer_name=row["customer_name"],
-                quantity=row["quantity"],
-                status=row["status"],
-                payment_method=row["payment_method"],
-                amount=_money(amount),
-                sold_by=row["sold_by"],
-                confirmed_at=row["confirmed_at"],
-                cancelled_by=row["cancelled_by"],
-                cancelled_at=row["cancelled_at"],
-                sale=row["sale"],
-                cancellation=row["cancellation"],
-                sold=_money(sold),
-                refunded=_money(refunded),
-                net=_money(sold - refunded),
+            ShiftLine.model_validate(
+                {**row, "booking_id": row["id"], **{k: _money(v) for k, v in money.items()}}
             )
         )
     return ShiftReport(
