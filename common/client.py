@@ -345,15 +345,29 @@ class Client:
         return BookingResult.model_validate(data)
 
     async def confirm(
-        self, booking_id: int, payment_method: PaymentMethod | None = None
+        self,
+        booking_id: int,
+        payment_method: PaymentMethod | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> Booking:
-        """Confirm a hold (a 409 ``ApiError`` when it has lapsed): it gets its ticket."""
+        """Confirm a hold (a 409 ``ApiError`` when it has lapsed): it gets its ticket. A
+        retry with the same ``idempotency_key`` gets the first answer again, not a 409."""
         body = {"payment_method": payment_method} if payment_method else {}
-        data = await self.request("POST", f"{API}/bookings/{booking_id}/confirm", json=body)
+        data = await self.request(
+            "POST",
+            f"{API}/bookings/{booking_id}/confirm",
+            json=body,
+            idempotency_key=idempotency_key,
+        )
         return Booking.model_validate(data)
 
-    async def cancel(self, booking_id: int) -> BookingResult:
-        data = await self.request("DELETE", f"{API}/bookings/{booking_id}")
+    async def cancel(self, booking_id: int, *, idempotency_key: str | None = None) -> BookingResult:
+        """Cancel a booking or a hold; its seats return. A retry with the same
+        ``idempotency_key`` gets the first answer again, not a 409."""
+        data = await self.request(
+            "DELETE", f"{API}/bookings/{booking_id}", idempotency_key=idempotency_key
+        )
         return BookingResult.model_validate(data)
 
     async def booking(self, booking_id: int) -> Booking:

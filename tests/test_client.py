@@ -202,3 +202,23 @@ async def test_a_retry_with_the_same_idempotency_key_books_once(api, clerk, make
     assert again.id == first.id and again.available_seats == 8
     [(count,)] = db_rows("SELECT count(*) FROM bookings WHERE event_id = %s", event["id"])
     assert count == 1
+
+
+async def test_retried_confirm_and_cancel_with_their_keys_answer_as_the_first_time(
+    api, clerk, make_event
+):
+    """An answer lost on the way back is asked for again: with the same key the retry gets
+    the first answer, not a 409 for a hold already confirmed or a booking already cancelled."""
+    event = await make_event(total_seats=10)
+    await api.login(clerk.username, PASSWORD)
+    hold = await api.book(event["id"], 2, "Ann", hold=True)
+    paid = await api.confirm(hold.id, "card", idempotency_key="pay-7")
+    assert await api.confirm(hold.id, "card", idempotency_key="pay-7") == paid
+    assert paid.status == "confirmed" and paid.ticket_code
+
+    cancelled = await api.cancel(hold.id, idempotency_key="refund-7")
+    assert await api.cancel(hold.id, idempotency_key="refund-7") == cancelled
+    assert cancelled.available_seats == 10
+    with pytest.raises(ApiError) as again:
+        await api.cancel(hold.id)  # without a key, a second cancel is refused
+    assert again.value.status == 409
