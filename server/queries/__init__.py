@@ -1,0 +1,133 @@
+"""Every SQL statement the server runs, built with SQLAlchemy Core and compiled once.
+
+The booking and cancellation statements are the heart of Boxoffice: each is a single
+statement (one round trip, one implicit transaction) whose row lock on the event and
+whose WHERE clause make overselling and double refunds impossible.
+
+Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
+
+- ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``;
+- ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
+- ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
+- ``bookings``: ``BOOK``, ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN``, the
+  booking lists, ``GET_BOOKING``, ``GET_TICKET`` and ``ticket_code``;
+- ``reports``: ``SHIFT_REPORT`` and ``SEAT_LEDGER``;
+- ``idempotency``: the idempotency keys' lock, lookup, store and purge;
+- ``api_tokens``: integration API tokens;
+- ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
+  ``_one_row``, ``_record``, ``contains``...).
+"""
+
+from ._shared import ACTIVE_STATUSES, contains
+from .accounts import (
+    CLEAR_LOGIN_FAILURES,
+    CREATE_SESSION,
+    GET_USER,
+    INSERT_USER,
+    LIST_USERS,
+    LOGIN_LOOKUP,
+    LOGOUT_SESSION,
+    RECORD_LOGIN_FAILURE,
+    REVOKE_SESSION,
+    ROTATE_SESSION,
+    USER_BY_NAME,
+    USER_COLUMNS,
+)
+from .api_tokens import (
+    API_TOKEN_COLUMNS,
+    ISSUE_API_TOKEN,
+    LIST_API_TOKENS,
+    REVOKE_API_TOKEN,
+    USE_API_TOKEN,
+)
+from .audit import LIST_AUDIT
+from .bookings import (
+    BOOK,
+    BOOKING_COLUMNS,
+    CANCEL,
+    CHECK_IN,
+    CONFIRM,
+    EVENT_EXISTS,
+    EXPIRE_HOLDS,
+    GET_BOOKING,
+    GET_TICKET,
+    LIST_ALL_BOOKINGS,
+    LIST_EVENT_BOOKINGS,
+    LIST_USER_BOOKINGS,
+    ticket_code,
+)
+from .events import (
+    ALL_EVENTS,
+    DELETE_EVENT,
+    EVENT_COLUMNS,
+    EVENT_FIELDS,
+    EVENTS_BY_ID,
+    GET_EVENT,
+    GET_EVENT_FOR_UPDATE,
+    HAS_ACTIVE_BOOKINGS,
+    INSERT_EVENT,
+    LIST_EVENTS,
+    update_event,
+)
+from .idempotency import (
+    IDEMPOTENCY_LOCK,
+    IDEMPOTENCY_LOCK_CLASS,
+    IDEMPOTENCY_LOOKUP,
+    IDEMPOTENCY_PURGE,
+    IDEMPOTENCY_STORE,
+)
+from .reports import SEAT_LEDGER, SHIFT_REPORT
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "ALL_EVENTS",
+    "API_TOKEN_COLUMNS",
+    "BOOK",
+    "BOOKING_COLUMNS",
+    "CANCEL",
+    "CHECK_IN",
+    "CLEAR_LOGIN_FAILURES",
+    "CONFIRM",
+    "CREATE_SESSION",
+    "DELETE_EVENT",
+    "EVENTS_BY_ID",
+    "EVENT_COLUMNS",
+    "EVENT_EXISTS",
+    "EVENT_FIELDS",
+    "EXPIRE_HOLDS",
+    "GET_BOOKING",
+    "GET_EVENT",
+    "GET_EVENT_FOR_UPDATE",
+    "GET_TICKET",
+    "GET_USER",
+    "HAS_ACTIVE_BOOKINGS",
+    "IDEMPOTENCY_LOCK",
+    "IDEMPOTENCY_LOCK_CLASS",
+    "IDEMPOTENCY_LOOKUP",
+    "IDEMPOTENCY_PURGE",
+    "IDEMPOTENCY_STORE",
+    "INSERT_EVENT",
+    "INSERT_USER",
+    "ISSUE_API_TOKEN",
+    "LIST_ALL_BOOKINGS",
+    "LIST_API_TOKENS",
+    "LIST_AUDIT",
+    "LIST_EVENTS",
+    "LIST_EVENT_BOOKINGS",
+    "LIST_USERS",
+    "LIST_USER_BOOKINGS",
+    "LOGIN_LOOKUP",
+    "LOGOUT_SESSION",
+    "RECORD_LOGIN_FAILURE",
+    "REVOKE_API_TOKEN",
+    "REVOKE_SESSION",
+    "ROTATE_SESSION",
+    "SEAT_LEDGER",
+    "SHIFT_REPORT",
+    "USER_BY_NAME",
+    "USER_COLUMNS",
+    "USE_API_TOKEN",
+    "contains",
+    "ticket_code",
+    "update_event",
+]

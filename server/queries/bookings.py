@@ -1,0 +1,410 @@
+"""Bookings: book, cancel, confirm a hold, expire holds, check tickets in, list them, and
+read a booking or its ticket.
+
+The booking and cancellation statements are the heart of Boxoffice: each is a single
+statement (one round trip, one implicit transaction) whose row lock on the event and
+whose WHERE clause make overselling and double refunds impossible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.sql import ColumnElement
+
+from ..db import Query, compiled
+from ..tables import audit_log, bookings, events, users
+from ._shared import _active, _one_row, _param, _pattern
+
+# --- bookings ----------------------------------------------------------------------
+
+BOOKING_COLUMNS = tuple(bookings.c)
+
+_event_id = _param("event_id", BigInteger)
+_quantity = _param("quantity", Integer)
+_hold = _param("hold", Boolean)
+_user_id = _param("user_id", BigInteger)
+_booking_id = _param("booking_id", BigInteger)
+
+
+def ticket_code() -> ColumnElement[str]:
+    """A fresh unguessable ticket code: 122 random bits, as 32 hex digits."""
+    return func.upper(func.replace(cast(func.gen_random_uuid(), Text), "-", ""))
+
+
+def _audit(
+    action: ColumnElement[str] | str,
+    rows: Any,
+    details: ColumnElement[Any],
+    *,
+    booking_id: ColumnElement[Any] | None = None,
+    event_id: ColumnElement[Any] | None = None,
+) -> Any:
+    """An INSERT of one audit record per row of ``rows``, by the requesting actor: a CTE,
+    so the record is written by the very statement that makes the change."""
+    return insert(audit_log).from_select(
+        ["actor_id", "actor", "source", "action", "event_id", "booking_id", "details"],
+        select(
+            _param("actor_id", BigInteger),
+            _param("actor", String),
+            _param("source", String),
+            action if not isinstance(action, str) else literal(action),
+            event_id if event_id is not None else rows.c.event_id,
+            booking_id if booking_id is not None else rows.c.id,
+            details,
+        ),
+    )
+
+
+def _booking_details(rows: Any) -> ColumnElement[Any]:
+    return func.jsonb_build_object(
+        "quantity", rows.c.quantity,
+        "customer_name", rows.c.customer_name,
+        "payment_method", rows.c.payment_method,
+        "amount", rows.c.amount,
+        "status", rows.c.status,
+    )  # fmt: skip
+
+
+# Lock the event first: the lock waits for any booking, edit or delete in flight, then
+# reads the event as it is now (no row if it was deleted). The seats are taken from that
+# current row and a refusal is diagnosed from it, never from the snapshot the statement
+# began with: that may predate the wait. The new values are computed from the locked row
+# too, as PostgreSQL checks constraints on the snapshot's version before its recheck.
+_event = (
+    select(
+        events.c.id,
+        events.c.total_seats,
+        events.c.available_seats,
+        events.c.date,
+        events.c.price,
+        events.c.version,
+    )
+    .where(events.c.id == _event_id)
+    .with_for_update(key_share=True)
+    .cte("event")
+)
+_seat = (
+    update(events)
+    .where(
+        events.c.id == _event.c.id,
+        _event.c.available_seats >= _quantity,
+        _event.c.date > func.now(),
+    )
+    .values(
+        total_seats=_event.c.total_seats,
+        available_seats=_event.c.available_seats - _quantity,
+        version=_event.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(events.c.id, events.c.available_seats, events.c.version)
+    .cte("seat")
+)
+_hold_time = func.make_interval(0, 0, 0, 0, 0, 0, _param("hold_seconds", Integer))
+_booked = (
+    insert(bookings)
+    .from_select(
+        [
+            "event_id", "user_id", "quantity", "customer_name", "payment_method", "amount",
+            "status", "expires_at", "ticket_code", "confirmed_at",
+        ],
+        select(
+            _seat.c.id,
+            _user_id,
+            _quantity,
+            _param("customer_name", String),
+            _param("payment_method", String),
+            _quantity * _event.c.price,
+            case((_hold, literal("pending")), else_=literal("confirmed")),
+            case((_hold, func.now() + _hold_time)),
+            case((_hold, None), else_=ticket_code()),
+            case((_hold, None), else_=func.now()),
+        ).select_from(_seat.join(_event, _event.c.id == _seat.c.id)),
+    )
+    .returning(*BOOKING_COLUMNS)
+    .cte("booked")
+)  # fmt: skip
+_book_audit = _audit(
+    case((_hold, literal("booking.hold")), else_=literal("booking.create")),
+    _booked,
+    _booking_details(_booked),
+).cte("book_audit")
+_one = _one_row()
+# Take the seats, record the booking and its audit record in one statement. The "event"
+# CTE locks the event row, so concurrent bookings queue on it and each sees the seats the
+# previous one left. A hold is a booking in 'pending' with an expiry.
+BOOK = compiled(
+    select(
+        *_booked.c,
+        _seat.c.available_seats,
+        _seat.c.version.label("event_version"),
+        _event.c.id.label("found_event"),
+        _event.c.available_seats.label("seats_left"),
+        (_event.c.date <= func.now()).label("started"),
+    )
+    .add_cte(_book_audit)
+    .select_from(_one.outerjoin(_event, true()).outerjoin(_booked, true()).outerjoin(_seat, true()))
+)
+
+_cancelled = (
+    update(bookings)
+    .where(
+        bookings.c.id == _booking_id,
+        _active(bookings.c.status),
+        or_(_param("staff", Boolean), bookings.c.user_id == _user_id),
+    )
+    .values(
+        status="cancelled",
+        updated_at=func.now(),
+        cancelled_at=func.now(),
+        cancelled_by=_user_id,
+        expires_at=None,
+    )
+    .returning(*BOOKING_COLUMNS)
+    .cte("cancelled")
+)
+_returned = (
+    update(events)
+    .where(events.c.id == _cancelled.c.event_id)
+    .values(
+        available_seats=events.c.available_seats + _cancelled.c.quantity,
+        version=events.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(events.c.available_seats, events.c.version)
+    .cte("returned")
+)
+_cancel_audit = _audit("booking.cancel", _cancelled, _booking_details(_cancelled)).cte(
+    "cancel_audit"
+)
+_one = _one_row()
+_before = bookings.alias("before")
+# Flip the status only if the booking still holds seats and give them back in the same
+# statement: concurrent cancels of one booking wait on its row lock and all but one match
+# nothing. A hold can be cancelled too (the customer walked away).
+CANCEL = compiled(
+    select(
+        *_cancelled.c,
+        _returned.c.available_seats,
+        _returned.c.version.label("event_version"),
+        _before.c.user_id.label("owner_id"),
+        _before.c.status.label("status_before"),
+    )
+    .add_cte(_cancel_audit)
+    .select_from(
+        _one.outerjoin(_before, _before.c.id == _booking_id)
+        .outerjoin(_cancelled, true())
+        .outerjoin(_returned, true())
+    )
+)
+
+_confirmed = (
+    update(bookings)
+    .where(
+        bookings.c.id == _booking_id,
+        bookings.c.status == "pending",
+        bookings.c.expires_at > func.now(),
+        or_(_param("staff", Boolean), bookings.c.user_id == _user_id),
+    )
+    .values(
+        status="confirmed",
+        expires_at=None,
+        ticket_code=ticket_code(),
+        confirmed_at=func.now(),
+        updated_at=func.now(),
+        payment_method=func.coalesce(_param("payment_method", String), bookings.c.payment_method),
+    )
+    .returning(*BOOKING_COLUMNS)
+    .cte("confirmed")
+)
+_confirm_audit = _audit("booking.confirm", _confirmed, _booking_details(_confirmed)).cte(
+    "confirm_audit"
+)
+_one = _one_row()
+_before = bookings.alias("before")
+# A hold becomes a sale only while it has not expired; the seats are already taken. An
+# expired hold is never silently rebooked: the caller is told, and books again.
+CONFIRM = compiled(
+    select(
+        *_confirmed.c,
+        _before.c.user_id.label("owner_id"),
+        _before.c.status.label("status_before"),
+        (_before.c.expires_at <= func.now()).label("lapsed"),
+    )
+    .add_cte(_confirm_audit)
+    .select_from(_one.outerjoin(_before, _before.c.id == _booking_id).outerjoin(_confirmed, true()))
+)
+
+# Release the seats of holds whose time is up. Several server instances run this; SKIP
+# LOCKED hands each hold to exactly one of them, and a hold being confirmed right now is
+# skipped (its lock is held) and then no longer pending.
+_due = (
+    select(bookings.c.id)
+    .where(bookings.c.status == "pending", bookings.c.expires_at <= func.now())
+    .order_by(bookings.c.expires_at)
+    .limit(_param("batch", Integer))
+    .with_for_update(skip_locked=True)
+    .cte("due")
+)
+_expired = (
+    update(bookings)
+    .where(bookings.c.id == _due.c.id)
+    .values(status="expired", updated_at=func.now())
+    .returning(*BOOKING_COLUMNS)
+    .cte("expired")
+)
+_per_event = (
+    select(_expired.c.event_id, func.sum(_expired.c.quantity).label("seats"))
+    .group_by(_expired.c.event_id)
+    .cte("per_event")
+)
+_released = (
+    update(events)
+    .where(events.c.id == _per_event.c.event_id)
+    .values(
+        available_seats=events.c.available_seats + _per_event.c.seats,
+        version=events.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(events.c.id)
+    .cte("released")
+)
+_expire_audit = (
+    insert(audit_log)
+    .from_select(
+        ["actor", "source", "action", "event_id", "booking_id", "details"],
+        select(
+            literal("system"),
+            literal("hold expiry"),
+            literal("booking.expire"),
+            _expired.c.event_id,
+            _expired.c.id,
+            _booking_details(_expired),
+        ),
+    )
+    .cte("expire_audit")
+)
+EXPIRE_HOLDS = compiled(
+    select(
+        func.count(_expired.c.id).label("expired"),
+        select(func.count()).select_from(_released).scalar_subquery().label("events"),
+    ).add_cte(_expire_audit)
+)
+
+_code = _param("code", String)
+_admitted = (
+    update(bookings)
+    .where(
+        bookings.c.ticket_code == _code,
+        bookings.c.status == "confirmed",
+        bookings.c.checked_in_at.is_(None),
+    )
+    .values(
+        checked_in_at=func.now(),
+        checked_in_by=_user_id,
+        checked_in_gate=_param("gate", String),
+        updated_at=func.now(),
+    )
+    .returning(*BOOKING_COLUMNS)
+    .cte("admitted")
+)
+_counted = (
+    update(events)
+    .where(events.c.id == _admitted.c.event_id)
+    .values(checked_in=events.c.checked_in + 1, version=events.c.version + 1)
+    .returning(events.c.checked_in, events.c.title)
+    .cte("counted")
+)
+_checkin_audit = _audit(
+    "ticket.check_in",
+    _admitted,
+    func.jsonb_build_object("gate", _admitted.c.checked_in_gate, "quantity", _admitted.c.quantity),
+).cte("checkin_audit")
+_one = _one_row()
+_ticket = bookings.alias("ticket")
+_admitter = users.alias("admitter")
+# Admit a ticket once: concurrent scans of one code queue on its row lock and only the
+# first finds it not yet checked in. The other columns say why a scan was refused.
+CHECK_IN = compiled(
+    select(
+        *_admitted.c,
+        _counted.c.checked_in.label("event_checked_in"),
+        _counted.c.title.label("event_title"),
+        _ticket.c.id.label("known_id"),
+        _ticket.c.status.label("status_before"),
+        _ticket.c.checked_in_at.label("first_checked_in_at"),
+        _ticket.c.checked_in_gate.label("first_gate"),
+        _admitter.c.username.label("first_checked_in_by"),
+    )
+    .add_cte(_checkin_audit)
+    .select_from(
+        _one.outerjoin(_ticket, _ticket.c.ticket_code == _code)
+        .outerjoin(_admitter, _admitter.c.id == _ticket.c.checked_in_by)
+        .outerjoin(_admitted, true())
+        .outerjoin(_counted, true())
+    )
+)
+
+GET_BOOKING = compiled(select(bookings).where(bookings.c.id == _booking_id))
+
+_status = _param("status", String)
+_page = (_param("skip", Integer), _param("limit", Integer))
+
+
+def _list_bookings(*conditions: ColumnElement[bool]) -> Query:
+    return compiled(
+        select(bookings)
+        .where(
+            *conditions,
+            or_(_status.is_(None), bookings.c.status == _status),
+            or_(_pattern.is_(None), bookings.c.customer_name.ilike(_pattern)),
+        )
+        .order_by(bookings.c.id.desc())
+        .offset(_page[0])
+        .limit(_page[1])
+    )
+
+
+LIST_USER_BOOKINGS = _list_bookings(bookings.c.user_id == _param("user_id", BigInteger))
+LIST_EVENT_BOOKINGS = _list_bookings(bookings.c.event_id == _event_id)
+LIST_ALL_BOOKINGS = _list_bookings()
+
+EVENT_EXISTS = compiled(select(exists().where(events.c.id == _event_id).label("exists")))
+
+
+# --- tickets -----------------------------------------------------------------------
+
+_owner = users.alias("owner")
+# A booking with what its printed ticket shows: the event and the account that booked it.
+GET_TICKET = compiled(
+    select(
+        bookings,
+        events.c.title.label("event_title"),
+        events.c.date.label("event_date"),
+        events.c.venue.label("event_venue"),
+        _owner.c.username.label("owner_name"),
+    )
+    .select_from(
+        bookings.join(events, events.c.id == bookings.c.event_id).join(
+            _owner, _owner.c.id == bookings.c.user_id
+        )
+    )
+    .where(bookings.c.id == _booking_id)
+)
