@@ -1,7 +1,7 @@
 """The audit log: who changed what, when and from where.
 
 Records are written by the statements that make the changes (see the ``*_audit`` CTEs in
-``queries.py``), so a change and its record commit or roll back together. This module says
+``server/queries/``), so a change and its record commit or roll back together. This module says
 who signs a record when no logged-in principal does, and lets admins browse the log.
 """
 

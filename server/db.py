@@ -1,6 +1,6 @@
 """The connection pool, compiled statements and schema migrations.
 
-SQLAlchemy Core builds every statement (see ``queries.py``); we compile each one
+SQLAlchemy Core builds every statement (see ``server/queries/``); we compile each one
 once to psycopg2's ``%(name)s`` form and run it on aiopg cursors, because
 compiling costs about as much as a database round trip.
 """
