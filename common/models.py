@@ -577,7 +577,10 @@ class Hello(Response):
     type: Literal["hello"] = "hello"
     user: str
     role: Role
-    token_expires_at: int = Field(description="Unix time; send an auth message before it")
+    token_expires_at: int | None = Field(
+        description="Unix time; send an auth message before it. Null for an API token, "
+        "which does not expire (the connection closes with 4401 if it is revoked)"
+    )
     heartbeat: float = Field(description="seconds between the server's pings")
 
 

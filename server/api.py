@@ -87,18 +87,31 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
 
 async def authorize(request: web.Request, roles: frozenset[Role]) -> Principal:
     """The caller, by an access token (JWT) or an integration API token (``bo_...``)."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("Missing bearer token")
-    if is_api_token(token):
-        who = await request.app[API_TOKENS].verify(token)
-    else:
-        who = request.app[TOKENS].verify(token)
+    who, _ = await identify(request, bearer_token(request))
     if who.role not in roles:
         raise Forbidden(f"This needs the role {' or '.join(sorted(roles))}")
     return dataclasses.replace(who, source=request.remote or "")
+
+
+def bearer_token(request: web.Request, *, query: bool = False) -> str:
+    """The token of an ``Authorization: Bearer`` header; with ``query``, failing that, the
+    ``token`` query parameter (for clients that cannot set headers). 401 when neither."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    if not token and query:
+        token = request.query.get("token", "").strip()
+    if not token:
+        where = " (Authorization header or token parameter)" if query else ""
+        raise Unauthorized(f"Missing bearer token{where}")
+    return token
+
+
+async def identify(request: web.Request, token: str) -> tuple[Principal, float | None]:
+    """Who a bearer token stands for, and the Unix time it expires: an access token's
+    ``exp``, or None for an API token, which lasts until it is revoked. 401 otherwise."""
+    if is_api_token(token):
+        return await request.app[API_TOKENS].verify(token), None
+    return request.app[TOKENS].verify_with_expiry(token)
 
 
 async def read_json(request: web.Request) -> Any:

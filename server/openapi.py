@@ -154,7 +154,8 @@ def _websocket(spec: Spec) -> dict[str, Any]:
                 "name": "token",
                 "in": "query",
                 "required": False,
-                "description": "the access token, for clients that cannot send headers",
+                "description": "the access token or API token (bo_...), for clients that "
+                "cannot send headers",
                 "schema": {"type": "string"},
             }
         ],

@@ -7,7 +7,6 @@ import hashlib
 import json
 from typing import Any
 
-import aiohttp
 import pytest
 from conftest import PASSWORD, call
 
@@ -256,13 +255,3 @@ async def test_idempotency_keys_of_a_token_are_its_own(client, admin, make_event
         assert reply.status == 201
     assert db_rows("SELECT owner FROM idempotency_keys") == [(f"token:{issued['id']}",)]
     assert db_rows("SELECT count(*) FROM bookings") == [(1,)]
-
-
-async def test_websocket_takes_access_tokens_only(client, admin):
-    """The live websocket authenticates with JWT access tokens, not integration tokens."""
-    issued = await issue(admin)
-    headers = {"Authorization": f"Bearer {issued['token']}"}
-    async with client.ws_connect(f"{V1}/ws", headers=headers) as ws:
-        msg = await ws.receive(timeout=5)
-        assert msg.type == aiohttp.WSMsgType.CLOSE
-        assert msg.data == 4401

@@ -24,22 +24,27 @@ from common.models import (
     Unsubscribe,
 )
 
-from ..api import ANY_ROLE, endpoint
+from ..api import ANY_ROLE, bearer_token, endpoint, identify
+from ..api_tokens import API_TOKENS
 from ..envelope import Unauthorized
 from ..keys import CONFIG, HUB, TOKENS
 from ..live import CLOSE_CODES, CLOSE_UNAUTHORIZED, Subscriber
-from ..security import Principal
+from ..periodic import every
 
 PROTOCOL = """\
-A websocket for live seat availability. Authenticate with the access token in an
-`Authorization: Bearer` header or, for clients that cannot set headers, a `token` query
-parameter. The server first sends `hello`; then send JSON text messages:
+A websocket for live seat availability. Authenticate with an access token (JWT) or an
+integration API token (`bo_...`), in an `Authorization: Bearer` header or, for clients
+that cannot set headers, a `token` query parameter. The server first sends `hello`; then
+send JSON text messages:
 
 - `{"type": "subscribe", "events": [1, 2]}` or `{"type": "subscribe", "events": "all"}`
   (every event, including ones created later). The server answers `subscribed` (with the
   ids that match no event in `missing`), then a `snapshot` of each event.
 - `{"type": "unsubscribe", "events": [1]}` or `"all"`; answered by `unsubscribed`.
 - `{"type": "auth", "token": "..."}`: a fresh access token, before `token_expires_at`.
+  Only for connections made with an access token: an API token does not expire
+  (`token_expires_at` is null), so on its connections `auth` gets an `error` reply and
+  changes nothing.
 - `{"type": "ping"}`: answered by `pong`.
 
 After a snapshot, every change to a subscribed event is sent as a `LiveEvent` message of
@@ -51,13 +56,18 @@ backlog. `snapshot` messages with reason `resync` follow a database reconnection
 
 A message the server cannot use gets an `error` reply; the connection stays open. Close
 codes: 1001 the server is going away (reconnect); 1009 message too large (over 64 KiB);
-4401 missing, invalid or expired token (log in again); 4408 the client did not read its
-messages in time (reconnect). The server pings every `heartbeat` seconds and drops peers
-that do not answer.
+4401 missing, invalid, expired or revoked token (log in again, or get a new API token);
+4408 the client did not read its messages in time (reconnect). The server pings every
+`heartbeat` seconds and drops peers that do not answer. A connection made with an API
+token is checked again every `BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every
+second) and closed with 4401 once the token is revoked.
 """
 
 # Seconds to wait for the client's reply to our close frame.
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
+# An API token's connection is checked again this often at most, even when the token
+# cache is off (api_token_cache_seconds = 0 checks every request; a socket has none).
+MIN_RECHECK_SECONDS = 1.0
 
 ClientMessage = TypeAdapter(
     Annotated[Subscribe | Unsubscribe | Reauthenticate | Ping, Field(discriminator="type")]
@@ -91,7 +101,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     )
     await ws.prepare(request)
     try:
-        who, expires_at = _authenticate(request)
+        token = bearer_token(request, query=True)
+        who, expires_at = await identify(request, token)
     except Unauthorized as exc:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=exc.message.encode())
         return ws
@@ -100,37 +111,30 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     sub = Subscriber(ws, who)
     hub.join(sub)
     sender = asyncio.create_task(sub.send_forever(config.ws_send_timeout))
-    expiry = _close_at(sub, expires_at)
+    expiry = None if expires_at is None else _close_at(sub, expires_at)
     sub.say(
         Hello(
             user=who.username,
             role=who.role,
-            token_expires_at=int(expires_at),
+            token_expires_at=None if expires_at is None else int(expires_at),
             heartbeat=config.ws_heartbeat,
         ).model_dump_json()
     )
     try:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT:
-                expiry = await _handle(request, sub, msg.data, expiry)
-            elif msg.type == WSMsgType.BINARY:
-                sub.say(_error("send JSON text messages, not binary ones"))
+        async with _recheck(request, sub, token, expires_at is None):
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    expiry = await _handle(request, sub, msg.data, expiry)
+                elif msg.type == WSMsgType.BINARY:
+                    sub.say(_error("send JSON text messages, not binary ones"))
     finally:
         hub.leave(sub)
-        expiry.cancel()
+        if expiry is not None:
+            expiry.cancel()
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
     return ws
-
-
-def _authenticate(request: web.Request) -> tuple[Principal, float]:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        token = request.query.get("token", "")
-    if not token.strip():
-        raise Unauthorized("Missing access token (Authorization header or token parameter)")
-    return request.app[TOKENS].verify_with_expiry(token.strip())
 
 
 def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
@@ -143,9 +147,29 @@ def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
     )
 
 
+def _recheck(
+    request: web.Request, sub: Subscriber, token: str, api_token: bool
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """While open, check an API token again every cache period and close the connection
+    when it is revoked. An API token never expires, so this is what ends its connection.
+    (Nothing to do for an access token: ``_close_at`` ends its connection.)"""
+    if not api_token:
+        return contextlib.nullcontext()
+    tokens = request.app[API_TOKENS]
+
+    async def check() -> None:
+        try:
+            await tokens.verify(token)
+        except Unauthorized:
+            await sub.close(CLOSE_UNAUTHORIZED, "API token revoked")
+
+    interval = max(request.app[CONFIG].api_token_cache_seconds, MIN_RECHECK_SECONDS)
+    return every(interval, check, f"recheck API token {sub.who.token_id}")
+
+
 async def _handle(
-    request: web.Request, sub: Subscriber, data: str, expiry: asyncio.TimerHandle
-) -> asyncio.TimerHandle:
+    request: web.Request, sub: Subscriber, data: str, expiry: asyncio.TimerHandle | None
+) -> asyncio.TimerHandle | None:
     try:
         message = ClientMessage.validate_json(data)
     except ValidationError as exc:
@@ -163,6 +187,9 @@ async def _handle(
         hub.unsubscribe(sub, ids)
         sub.say(Subscribed(type="unsubscribed", events=message.events).model_dump_json())
     elif isinstance(message, Reauthenticate):
+        if expiry is None:  # an API token's connection: nothing expires, nothing to renew
+            sub.say(_error("auth renews access tokens; this connection's API token never expires"))
+            return expiry
         try:
             who, expires_at = request.app[TOKENS].verify_with_expiry(message.token)
         except Unauthorized as exc:
