@@ -416,7 +416,9 @@ class ShiftLine(Response):
     status: BookingStatus = Field(description="the booking's status now")
     payment_method: PaymentMethod | None
     amount: Decimal
-    sold_by: str = Field(description="the account that made the booking")
+    sold_by: str = Field(
+        description="the account that made the sale: the seller, or whoever confirmed the hold"
+    )
     confirmed_at: datetime | None
     cancelled_by: str | None
     cancelled_at: datetime | None
@@ -434,8 +436,9 @@ class ShiftReport(Response):
     date_from: datetime = Field(description="start of the period (inclusive)")
     date_to: datetime = Field(description="end of the period (exclusive)")
     sales: Tally = Field(
-        description="bookings made by the clerk that became sales (confirmed) in the period, "
-        "held ones included; a sale later cancelled still counts here and as a cancellation"
+        description="sales the clerk made in the period: bookings sold outright, and holds "
+        "the clerk confirmed (whoever made the hold); a sale later cancelled still counts "
+        "here and as a cancellation"
     )
     holds_confirmed: Tally = Field(description="the sales that were holds first")
     cancellations: Tally = Field(
@@ -481,7 +484,9 @@ class AuditRecord(Response):
     )
     event_id: int | None
     booking_id: int | None
-    user_id: int | None = Field(description="the account acted upon (user changes)")
+    user_id: int | None = Field(
+        description="the account acted upon: the user changed, or the owner of the booking"
+    )
     details: dict[str, Any] = Field(
         description="what changed; event.update has before and after of the changed fields"
     )

@@ -204,8 +204,9 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-async def migrate(pool: aiopg.Pool) -> list[str]:
-    """Apply the migrations not yet applied, each in its own transaction; return their names."""
+async def migrate(pool: aiopg.Pool, *, until: int | None = None) -> list[str]:
+    """Apply the migrations not yet applied (up to version ``until``, for upgrade tests),
+    all in one transaction under an advisory lock; return their names."""
     applied: list[str] = []
     async with pool.acquire() as conn, conn.cursor() as cur, cur.begin():
         await cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -217,7 +218,7 @@ async def migrate(pool: aiopg.Pool) -> list[str]:
         await cur.execute("SELECT version FROM schema_migrations")
         done = {row[0] for row in await cur.fetchall()}
         for version, name, sql in migration_files():
-            if version in done:
+            if version in done or (until is not None and version > until):
                 continue
             log.info("applying migration %s", name)
             await cur.execute(sql)

@@ -89,6 +89,7 @@ bookings = Table(
     Column("payment_method", Text),
     Column("amount", Numeric(12, 2), nullable=False, server_default="0"),
     Column("confirmed_at", TIMESTAMPTZ),
+    Column("confirmed_by", BigInteger, ForeignKey("users.id")),
     Column("cancelled_at", TIMESTAMPTZ),
     Column("cancelled_by", BigInteger, ForeignKey("users.id")),
     Column("checked_in_at", TIMESTAMPTZ),

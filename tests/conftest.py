@@ -48,7 +48,8 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def scratch_dsn() -> Iterator[str]:
-    """A database of its own, for a server run as a separate process."""
+    """A new, empty database of its own: for a server run as a separate process, or to
+    migrate step by step."""
     with embedded.scratch_database("boxoffice_proc") as url:
         yield url
 

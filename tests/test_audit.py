@@ -453,8 +453,8 @@ async def test_filters_narrow_and_combine(admin, actors, make_event, db_rows):
 
 
 async def test_user_id_matches_records_about_the_account_or_made_by_it(admin, make_event):
-    """user_id finds the account's creation (about it) and its bookings (by it); actor_id
-    only the latter."""
+    """user_id finds the account's creation and what staff did to its bookings (about it)
+    and its bookings (by it); actor_id only the latter."""
     created = await admin.post(f"{V1}/users", json={**_account("carol"), "role": "user"})
     carol_id = created.data["id"]
     login = await call(admin.client, "POST", f"{V1}/auth/login", json=_account("carol"))
@@ -462,10 +462,13 @@ async def test_user_id_matches_records_about_the_account_or_made_by_it(admin, ma
     event = await make_event()
     booked = await call(admin.client, "POST", BOOKINGS, token=token, json={"event_id": event["id"]})
     assert booked.status == 201
+    cancelled = await admin.delete(f"{BOOKINGS}/{booked.data['id']}")
+    assert cancelled.status == 200
     about_or_by = await audit(admin, user_id=carol_id)
-    assert [(r["action"], r["actor"]) for r in about_or_by] == [
-        ("booking.create", "carol"),
-        ("user.create", admin.username),
+    assert [(r["action"], r["actor"], r["user_id"]) for r in about_or_by] == [
+        ("booking.cancel", admin.username, carol_id),  # about carol's booking
+        ("booking.create", "carol", carol_id),
+        ("user.create", admin.username, carol_id),
     ]
     assert [r["action"] for r in await audit(admin, actor_id=carol_id)] == ["booking.create"]
     # The admin's own: carol's account made by them, and their event.

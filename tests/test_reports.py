@@ -111,6 +111,24 @@ async def test_clerk_report_totals_match_the_shift(shift):
     assert sum(float(line["net"]) for line in data["bookings"]) == 100.0
 
 
+async def test_a_hold_is_the_sale_of_the_clerk_who_confirms_it(actors, clerk, make_event):
+    """The money goes into the till that confirms a hold: a customer's online hold paid at
+    the counter, or a colleague's hold confirmed at another window, is that clerk's sale."""
+    colleague, customer = await actors.new("clerk"), await actors.new("user")
+    show = await make_event(price="12.50")
+    online = await sell(customer, show, 2, hold=True)
+    theirs = await sell(colleague, show, 1, customer_name="Hal", hold=True)
+    for hold in (online, theirs):
+        paid = await clerk.post(f"{BOOKINGS}/{hold['id']}/confirm", json={"payment_method": "cash"})
+        assert paid.status == 200, paid.body
+
+    mine = (await report(clerk)).data
+    assert mine["sales"] == mine["holds_confirmed"] == tally(2, 3, "37.50")
+    assert mine["payments"]["cash"] == till("37.50", "0.00", "37.50")
+    assert [line["sold_by"] for line in mine["bookings"]] == [clerk.username] * 2
+    assert (await report(colleague)).data["bookings"] == []
+
+
 async def test_report_matches_its_documented_schema(shift):
     clerk = shift["clerk"]
     async with clerk.client.get(f"{V1}/openapi.json") as resp:

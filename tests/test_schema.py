@@ -1,5 +1,7 @@
 """The SQLAlchemy tables match the migrated database, and the database guards its invariants."""
 
+import contextlib
+
 import psycopg2
 import psycopg2.errors
 import pytest
@@ -32,17 +34,50 @@ async def test_every_migrated_table_is_declared(client, db_rows):
     assert {name for (name,) in rows} - {"schema_migrations"} == set(tables.metadata.tables)
 
 
-async def test_migrating_again_is_a_no_op(client, database_url, db_rows):
-    """A second migrate applies nothing, and every migration file is recorded."""
-    pool = await db.create_pool(database_url, minsize=1, maxsize=1)
+def run(dsn: str, statement: str) -> list[tuple]:
+    with contextlib.closing(psycopg2.connect(dsn)) as conn, conn, conn.cursor() as cur:
+        cur.execute(statement)
+        return cur.fetchall() if cur.description else []
+
+
+async def migrate(dsn: str, **options: int) -> list[str]:
+    pool = await db.create_pool(dsn, minsize=1, maxsize=1)
     try:
-        assert await db.migrate(pool) == []
+        return await db.migrate(pool, **options)
     finally:
         pool.close()
         await pool.wait_closed()
+
+
+async def test_migrating_again_is_a_no_op(client, database_url, db_rows):
+    """A second migrate applies nothing, and every migration file is recorded."""
+    assert await migrate(database_url) == []
     recorded = db_rows("SELECT version, name FROM schema_migrations ORDER BY version")
     assert recorded == [(version, name) for version, name, _ in db.migration_files()]
     assert recorded, "no migrations found"
+
+
+async def test_upgrading_credits_old_sales_to_whoever_confirmed_them(scratch_dsn):
+    """0004 on a database with sales: a hold confirmed by a colleague becomes the
+    colleague's sale (the audit log knows), and old booking records name their owner."""
+    await migrate(scratch_dsn, until=3)
+    run(
+        scratch_dsn,
+        "INSERT INTO users (id, username, password_hash, role) VALUES"
+        " (1, 'ann', 'x', 'clerk'), (2, 'bob', 'x', 'clerk'), (3, 'cyd', 'x', 'user');"
+        "INSERT INTO events (id, title, date, total_seats, available_seats, price)"
+        " VALUES (1, 'Gala', now() + interval '1 day', 10, 7, 5);"
+        "INSERT INTO bookings (id, event_id, user_id, quantity, status, ticket_code,"
+        " confirmed_at) VALUES (1, 1, 1, 1, 'confirmed', 'a', now()),"
+        " (2, 1, 3, 2, 'confirmed', 'b', now()), (3, 1, 3, 3, 'cancelled', NULL, NULL);"
+        "INSERT INTO audit_log (actor_id, actor, action, event_id, booking_id) VALUES"
+        " (2, 'bob', 'booking.confirm', 1, 2), (1, 'ann', 'booking.cancel', 1, 3)",
+    )
+    assert await migrate(scratch_dsn) == [n for v, n, _ in db.migration_files() if v >= 4]
+    sales = run(scratch_dsn, "SELECT id, confirmed_by FROM bookings ORDER BY id")
+    assert sales == [(1, 1), (2, 2), (3, None)]
+    records = run(scratch_dsn, "SELECT action, user_id FROM audit_log ORDER BY id")
+    assert records == [("booking.confirm", 3), ("booking.cancel", 3)]
 
 
 @pytest.fixture

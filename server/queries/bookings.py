@@ -57,10 +57,12 @@ def _audit(
     booking_id: ColumnElement[Any] | None = None,
     event_id: ColumnElement[Any] | None = None,
 ) -> Any:
-    """An INSERT of one audit record per row of ``rows``, by the requesting actor: a CTE,
-    so the record is written by the very statement that makes the change."""
+    """An INSERT of one audit record per row of ``rows`` (bookings), by the requesting
+    actor: a CTE, so the record is written by the very statement that makes the change.
+    The record names the booking's owner, so an account's history shows what staff did
+    to its bookings."""
     return insert(audit_log).from_select(
-        ["actor_id", "actor", "source", "action", "event_id", "booking_id", "details"],
+        ["actor_id", "actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
         select(
             _param("actor_id", BigInteger),
             _param("actor", String),
@@ -68,6 +70,7 @@ def _audit(
             action if not isinstance(action, str) else literal(action),
             event_id if event_id is not None else rows.c.event_id,
             booking_id if booking_id is not None else rows.c.id,
+            rows.c.user_id,
             details,
         ),
     )
@@ -123,7 +126,7 @@ _booked = (
     .from_select(
         [
             "event_id", "user_id", "quantity", "customer_name", "payment_method", "amount",
-            "status", "expires_at", "ticket_code", "confirmed_at",
+            "status", "expires_at", "ticket_code", "confirmed_at", "confirmed_by",
         ],
         select(
             _seat.c.id,
@@ -136,6 +139,7 @@ _booked = (
             case((_hold, func.now() + _hold_time)),
             case((_hold, None), else_=ticket_code()),
             case((_hold, None), else_=func.now()),
+            case((_hold, None), else_=_user_id),
         ).select_from(_seat.join(_event, _event.c.id == _seat.c.id)),
     )
     .returning(*BOOKING_COLUMNS)
@@ -228,6 +232,7 @@ _confirmed = (
         expires_at=None,
         ticket_code=ticket_code(),
         confirmed_at=func.now(),
+        confirmed_by=_user_id,  # whoever takes the payment: the hold becomes their sale
         updated_at=func.now(),
         payment_method=func.coalesce(_param("payment_method", String), bookings.c.payment_method),
     )
@@ -289,13 +294,14 @@ _released = (
 _expire_audit = (
     insert(audit_log)
     .from_select(
-        ["actor", "source", "action", "event_id", "booking_id", "details"],
+        ["actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
         select(
             literal("system"),
             literal("hold expiry"),
             literal("booking.expire"),
             _expired.c.event_id,
             _expired.c.id,
+            _expired.c.user_id,
             _booking_details(_expired),
         ),
     )

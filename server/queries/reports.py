@@ -28,15 +28,11 @@ def _reported(account: Any) -> ColumnElement[bool]:
     )
 
 
-# A sale is counted when the booking became confirmed (at once, or a hold later) and is the
-# seller's; a cancellation when it was made, by whoever made it. (created_at < date_to lets
-# the (user_id, created_at) index narrow a clerk's sales.)
-_sale = and_(
-    _reported(_seller),
-    bookings.c.created_at < _to,
-    bookings.c.confirmed_at >= _from,
-    bookings.c.confirmed_at < _to,
-)
+# A sale is counted when the booking became confirmed (at once, or a hold later), as the
+# sale of whoever confirmed it: the till that took the money. A cancellation is counted
+# when it was made, by whoever made it. The (confirmed_at) and (cancelled_at) indexes
+# find a period's rows.
+_sale = and_(_reported(_seller), bookings.c.confirmed_at >= _from, bookings.c.confirmed_at < _to)
 _cancellation = and_(
     _reported(_canceller), bookings.c.cancelled_at >= _from, bookings.c.cancelled_at < _to
 )
@@ -72,7 +68,8 @@ SHIFT_REPORT = compiled(
     )
     .select_from(
         bookings.join(events, events.c.id == bookings.c.event_id)
-        .join(_seller, _seller.c.id == bookings.c.user_id)
+        # A hold let go before anyone confirmed it is its maker's.
+        .join(_seller, _seller.c.id == func.coalesce(bookings.c.confirmed_by, bookings.c.user_id))
         .outerjoin(_canceller, _canceller.c.id == bookings.c.cancelled_by)
     )
     .where(or_(_sale, _cancellation))
