@@ -13,7 +13,7 @@ from tui_support import select_row, started, text, until
 from common.models import Event, LiveEvent
 from tui.app import BoxofficeApp
 from tui.model import EventStore
-from tui.screens.bookings import BookingsScreen
+from tui.screens.bookings import BookingsScreen, once
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.event_form import DATE_FORMAT, EventFormScreen
@@ -106,6 +106,30 @@ async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, a
         reply = await admin.get(f"/api/v1/events/{event['id']}")
         assert reply.data["available_seats"] == 10
         await until(pilot, lambda: app.store.events[event["id"]].available_seats == 10)
+
+
+async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, clerk, make_event):
+    """The first cancel went through but its answer never arrived, so the table still shows
+    the booking confirmed: cancelling again tells the clerk it is cancelled, not a 409."""
+    event = await make_event(total_seats=10)
+    booking = await sell(clerk, event, 2, "Ada Lovelace")
+    app = tui(clerk)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screen = await open_bookings(pilot)
+        table = screen.query_one(BookingsTable)
+        await until(pilot, lambda: table.row_count == 1)
+        key = once("cancel", table.selected)
+        lost = await app.client.cancel(booking["id"], idempotency_key=key)
+        assert lost.status == "cancelled" and "confirmed" in rows(table)[0]
+
+        await pilot.press("enter", "c")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: "cancelled" in rows(table)[0])
+        messages = [n.message for n in app._notifications]
+        assert any("cancelled; 2 seats back on sale" in m for m in messages), messages
+        assert not any(n.severity == "error" for n in app._notifications), messages
 
 
 async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):

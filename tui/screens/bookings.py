@@ -181,7 +181,9 @@ class BookingsScreen(StaffScreen):
     @work(group="confirm")
     async def confirm(self, booking: Booking, method: PaymentMethod) -> None:
         try:
-            confirmed = await self.boxoffice.client.confirm(booking.id, method)
+            confirmed = await self.boxoffice.client.confirm(
+                booking.id, method, idempotency_key=once("confirm", booking, method)
+            )
         except ClientError as exc:
             self.notify(exc.message, title=f"#{booking.id} not confirmed", severity="error")
             self.action_reload()
@@ -212,10 +214,19 @@ class BookingsScreen(StaffScreen):
     @work(group="cancel")
     async def cancel(self, booking: Booking) -> None:
         try:
-            result = await self.boxoffice.client.cancel(booking.id)
+            result = await self.boxoffice.client.cancel(
+                booking.id, idempotency_key=once("cancel", booking)
+            )
         except ClientError as exc:
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return
         self.table.replace(result, self.boxoffice.store.events)
         self._show_detail()
         self.notify(f"Booking #{booking.id} cancelled; {seats(booking.quantity)} back on sale.")
+
+
+def once(action: str, booking: Booking, *details: str) -> str:
+    """The Idempotency-Key of an action on a booking. A booking is confirmed or cancelled
+    at most once, so a retry after a lost answer (the table still showing the old status)
+    gets the first answer back instead of a 409 for what already happened."""
+    return "-".join((action, str(booking.id), *details))
