@@ -4,6 +4,8 @@ driven by Textual's pilot against a real server and database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,6 +45,20 @@ async def open_bookings(pilot: Any) -> BookingsScreen:
     return pilot.app.screen
 
 
+@contextlib.asynccontextmanager
+async def on_bookings(
+    app: BoxofficeApp, listed: int
+) -> AsyncIterator[tuple[Any, BookingsScreen, BookingsTable]]:
+    """The app running on its bookings screen, once the table lists ``listed`` bookings:
+    (pilot, screen, table)."""
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        screen = await open_bookings(pilot)
+        table = screen.query_one(BookingsTable)
+        await until(pilot, lambda: table.row_count == listed)
+        yield pilot, screen, table
+
+
 async def search(pilot: Any, screen: BookingsScreen, typed: str) -> None:
     box = screen.query_one("#booking-search", Input)
     box.value = ""
@@ -58,12 +74,8 @@ async def test_bookings_found_by_customer_and_reference(tui, clerk, make_event):
     ada = await sell(clerk, event, 2, "Ada Lovelace")
     await sell(clerk, event, 1, "Charles Babbage")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
-        table = screen.query_one(BookingsTable)
+    async with on_bookings(app, listed=2) as (pilot, screen, table):
         message = screen.query_one("#bookings-message")
-        await until(pilot, lambda: table.row_count == 2)
 
         await search(pilot, screen, "lovel")
         await until(pilot, lambda: table.row_count == 1)
@@ -83,11 +95,7 @@ async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, a
     event = await make_event(total_seats=10)
     booking = await sell(clerk, event, 2, "Ada Lovelace")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
-        table = screen.query_one(BookingsTable)
-        await until(pilot, lambda: table.row_count == 1)
+    async with on_bookings(app, listed=1) as (pilot, screen, table):
         await pilot.press("enter")  # from the search box to the results
         assert table.has_focus
 
@@ -114,11 +122,7 @@ async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, 
     event = await make_event(total_seats=10)
     booking = await sell(clerk, event, 2, "Ada Lovelace")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
-        table = screen.query_one(BookingsTable)
-        await until(pilot, lambda: table.row_count == 1)
+    async with on_bookings(app, listed=1) as (pilot, _screen, table):
         key = once("cancel", table.selected)
         lost = await app.client.cancel(booking["id"], idempotency_key=key)
         assert lost.status == "cancelled" and "confirmed" in rows(table)[0]
@@ -139,12 +143,7 @@ async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):
     await sell(clerk, second, 1, "Grace Hopper")
     await sell(clerk, second, 3, "Alan Turing")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
-        table = screen.query_one(BookingsTable)
-        await until(pilot, lambda: table.row_count == 3)
-
+    async with on_bookings(app, listed=3) as (pilot, screen, table):
         # Through the event picker: My sales, First Night, Second Night.
         await pilot.click("#booking-event")
         await pilot.press("down", "down", "enter")
