@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -25,17 +27,24 @@ from ._shared import _one_row, _param, _record
 
 USER_COLUMNS = (users.c.id, users.c.username, users.c.role, users.c.created_at)
 
-_new_user = (
-    pg_insert(users)
-    .values(
-        username=_param("username", String),
-        password_hash=_param("password_hash", String),
-        role=_param("role", String),
+
+def new_account(name: str) -> Any:
+    """A CTE that creates an account (username, password_hash and role parameters), or
+    nothing when the username is taken: the caller tells that as a 409."""
+    return (
+        pg_insert(users)
+        .values(
+            username=_param("username", String),
+            password_hash=_param("password_hash", String),
+            role=_param("role", String),
+        )
+        .on_conflict_do_nothing()
+        .returning(*USER_COLUMNS)
+        .cte(name)
     )
-    .on_conflict_do_nothing()
-    .returning(*USER_COLUMNS)
-    .cte("new_user")
-)
+
+
+_new_user = new_account("new_user")
 # No actor given (actor NULL) is a self-registration: the new account signs its record.
 _registrant = _param("actor", String).is_(None)
 _user_audit = _record(

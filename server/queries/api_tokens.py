@@ -17,11 +17,11 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..db import compiled
-from ..tables import api_tokens, audit_log, users
+from ..tables import api_tokens, audit_log
 from ._shared import _one_row, _param
+from .accounts import new_account
 
 # --- integration API tokens (see server/api_tokens.py) ----------------------------------
 
@@ -52,17 +52,7 @@ def _token_audit(action: str, rows: Any) -> Any:
 
 # The token's own account (whose bookings it makes), the token and the audit record in one
 # statement. A taken username inserts no account, hence no token: the caller says 409.
-_account = (
-    pg_insert(users)
-    .values(
-        username=_param("username", String),
-        password_hash=_param("password_hash", String),
-        role=_param("role", String),
-    )
-    .on_conflict_do_nothing()
-    .returning(users.c.id)
-    .cte("account")
-)
+_account = new_account("account")
 _issued = (
     insert(api_tokens)
     .from_select(
