@@ -83,7 +83,8 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 
     # The terminal owns the screen now: the server's log goes to a file.
     log = config.data_dir / "server.log"
-    _log_to(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    logs.configure(config.log_level, config.log_format, stream=log.open("a", encoding="utf-8"))
     url = f"http://{_client_host(config.host)}:{config.port}"
     print(f"Starting the server on {url} (log: {log}) ...", flush=True)
     with BackgroundServer(app, config.host, config.port):
@@ -169,16 +170,6 @@ def _read_password() -> str:
     if getpass.getpass("Again: ") != first:
         raise ConfigError("the passwords differ")
     return first
-
-
-def _log_to(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    for old in root.handlers[:]:
-        root.removeHandler(old)
-    root.addHandler(handler)
 
 
 def _client_host(host: str) -> str:

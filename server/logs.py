@@ -100,12 +100,13 @@ def make_handler(log_format: str, stream: TextIO | None = None) -> logging.Handl
     return handler
 
 
-def configure(level: str = "INFO", log_format: str = "text") -> None:
-    """Replace the root logger's handlers with one in ``log_format`` at ``level``."""
+def configure(level: str = "INFO", log_format: str = "text", stream: TextIO | None = None) -> None:
+    """Replace the root logger's handlers with one in ``log_format`` at ``level``, writing
+    to ``stream`` (stderr by default)."""
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-    root.addHandler(make_handler(log_format))
+    root.addHandler(make_handler(log_format, stream))
     root.setLevel(level.upper())
 
 
