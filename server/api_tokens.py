@@ -25,6 +25,7 @@ from aiohttp import web
 from common.models import Role
 
 from . import queries as q
+from .audit import Signs
 from .db import Database, Row
 from .envelope import Conflict, NotFound, Unauthorized
 from .keys import AUTH, CONFIG, DB
@@ -110,7 +111,7 @@ class ApiTokens:
             self._cache[digest] = (who, now + self.cache_seconds)
         return who
 
-    async def issue(self, by: Principal, name: str, role: Role) -> tuple[Row, str]:
+    async def issue(self, by: Signs, name: str, role: Role) -> tuple[Row, str]:
         """A new token and its account; answers the row and the token, shown only now."""
         secret = secrets.token_urlsafe(32)
         # A password nobody knows, hashed like any other so logins treat it like any other.

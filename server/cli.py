@@ -1,4 +1,4 @@
-"""The ``boxoffice`` command: serve, demo, migrate, user add, tui."""
+"""The ``boxoffice`` command: serve, demo, migrate, user add, token add, tui."""
 
 from __future__ import annotations
 
@@ -7,13 +7,20 @@ import asyncio
 import getpass
 import logging
 import sys
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 
 from . import db, embedded, logs
 from .background import BackgroundServer
 from .config import Config, ConfigError
+from .security import Passwords
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,49 +118,78 @@ def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
-    from pydantic import ValidationError
-
     from common.models import UserCreate
 
     from .audit import command_line
     from .auth import Auth
-    from .envelope import Conflict
-    from .security import AccessTokens, Passwords
+    from .security import AccessTokens
 
     password = _read_password()
+    if _invalid(UserCreate, username=args.name, password=password, role=args.role):
+        return 2
+
+    async def create(database: db.Database, passwords: Passwords) -> None:
+        auth = Auth(database, passwords, AccessTokens("unused", 1), config)
+        await auth.create_user(args.name, password, args.role, by=command_line())
+
+    _offline(config, create)
+    print(f"created {args.role} {args.name}")
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace, config: Config) -> int:
+    from common.models import TokenCreate
+
+    from .api_tokens import ApiTokens
+    from .audit import command_line
+
+    if _invalid(TokenCreate, name=args.name, role=args.role):
+        return 2
+
+    async def issue(database: db.Database, passwords: Passwords) -> tuple[Any, str]:
+        return await ApiTokens(database, passwords, 0).issue(command_line(), args.name, args.role)
+
+    row, token = _offline(config, issue)
+    # The token alone on stdout, so a script can take it: TOKEN=$(boxoffice token add ...).
+    print(
+        f"issued {args.role} token {row['id']} ({args.name}); it is shown only now", file=sys.stderr
+    )
+    print(token)
+    return 0
+
+
+def _invalid(model: type[BaseModel], **fields: Any) -> bool:
+    """Validate command-line input as the API would; print why it is refused."""
     try:
-        UserCreate(username=args.name, password=password, role=args.role)
+        model(**fields)
     except ValidationError as exc:
         for err in exc.errors():
             print(f"boxoffice: {'.'.join(map(str, err['loc']))}: {err['msg']}", file=sys.stderr)
-        return 2
+        return True
+    return False
+
+
+def _offline(config: Config, work: Callable[[db.Database, Passwords], Awaitable[T]]) -> T:
+    """Run ``work`` on the (migrated) database without a server, for account commands.
+    A Conflict (a taken username) ends the command with its message."""
+    from .envelope import Conflict
+
     config = with_database(config, need_secret=False)
 
-    async def run() -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
+    async def run() -> T:
         pool = await db.create_pool(config.database_url or "", minsize=1, maxsize=1)
         try:
             await db.migrate(pool)
             with ThreadPoolExecutor(1) as executor:
-                auth = Auth(
-                    db.Database(pool),
-                    Passwords(config.bcrypt_rounds, executor),
-                    AccessTokens("unused", 1),
-                    config,
-                )
-                await auth.create_user(args.name, password, args.role, by=command_line())
+                return await work(db.Database(pool), Passwords(config.bcrypt_rounds, executor))
         finally:
             pool.close()
             await pool.wait_closed()
 
     try:
-        asyncio.run(run())
+        return asyncio.run(run())
     except Conflict as exc:
-        print(f"boxoffice: {exc.message}", file=sys.stderr)
-        return 1
-    print(f"created {args.role} {args.name}")
-    return 0
+        raise SystemExit(f"boxoffice: {exc.message}") from None
 
 
 def cmd_tui(args: argparse.Namespace, config: Config) -> int:
@@ -215,6 +251,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=("admin", "clerk", "user"), default="user")
     server_flags(add)
     add.set_defaults(run=cmd_user_add)
+
+    token = sub.add_parser("token", help="manage integration API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    issue = token.add_parser("add", help="issue a token and print it (shown only once)")
+    issue.add_argument("name", help="who or what uses it, e.g. the partner's name")
+    issue.add_argument("--role", choices=("admin", "clerk", "user"), default="user")
+    server_flags(issue)
+    issue.set_defaults(run=cmd_token_add)
 
     demo.add_argument(
         "--no-tui", action="store_true", help="only the server (also when not on a terminal)"

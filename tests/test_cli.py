@@ -1,4 +1,5 @@
-"""The ``boxoffice`` command, run for real: migrate, user add, serve, and its configuration."""
+"""The ``boxoffice`` command, run for real: migrate, user add, token add, serve, and its
+configuration."""
 
 import asyncio
 import json
@@ -115,6 +116,38 @@ async def test_user_add_refuses_a_taken_name(user, database_url, name):
     )
     assert done.returncode != 0
     assert f"The username '{name}' is taken" in done.stderr
+
+
+# --- token add --------------------------------------------------------------------
+
+
+async def test_token_add_prints_a_working_token_alone(client, make_event, database_url, db_rows):
+    """`boxoffice token add` prints just the token (for TOKEN=$(...)); it works at once, with
+    its role, and the audit log says the command line issued it."""
+    done = await boxoffice_async(
+        "token", "add", "Box Partner", "--role", "clerk", "--database-url", database_url
+    )
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    assert token.startswith("bo_") and "\n" not in token, done.stdout
+    assert "shown only now" in done.stderr and token not in done.stderr
+    event = await make_event()
+    sale = {"event_id": event["id"], "quantity": 2, "customer_name": "Walk-in"}
+    sold = await call(client, "POST", "/api/v1/bookings", token=token, json=sale)
+    assert sold.status == 201, sold.body
+    report = await call(client, "GET", "/api/v1/reports/shift", token=token)
+    assert report.status == 200, report.body  # clerks only
+    [(actor, action, name)] = db_rows(
+        "SELECT actor, action, details->>'name' FROM audit_log WHERE action = 'token.create'"
+    )
+    assert (actor, action, name) == ("cli", "token.create", "Box Partner")
+
+
+async def test_token_add_refuses_a_blank_name(client, database_url, db_rows):
+    done = await boxoffice_async("token", "add", "  ", "--database-url", database_url)
+    assert done.returncode == 2
+    assert "name" in done.stderr and done.stdout == ""
+    assert db_rows("SELECT count(*) FROM api_tokens") == [(0,)]
 
 
 # --- serve without a secret and configuration -------------------------------------
