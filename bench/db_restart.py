@@ -36,7 +36,7 @@ from pathlib import Path
 
 import aiohttp
 import psycopg2
-from harness import ADMIN_PASSWORD, Server, login, make_event, make_users, own_server
+from harness import Server, own_server, seed
 
 from server import embedded
 
@@ -293,9 +293,8 @@ async def scenario(pg: PrivatePostgres, server: Server, args: argparse.Namespace
 
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
-        tokens = await make_users(http, base, max(args.workers, args.subscribers))
-        events = [await make_event(http, base, admin, args.seats) for _ in range(args.events)]
+        users = max(args.workers, args.subscribers)
+        tokens, events = await seed(http, base, users, args.events, args.seats)
 
         watchers = [await watch(http, base, tokens[i], events) for i in range(args.subscribers)]
         listeners = [asyncio.create_task(listen(w)) for w in watchers]

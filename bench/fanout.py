@@ -20,17 +20,7 @@ import time
 from dataclasses import dataclass, field
 
 import aiohttp
-from harness import (
-    ADMIN_PASSWORD,
-    Server,
-    login,
-    make_event,
-    make_users,
-    own_server,
-    percentile,
-    post,
-    scratch_database,
-)
+from harness import Server, own_server, percentile, post, scratch_database, seed
 
 
 @dataclass
@@ -109,9 +99,7 @@ def delays(bookings: list[tuple[int, float]], watchers: list[Watcher]) -> list[f
 
 async def run(server: Server, http: aiohttp.ClientSession, args: argparse.Namespace) -> None:
     base = server.url
-    admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
-    tokens = await make_users(http, base, 20)
-    event = await make_event(http, base, admin, int(args.rate * args.seconds * 3) + 10)
+    tokens, [event] = await seed(http, base, 20, 1, int(args.rate * args.seconds * 3) + 10)
 
     round_trips: list[float] = []
 

@@ -203,3 +203,13 @@ async def make_event(http: aiohttp.ClientSession, base: str, admin: str, seats: 
     }
     reply = await post(http, base + "/api/v1/events", body, admin)
     return reply["data"]["id"]
+
+
+async def seed(
+    http: aiohttp.ClientSession, base: str, users: int, events: int, seats: int
+) -> tuple[list[str], list[int]]:
+    """What a run books against: ``users`` new accounts (their access tokens) and ``events``
+    events of ``seats`` seats each (their ids), made by own_server's admin."""
+    admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
+    tokens = await make_users(http, base, users)
+    return tokens, [await make_event(http, base, admin, seats) for _ in range(events)]

@@ -31,16 +31,7 @@ from pathlib import Path
 
 import aiohttp
 import psycopg2
-from harness import (
-    ADMIN_PASSWORD,
-    Server,
-    login,
-    make_event,
-    make_users,
-    own_server,
-    percentile,
-    scratch_database,
-)
+from harness import Server, own_server, percentile, scratch_database, seed
 
 from server import queries as q
 
@@ -49,21 +40,26 @@ PENDING = "SELECT count(*) FROM bookings WHERE status = 'pending'"
 
 
 @dataclass
-class Minute:
-    """What completed during one reporting interval."""
+class Tally:
+    """Requests that succeeded and failed, by kind, and those shed."""
 
     ok: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    booking_latencies: list[float] = field(default_factory=list)
     shed: int = 0
 
 
 @dataclass
-class Totals:
-    ok: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
-    errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+class Minute(Tally):
+    """What completed during one reporting interval."""
+
+    booking_latencies: list[float] = field(default_factory=list)
+
+
+@dataclass
+class Totals(Tally):
+    """What completed during the whole run."""
+
     error_samples: list[str] = field(default_factory=list)
-    shed: int = 0
     left_to_expire: int = 0
     last_hold_at: float = 0.0
 
@@ -268,14 +264,12 @@ async def run(
 ) -> list[str]:
     """The soak; returns the failed checks."""
     base = server.url
-    admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
-    tokens = await make_users(http, base, args.users)
     # Enough seats that nothing sells out: every booking and hold taking the most seats.
     seconds = args.minutes * 60
     mean_q = (1 + args.max_quantity) / 2
     demand = (args.book_rate + args.hold_rate) * seconds * mean_q
     seats = int(2 * demand / args.events) + 100
-    events = [await make_event(http, base, admin, seats) for _ in range(args.events)]
+    tokens, events = await seed(http, base, args.users, args.events, seats)
 
     watchers = [Watcher() for _ in range(args.subscribers)]
     for start in range(0, len(watchers), 50):

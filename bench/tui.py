@@ -10,7 +10,7 @@ totals against the database.
 
     .venv/bin/python bench/tui.py              # 500 seats/s, 20 events, 10 s per phase
     .venv/bin/python bench/tui.py --rate 1000 --seconds 20 --events 100
-    .venv/bin/python -m bench.tui --gc-freeze  # also runs as a module
+    .venv/bin/python bench/tui.py --gc-freeze
 
 A second small process runs the same probe in an empty event loop, as a control: lag it
 sees too comes from the machine being busy (server, PostgreSQL, buyers), not from the app.
@@ -30,36 +30,14 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-
-try:  # .venv/bin/python bench/tui.py, like the other benchmarks
-    from harness import (
-        ADMIN_PASSWORD,
-        login,
-        make_event,
-        make_users,
-        own_server,
-        percentile,
-        post,
-        scratch_database,
-    )
-except ModuleNotFoundError:  # .venv/bin/python -m bench.tui
-    from bench.harness import (
-        ADMIN_PASSWORD,
-        login,
-        make_event,
-        make_users,
-        own_server,
-        percentile,
-        post,
-        scratch_database,
-    )
+from harness import ADMIN_PASSWORD, own_server, percentile, post, scratch_database, seed
 
 # After harness: it puts the project first on sys.path, ahead of this file's directory,
 # so "tui" is the app's package and not this module.
@@ -226,36 +204,17 @@ async def until(pilot: Any, condition: Callable[[], object], within: float) -> N
 # --- the other processes --------------------------------------------------------------
 
 
-def control_probe(conn: Connection) -> None:
-    """A lag probe in an otherwise empty event loop, until told to stop."""
-
-    async def main() -> list[tuple[float, float]]:
-        probe = Probe()
-        task = asyncio.create_task(probe.run())
-        conn.send("ready")
-        await asyncio.to_thread(conn.recv)
-        task.cancel()
-        return probe.samples
-
-    conn.send(asyncio.run(main()))
+async def control_probe(conn: Connection) -> list[tuple[float, float]]:
+    """A lag probe in an otherwise empty event loop, until told to stop: its samples."""
+    probe = Probe()
+    task = asyncio.create_task(probe.run())
+    conn.send("ready")
+    await asyncio.to_thread(conn.recv)
+    task.cancel()
+    return probe.samples
 
 
-def buyers(
-    conn: Connection,
-    base: str,
-    tokens: list[str],
-    event_ids: list[int],
-    rate: float,
-    seconds: float,
-    in_flight: int,
-) -> None:
-    """Book 1 or 2 seats at a time on a random event, ``rate`` seats a second on average,
-    for ``seconds``, at most ``in_flight`` requests at once (it falls behind rather than
-    queueing without bound). Reports what it sold."""
-    conn.send(asyncio.run(_buy(conn, base, tokens, event_ids, rate, seconds, in_flight)))
-
-
-async def _buy(
+async def buyers(
     conn: Connection,
     base: str,
     tokens: list[str],
@@ -264,6 +223,9 @@ async def _buy(
     seconds: float,
     in_flight: int,
 ) -> dict[str, Any]:
+    """Book 1 or 2 seats at a time on a random event, ``rate`` seats a second on average,
+    for ``seconds``, at most ``in_flight`` requests at once (it falls behind rather than
+    queueing without bound). Reports what it sold."""
     rng = random.Random(1)
     slots = asyncio.Semaphore(in_flight)
     seats = bookings = refused = errors = 0
@@ -322,11 +284,17 @@ async def _buy(
     }
 
 
-def spawn(target: Callable[..., None], *args: Any) -> tuple[Any, Connection]:
-    """Start ``target(conn, *args)`` in a fresh interpreter: its own GIL and event loop."""
+def _run(target: Callable[..., Awaitable[Any]], conn: Connection, *args: Any) -> None:
+    """In the other process: ``target(conn, *args)`` in an event loop; send what it returns."""
+    conn.send(asyncio.run(target(conn, *args)))
+
+
+def spawn(target: Callable[..., Awaitable[Any]], *args: Any) -> tuple[Any, Connection]:
+    """Start ``target(conn, *args)`` in a fresh interpreter: its own GIL and event loop. What
+    it returns is its last message on the connection."""
     here, there = multiprocessing.get_context("spawn").Pipe()
     process = multiprocessing.get_context("spawn").Process(
-        target=target, args=(there, *args), daemon=True
+        target=_run, args=(target, there, *args), daemon=True
     )
     process.start()
     return process, here
@@ -418,12 +386,8 @@ async def run(args: argparse.Namespace) -> Results:
         async with own_server(dsn, 8) as server:
             base = server.url
             async with aiohttp.ClientSession() as http:
-                admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
                 print(f"setting up {args.events} events and {args.buyers} buyers ...", flush=True)
-                event_ids = [
-                    await make_event(http, base, admin, capacity) for _ in range(args.events)
-                ]
-                tokens = await make_users(http, base, args.buyers)
+                tokens, event_ids = await seed(http, base, args.buyers, args.events, capacity)
 
                 control, control_conn = spawn(control_probe)
                 buyer, buyer_conn = spawn(

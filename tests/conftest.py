@@ -8,6 +8,8 @@ before every test.
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import psycopg2
 import pytest
 from aiohttp.test_utils import TestClient
+from server_process import ledger, rows
 
 from common.models import Role
 from server import embedded
@@ -141,6 +144,34 @@ class Actor:
 PASSWORD = "correct horse battery"
 
 
+async def register(
+    client: TestClient, username: str, password: str = PASSWORD, **extra: Any
+) -> Reply:
+    body = {"username": username, "password": password, **extra}
+    return await call(client, "POST", "/api/v1/auth/register", json=body)
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> Reply:
+    body = {"username": username, "password": password}
+    return await call(client, "POST", "/api/v1/auth/login", json=body)
+
+
+def access_claims(who: Actor, **changes: Any) -> dict[str, Any]:
+    """The claims of an access token for ``who``, built here as the server builds its own
+    (not with its code): ``changes`` replace them, and a claim set to None is left out."""
+    now = int(time.time())
+    claims = {
+        "sub": str(who.user_id),
+        "name": who.username,
+        "role": who.role,
+        "typ": "access",
+        "iat": now,
+        "exp": now + 600,
+        **changes,
+    }
+    return {name: value for name, value in claims.items() if value is not None}
+
+
 class Actors:
     """Makes accounts: ``await actors.new("admin")`` is a logged-in admin."""
 
@@ -246,30 +277,15 @@ def db_execute(database_url: str) -> Any:
 @pytest.fixture
 def db_rows(database_url: str) -> Any:
     """Read the database directly, to check what the API says against what is stored."""
-
-    def query(statement: str, *args: Any) -> list[tuple[Any, ...]]:
-        conn = psycopg2.connect(database_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement, args)
-                return cur.fetchall()
-        finally:
-            conn.close()
-
-    return query
+    return functools.partial(rows, database_url)
 
 
 @pytest.fixture
-async def ledger_ok(db_rows: Any) -> AsyncIterator[Any]:
+async def ledger_ok(database_url: str) -> AsyncIterator[Any]:
     """A check that every event's sold seats equal its active bookings."""
 
     def check() -> None:
-        rows = db_rows(
-            "SELECT e.id, e.total_seats - e.available_seats, "
-            "COALESCE(SUM(b.quantity) FILTER (WHERE b.status IN ('confirmed','pending')), 0) "
-            "FROM events e LEFT JOIN bookings b ON b.event_id = e.id GROUP BY e.id"
-        )
-        for event_id, sold, booked in rows:
+        for event_id, sold, booked in ledger(database_url):
             assert sold == booked, f"event {event_id}: {sold} seats gone, {booked} booked"
 
     yield check

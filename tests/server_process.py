@@ -1,5 +1,6 @@
 """A real `boxoffice serve` process on a scratch database of its own, for the tests that
-need to signal or kill the server (tests/test_workers.py, tests/test_crash.py)."""
+need to signal or kill the server (tests/test_workers.py, tests/test_crash.py); and reading
+the database directly (``rows``, ``ledger``), which tests/conftest.py's fixtures use too."""
 
 from __future__ import annotations
 
@@ -157,25 +158,22 @@ async def request(
         return resp.status, await resp.json(), resp.headers
 
 
+async def _auth(
+    http: aiohttp.ClientSession, base: str, action: str, username: str, password: str, expect: int
+) -> dict[str, Any]:
+    """POST the credentials to /api/v1/auth/``action``; the reply, once it is ``expect``."""
+    body = {"username": username, "password": password}
+    status, reply, _ = await request(http, "POST", f"{base}/api/v1/auth/{action}", json=body)
+    assert status == expect, reply
+    return reply
+
+
 async def login(http: aiohttp.ClientSession, base: str, username: str, password: str) -> str:
-    status, body, _ = await request(
-        http,
-        "POST",
-        base + "/api/v1/auth/login",
-        json={"username": username, "password": password},
-    )
-    assert status == 200, body
-    return body["data"]["access_token"]
+    return (await _auth(http, base, "login", username, password, 200))["data"]["access_token"]
 
 
 async def register(http: aiohttp.ClientSession, base: str, username: str) -> str:
-    status, body, _ = await request(
-        http,
-        "POST",
-        base + "/api/v1/auth/register",
-        json={"username": username, "password": PASSWORD},
-    )
-    assert status == 201, body
+    await _auth(http, base, "register", username, PASSWORD, 201)
     return await login(http, base, username, PASSWORD)
 
 

@@ -10,22 +10,12 @@ from typing import Any
 import bcrypt
 import jwt
 import pytest
-from conftest import PASSWORD, call
+from conftest import PASSWORD, access_claims, call, login, register
 
 from server.app import create_app
 
 AUTH = "/api/v1/auth"
 USERS = "/api/v1/users"
-
-
-async def register(client: Any, username: str, password: str = PASSWORD, **extra: Any) -> Any:
-    body = {"username": username, "password": password, **extra}
-    return await call(client, "POST", f"{AUTH}/register", json=body)
-
-
-async def login(client: Any, username: str, password: str = PASSWORD) -> Any:
-    body = {"username": username, "password": password}
-    return await call(client, "POST", f"{AUTH}/login", json=body)
 
 
 async def refresh(client: Any, token: str) -> Any:
@@ -42,18 +32,7 @@ async def me(client: Any, token: str) -> Any:
 
 def forge(who: Any, key: str | None, algorithm: str = "HS256", **claims: Any) -> str:
     """An access token for ``who`` shaped like the server's own; a claim set to None is left out."""
-    now = int(time.time())
-    payload = {
-        "sub": str(who.user_id),
-        "name": who.username,
-        "role": who.role,
-        "typ": "access",
-        "iat": now,
-        "exp": now + 600,
-        **claims,
-    }
-    payload = {name: value for name, value in payload.items() if value is not None}
-    return jwt.encode(payload, key, algorithm=algorithm)
+    return jwt.encode(access_claims(who, **claims), key, algorithm=algorithm)
 
 
 # --- register ------------------------------------------------------------------

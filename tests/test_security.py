@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from conftest import call, event_body
+from conftest import access_claims, call, event_body, login, register
 
 from server.app import create_app
 from server.config import Config, ConfigError
@@ -35,20 +35,6 @@ BOOKINGS = f"{API}/bookings"
 WS = f"{API}/ws"
 
 SECRET_ADMIN_PATH = f"{API}/users"  # admin only: a forged admin role would show
-
-
-def claims_of(who: Any, **changes: Any) -> dict[str, Any]:
-    now = int(time.time())
-    claims = {
-        "sub": str(who.user_id),
-        "name": who.username,
-        "role": who.role,
-        "typ": "access",
-        "iat": now,
-        "exp": now + 600,
-        **changes,
-    }
-    return {k: v for k, v in claims.items() if v is not None}
 
 
 def b64(data: dict[str, Any]) -> str:
@@ -77,21 +63,23 @@ def bad_tokens(who: Any, config: Config) -> dict[str, str]:
         "tampered-role": tampered(who.token, role="admin"),
         "tampered-sub": tampered(who.token, sub=str(who.user_id + 1)),
         "tampered-exp": tampered(who.token, exp=now + 10**6),
-        "expired": jwt.encode(claims_of(who, iat=now - 900, exp=now - 60), secret, "HS256"),
-        "alg-none": jwt.encode(claims_of(who, role="admin"), None, algorithm="none"),
+        "expired": jwt.encode(access_claims(who, iat=now - 900, exp=now - 60), secret, "HS256"),
+        "alg-none": jwt.encode(access_claims(who, role="admin"), None, algorithm="none"),
         "alg-none-unsigned-real-header": ".".join(
-            [b64({"alg": "none", "typ": "JWT"}), b64(claims_of(who, role="admin")), ""]
+            [b64({"alg": "none", "typ": "JWT"}), b64(access_claims(who, role="admin")), ""]
         ),
-        "wrong-key": jwt.encode(claims_of(who, role="admin"), "not-the-key-" + "z" * 40, "HS256"),
-        "hs512-real-key": hs512(claims_of(who), secret),
-        "no-sub": jwt.encode(claims_of(who, sub=None), secret, "HS256"),
-        "no-exp": jwt.encode(claims_of(who, exp=None), secret, "HS256"),
-        "no-iat": jwt.encode(claims_of(who, iat=None), secret, "HS256"),
-        "no-typ": jwt.encode(claims_of(who, typ=None), secret, "HS256"),
-        "typ-refresh": jwt.encode(claims_of(who, typ="refresh"), secret, "HS256"),
-        "role-root": jwt.encode(claims_of(who, role="root"), secret, "HS256"),
-        "no-role": jwt.encode(claims_of(who, role=None), secret, "HS256"),
-        "sub-not-a-number": jwt.encode(claims_of(who, sub="1 OR 1=1"), secret, "HS256"),
+        "wrong-key": jwt.encode(
+            access_claims(who, role="admin"), "not-the-key-" + "z" * 40, "HS256"
+        ),
+        "hs512-real-key": hs512(access_claims(who), secret),
+        "no-sub": jwt.encode(access_claims(who, sub=None), secret, "HS256"),
+        "no-exp": jwt.encode(access_claims(who, exp=None), secret, "HS256"),
+        "no-iat": jwt.encode(access_claims(who, iat=None), secret, "HS256"),
+        "no-typ": jwt.encode(access_claims(who, typ=None), secret, "HS256"),
+        "typ-refresh": jwt.encode(access_claims(who, typ="refresh"), secret, "HS256"),
+        "role-root": jwt.encode(access_claims(who, role="root"), secret, "HS256"),
+        "no-role": jwt.encode(access_claims(who, role=None), secret, "HS256"),
+        "sub-not-a-number": jwt.encode(access_claims(who, sub="1 OR 1=1"), secret, "HS256"),
         "not-a-jwt": "a.b.c",
     }
 
@@ -250,52 +238,31 @@ async def test_customer_filter_takes_metacharacters_literally(clerk, admin, make
 async def test_usernames_with_allowed_metacharacters_round_trip(client, admin, username):
     """Usernames allow only letters, digits, '.', '_' and '-': those are kept as given and a
     LIKE wildcard in one matches only itself at login."""
-    reply = await call(
-        client,
-        "POST",
-        f"{API}/auth/register",
-        json={"username": username, "password": "correct horse battery"},
-    )
+    reply = await register(client, username)
     assert reply.status == 201, reply.body
     assert reply.data["username"] == username
-    good = await call(
-        client,
-        "POST",
-        f"{API}/auth/login",
-        json={"username": username, "password": "correct horse battery"},
-    )
+    good = await login(client, username)
     assert good.status == 200
     me = await call(client, "GET", f"{API}/auth/me", token=good.data["access_token"])
     assert me.data["username"] == username
     # A wildcard-looking name that is not the account is not the account.
     wildcard = username.replace("_", "%")
     if wildcard != username:
-        miss = await call(
-            client,
-            "POST",
-            f"{API}/auth/login",
-            json={"username": wildcard, "password": "correct horse battery"},
-        )
-        assert miss.status == 401
+        assert (await login(client, wildcard)).status == 401
 
 
 @pytest.mark.parametrize("username", ["'; DROP TABLE users; --", "a' OR '1'='1", "%", "é"])
 async def test_usernames_with_other_characters_are_refused(client, db_rows, username):
-    reply = await call(
-        client,
-        "POST",
-        f"{API}/auth/register",
-        json={"username": username, "password": "correct horse battery"},
-    )
+    reply = await register(client, username)
     assert reply.status == 422
     assert reply.fields == ["username"]
 
 
 @pytest.mark.parametrize("name", ["'; DROP TABLE users; --", "%", "_dmin%", "admin' --"])
 async def test_injected_login_names_find_nobody(client, admin, name):
-    reply = await call(
-        client, "POST", f"{API}/auth/login", json={"username": name, "password": "x" * 8}
-    )
+    """With the admin's own password: a name that matched the admin would log in."""
+    assert (await login(client, admin.username)).status == 200
+    reply = await login(client, name)
     assert reply.status == 401
 
 
@@ -317,6 +284,16 @@ async def raw(client: Any, method: str, path: str, **kwargs: Any) -> tuple[int, 
         return resp.status, resp.headers, await resp.json()
 
 
+async def preflight(
+    client: Any, path: str, method: str, origin: str = ORIGIN, request_headers: str = ""
+) -> tuple[int, Any, Any]:
+    """The OPTIONS request a browser at ``origin`` sends before a cross-origin ``method``."""
+    headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if request_headers:
+        headers["Access-Control-Request-Headers"] = request_headers
+    return await raw(client, "OPTIONS", path, headers=headers)
+
+
 def cors_headers(headers: Any) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower().startswith("access-control-")}
 
@@ -330,12 +307,7 @@ async def test_cors_is_off_by_default(client, user):
         client, "GET", f"{API}/auth/me", headers={**headers, "Authorization": "Bearer x"}
     )
     assert cors_headers(got) == {}
-    status, got, body = await raw(
-        client,
-        "OPTIONS",
-        EVENTS,
-        headers={**headers, "Access-Control-Request-Method": "POST"},
-    )
+    status, got, body = await preflight(client, EVENTS, "POST")
     assert status == 405 and body["code"] == 405
     assert cors_headers(got) == {}
 
@@ -347,15 +319,8 @@ async def cors_client(aiohttp_client: Any, config: Config, clean_db: None) -> An
 
 
 async def test_cors_preflight_for_an_allowed_origin(cors_client):
-    status, got, body = await raw(
-        cors_client,
-        "OPTIONS",
-        EVENTS,
-        headers={
-            "Origin": ORIGIN,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type",
-        },
+    status, got, body = await preflight(
+        cors_client, EVENTS, "POST", request_headers="authorization, content-type"
     )
     assert status == 200 and body["status"] == "success"
     assert got["Access-Control-Allow-Origin"] == ORIGIN
@@ -368,12 +333,7 @@ async def test_cors_preflight_for_an_allowed_origin(cors_client):
 
 
 async def test_cors_preflight_for_a_method_the_route_lacks_allows_nothing(cors_client):
-    status, got, _ = await raw(
-        cors_client,
-        "OPTIONS",
-        f"{API}/auth/me",
-        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "DELETE"},
-    )
+    status, got, _ = await preflight(cors_client, f"{API}/auth/me", "DELETE")
     assert status == 200
     assert cors_headers(got) == {}
 
@@ -381,12 +341,7 @@ async def test_cors_preflight_for_a_method_the_route_lacks_allows_nothing(cors_c
 async def test_cors_preflight_for_an_unknown_path_is_a_404(cors_client):
     """No preflight answer for a URL that does not exist: the 404 envelope, readable by
     the allowed origin, allows no method."""
-    status, got, _ = await raw(
-        cors_client,
-        "OPTIONS",
-        f"{API}/nowhere",
-        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "GET"},
-    )
+    status, got, _ = await preflight(cors_client, f"{API}/nowhere", "GET")
     assert status == 404
     assert got["Access-Control-Allow-Origin"] == ORIGIN
     assert "Access-Control-Allow-Methods" not in got
@@ -415,12 +370,7 @@ async def test_cors_ignores_other_origins(cors_client, origin):
     _, got, _ = await raw(cors_client, "GET", EVENTS, headers={"Origin": origin})
     assert cors_headers(got) == {}
     assert "Origin" in got["Vary"]
-    status, got, _ = await raw(
-        cors_client,
-        "OPTIONS",
-        EVENTS,
-        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
-    )
+    status, got, _ = await preflight(cors_client, EVENTS, "POST", origin)
     assert status == 405
     assert cors_headers(got) == {}
 

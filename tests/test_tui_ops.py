@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Input, RadioSet
-from tui_support import select_row, started, text, until
+from tui_support import go_to, kept_out, on_bookings, rows, running, select_row, sell, text, until
 
 from tui.app import BoxofficeApp
 from tui.formatting import ticket_code
@@ -19,33 +19,20 @@ from tui.screens.checkin import CheckInScreen
 from tui.screens.confirm import PaymentScreen
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.events import EventsScreen
+from tui.screens.help import HelpScreen
 from tui.screens.sell import ReceiptScreen, SellScreen
 from tui.screens.shift import ShiftScreen
 from tui.settings import Settings
 from tui.widgets.bookings_table import BookingsTable
 from tui.widgets.gauge import SeatGauge
 
-SIZE = (100, 30)
-
-
-def rows(table: Any) -> list[str]:
-    return [" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count)]
-
-
-async def sell(
-    clerk: Any, event: dict[str, Any], quantity: int, customer: str, **extra: Any
-) -> dict[str, Any]:
-    body = {"event_id": event["id"], "quantity": quantity, "customer_name": customer, **extra}
-    reply = await clerk.post("/api/v1/bookings", json=body)
-    assert reply.status == 201, reply.body
-    return reply.data
+SMALL = (80, 24)  # the classic terminal
 
 
 async def open_sell_dialog(pilot: Any, quantity: str, customer: str) -> SellScreen:
-    await pilot.press("enter")
-    await until(pilot, lambda: isinstance(pilot.app.screen, SellScreen))
+    screen = await go_to(pilot, SellScreen, "enter")
     await pilot.press("backspace", *quantity, "enter", *customer)
-    return pilot.app.screen
+    return screen
 
 
 # --- selling: payment and holds -------------------------------------------------------
@@ -54,8 +41,7 @@ async def open_sell_dialog(pilot: Any, quantity: str, customer: str) -> SellScre
 async def test_sale_paid_by_card_shows_the_ticket_code(tui, clerk, make_event):
     await make_event(title="Card Night", total_seats=10, price="12.50")
     app = tui(clerk)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(app, SMALL) as pilot:
         sell_screen = await open_sell_dialog(pilot, "2", "Grace Hopper")
         assert sell_screen.payment_method == "cash"  # the default
         await pilot.click("#pay-card")
@@ -73,36 +59,32 @@ async def test_sale_paid_by_card_shows_the_ticket_code(tui, clerk, make_event):
         assert "paid by card" in text(receipt.query_one("#receipt-body"))
 
         # The next sale starts from the method chosen last.
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
-        await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, SellScreen))
-        assert app.screen.payment_method == "card"
-        pressed = app.screen.query_one(RadioSet).pressed_button
+        await go_to(pilot, EventsScreen, "enter")
+        sell_screen = await go_to(pilot, SellScreen, "enter")
+        assert sell_screen.payment_method == "card"
+        pressed = sell_screen.query_one(RadioSet).pressed_button
         assert pressed is not None and pressed.id == "pay-card"
 
 
 async def test_enter_sells_with_the_payment_chosen_by_keyboard(tui, clerk, make_event):
     await make_event(title="Keyboard Night", total_seats=10)
     app = tui(clerk)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(app, SMALL) as pilot:
         sell_screen = await open_sell_dialog(pilot, "1", "Ada")
         await pilot.press("tab")  # from the customer to the payment choice
         assert sell_screen.query_one(RadioSet).has_focus
         await pilot.press("right", "right", "enter")
         assert sell_screen.payment_method == "other"
-        await pilot.press("shift+tab", "enter")  # back to the customer: Enter sells
-        await until(pilot, lambda: isinstance(app.screen, ReceiptScreen))
-        reply = await clerk.get(f"/api/v1/bookings/{app.screen.booking.id}")
+        # Back to the customer: Enter sells.
+        receipt = await go_to(pilot, ReceiptScreen, "shift+tab", "enter")
+        reply = await clerk.get(f"/api/v1/bookings/{receipt.booking.id}")
         assert reply.data["payment_method"] == "other"
 
 
 async def test_hold_shows_when_it_lapses_and_is_confirmed_from_bookings(tui, clerk, make_event):
     event = await make_event(title="Hold Night", total_seats=10, price="20.00")
     app = tui(clerk)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
+    async with running(app, SMALL) as pilot:
         await open_sell_dialog(pilot, "3", "Alan Turing")
         await pilot.click("#sell-hold")
         await until(pilot, lambda: isinstance(app.screen, ReceiptScreen))
@@ -115,17 +97,14 @@ async def test_hold_shows_when_it_lapses_and_is_confirmed_from_bookings(tui, cle
         assert "to pay" in text(receipt.query_one("#receipt-body"))
         await until(pilot, lambda: app.store.events[event["id"]].available_seats == 7)
 
-        await pilot.press("enter", "f3")
-        await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
-        screen = app.screen
+        screen = await go_to(pilot, BookingsScreen, "enter", "f3")
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == 1)
         assert f"held till {until_local:%H:%M}" in rows(table)[0]
         table.focus()
         assert "to pay by" in text(screen.query_one("#booking-detail"))
 
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PaymentScreen))
+        await go_to(pilot, PaymentScreen, "p")
         await pilot.press("2")  # card
         await until(pilot, lambda: app.screen is screen)
         await until(pilot, lambda: "confirmed" in rows(table)[0])
@@ -144,16 +123,9 @@ async def test_confirming_a_hold_can_be_put_off(tui, clerk, make_event):
     event = await make_event(title="Undecided Night")
     held = await sell(clerk, event, 1, "Ada", hold=True)
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f3")
-        await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
-        screen = app.screen
-        table = screen.query_one(BookingsTable)
-        await until(pilot, lambda: table.row_count == 1)
+    async with on_bookings(app, listed=1) as (pilot, screen, table):
         table.focus()
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PaymentScreen))
+        await go_to(pilot, PaymentScreen, "p")
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
         await pilot.pause(0.2)
@@ -164,15 +136,11 @@ async def test_bookings_are_fresh_when_coming_back(tui, clerk, make_event):
     """A hold sold at the counter is there when the clerk goes back to the bookings."""
     event = await make_event(title="Return Night")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f3")
-        await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, BookingsScreen, "f3")
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: text(screen.query_one("#bookings-message")) == "0 bookings")
-        await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await go_to(pilot, EventsScreen, "f2")
         held = await sell(clerk, event, 2, "Ada", hold=True)
         await pilot.press("f3")
         await until(pilot, lambda: table.row_count == 1)
@@ -185,12 +153,6 @@ async def test_bookings_are_fresh_when_coming_back(tui, clerk, make_event):
 
 
 # --- check-in at the door -------------------------------------------------------------
-
-
-async def open_check_in(pilot: Any) -> CheckInScreen:
-    await pilot.press("f5")
-    await until(pilot, lambda: isinstance(pilot.app.screen, CheckInScreen))
-    return pilot.app.screen
 
 
 async def scan(pilot: Any, screen: CheckInScreen, code: str) -> None:
@@ -215,9 +177,8 @@ async def test_check_in_admits_a_ticket_once(tui, clerk, make_event, tmp_path):
     booking = await sell(clerk, event, 4, "Grace Hopper", payment_method="cash")
     code = booking["ticket_code"]
     app = tui(clerk)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
-        screen = await open_check_in(pilot)
+    async with running(app, SMALL) as pilot:
+        screen = await go_to(pilot, CheckInScreen, "f5")
         assert ready_for_the_next(screen)
 
         # The gate, once: remembered for the next run.
@@ -257,9 +218,8 @@ async def test_check_in_admits_a_ticket_once(tui, clerk, make_event, tmp_path):
         assert [r.split()[1] for r in history] == ["REFUSED", "REFUSED", "ADMITTED"]
 
     again = tui(clerk)
-    async with again.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
-        screen = await open_check_in(pilot)
+    async with running(again, SMALL) as pilot:
+        screen = await go_to(pilot, CheckInScreen, "f5")
         assert screen.query_one("#gate", Input).value == "North door"
 
 
@@ -268,9 +228,8 @@ async def test_check_in_refuses_cancelled_and_held_tickets(tui, clerk, make_even
     cancelled = await sell(clerk, event, 1, "Ada")
     assert (await clerk.delete(f"/api/v1/bookings/{cancelled['id']}")).status == 200
     app = tui(clerk)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
-        screen = await open_check_in(pilot)
+    async with running(app, SMALL) as pilot:
+        screen = await go_to(pilot, CheckInScreen, "f5")
         await scan(pilot, screen, cancelled["ticket_code"])
         title, shown = panel(screen)
         assert title == "✘ REFUSED" and "Cancelled" in shown
@@ -286,9 +245,8 @@ async def test_quick_scans_are_each_answered(tui, clerk, make_event):
     first = await sell(clerk, event, 1, "Ada")
     second = await sell(clerk, event, 2, "Grace")
     app = tui(clerk)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await started(pilot)
-        screen = await open_check_in(pilot)
+    async with running(app, SMALL) as pilot:
+        screen = await go_to(pilot, CheckInScreen, "f5")
         await pilot.press(*first["ticket_code"], "enter", *second["ticket_code"], "enter")
         await until(pilot, lambda: len(screen.history) == 2)
         assert {scan.verdict for scan in screen.history} == {"admitted"}
@@ -302,28 +260,16 @@ async def test_quick_scans_are_each_answered(tui, clerk, make_event):
 async def test_check_in_is_for_staff_only(tui, user, make_event):
     await make_event()
     app = tui(user)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = app.screen
-        for key in ("f5", "f6", "f7"):
-            await pilot.press(key)
-            await pilot.pause(0.1)
-            assert app.screen is screen, key
-        app.action_go("checkin")
-        await pilot.pause(0.1)
-        assert app.screen is screen
-        assert any("clerks and admins only" in n.message for n in app._notifications)
+    async with running(app) as pilot:
+        await kept_out(pilot, "checkin", "clerks and admins only", "f5", "f6", "f7")
 
 
 async def test_dashboard_counts_tickets_admitted(tui, admin, clerk, make_event):
     event = await make_event(title="Counted Night", total_seats=20)
     booking = await sell(clerk, event, 2, "Ada")
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f4")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, DashboardScreen, "f4")
         assert "0 tickets admitted" in text(screen.query_one("#totals"))
         reply = await clerk.post("/api/v1/checkins", json={"code": booking["ticket_code"]})
         assert reply.status == 200, reply.body
@@ -350,11 +296,8 @@ async def test_shift_report_lists_the_clerks_sales_and_exports_csv(
 
     app = tui(clerk)
     app.settings.export_dir = str(tmp_path / "exports")
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f6")
-        await until(pilot, lambda: isinstance(app.screen, ShiftScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, ShiftScreen, "f6")
         table = screen.query_one("#shift-bookings", DataTable)
         await until(pilot, lambda: screen.report is not None)
         listed = rows(table)
@@ -381,11 +324,8 @@ async def test_admin_picks_whose_shift(tui, admin, clerk, make_event):
     event = await make_event(title="Picked Night", price="5.00")
     await sell(clerk, event, 2, "Ada Lovelace", payment_method="cash")
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f6")
-        await until(pilot, lambda: isinstance(app.screen, ShiftScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, ShiftScreen, "f6")
         table = screen.query_one("#shift-bookings", DataTable)
         await until(pilot, lambda: screen.report is not None)
         assert table.row_count == 0  # the admin sold nothing
@@ -418,16 +358,9 @@ def test_audit_filters_are_read_from_what_is_typed():
 async def test_clerk_cannot_reach_the_audit_log(tui, clerk, make_event):
     await make_event()
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+    async with running(app) as pilot:
         screen = app.screen
-        await pilot.press("f7")
-        await pilot.pause(0.1)
-        assert app.screen is screen
-        app.action_go("audit")
-        await pilot.pause(0.1)
-        assert app.screen is screen
-        assert any("admins only" in n.message for n in app._notifications)
+        await kept_out(pilot, "audit", "admins only", "f7")
         assert "Audit log" not in [c.title for c in app.get_system_commands(screen)]
         app.show_audit("booking 1")
         await pilot.pause(0.2)
@@ -440,11 +373,8 @@ async def test_admin_browses_the_audit_log(tui, admin, clerk, make_event):
     cancelled = await sell(clerk, event, 1, "Grace Hopper")
     assert (await clerk.delete(f"/api/v1/bookings/{cancelled['id']}")).status == 200
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f7")
-        await until(pilot, lambda: isinstance(app.screen, AuditScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, AuditScreen, "f7")
         table = screen.query_one("#audit", DataTable)
         await until(pilot, lambda: table.row_count >= 4)
         actions = [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
@@ -462,9 +392,7 @@ async def test_admin_browses_the_audit_log(tui, admin, clerk, make_event):
         assert f"#{cancelled['id']}" in summary
 
         # From the bookings screen: h shows a booking's history.
-        await pilot.press("f3")
-        await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
-        bookings = app.screen.query_one(BookingsTable)
+        bookings = (await go_to(pilot, BookingsScreen, "f3")).query_one(BookingsTable)
         await until(pilot, lambda: kept["id"] in bookings.bookings)
         bookings.focus()
         select_row(bookings, kept["id"])
@@ -478,13 +406,8 @@ async def test_admin_browses_the_audit_log(tui, admin, clerk, make_event):
 
 async def test_help_names_the_new_screens(tui, admin):
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f1")
-        from tui.screens.help import HelpScreen
-
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        source = app.screen.query_one("Markdown").source
+    async with running(app) as pilot:
+        source = (await go_to(pilot, HelpScreen, "f1")).query_one("Markdown").source
         for name in ("Check-in", "Shift report", "Audit log"):
             assert name in source
         assert isinstance(app, BoxofficeApp)

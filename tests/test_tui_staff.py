@@ -4,13 +4,22 @@ driven by Textual's pilot against a real server and database."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
 from textual.widgets import Input, Markdown, Select
-from tui_support import select_row, started, text, until
+from tui_support import (
+    go_to,
+    kept_out,
+    keys_do_nothing,
+    on_bookings,
+    rows,
+    running,
+    select_row,
+    sell,
+    text,
+    until,
+)
 
 from common.models import Event, LiveEvent
 from tui.app import BoxofficeApp
@@ -24,39 +33,6 @@ from tui.screens.help import HelpScreen
 from tui.widgets.bookings_table import BookingsTable
 from tui.widgets.events_table import EventsTable
 from tui.widgets.gauge import SeatGauge
-
-SIZE = (100, 30)
-
-
-def rows(table: Any) -> list[str]:
-    return [" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count)]
-
-
-async def sell(clerk: Any, event: dict[str, Any], quantity: int, customer: str) -> dict[str, Any]:
-    body = {"event_id": event["id"], "quantity": quantity, "customer_name": customer}
-    reply = await clerk.post("/api/v1/bookings", json=body)
-    assert reply.status == 201, reply.body
-    return reply.data
-
-
-async def open_bookings(pilot: Any) -> BookingsScreen:
-    await pilot.press("f3")
-    await until(pilot, lambda: isinstance(pilot.app.screen, BookingsScreen))
-    return pilot.app.screen
-
-
-@contextlib.asynccontextmanager
-async def on_bookings(
-    app: BoxofficeApp, listed: int
-) -> AsyncIterator[tuple[Any, BookingsScreen, BookingsTable]]:
-    """The app running on its bookings screen, once the table lists ``listed`` bookings:
-    (pilot, screen, table)."""
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
-        table = screen.query_one(BookingsTable)
-        await until(pilot, lambda: table.row_count == listed)
-        yield pilot, screen, table
 
 
 async def search(pilot: Any, screen: BookingsScreen, typed: str) -> None:
@@ -99,16 +75,14 @@ async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, a
         await pilot.press("enter")  # from the search box to the results
         assert table.has_focus
 
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await go_to(pilot, ConfirmScreen, "c")
         await pilot.press("n")
         await until(pilot, lambda: app.screen is screen)
         await pilot.pause(0.2)
         reply = await clerk.get(f"/api/v1/bookings/{booking['id']}")
         assert reply.data["status"] == "confirmed"
 
-        await pilot.press("c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await go_to(pilot, ConfirmScreen, "c")
         await pilot.press("y")
         await until(pilot, lambda: "cancelled" in rows(table)[0])
         reply = await admin.get(f"/api/v1/events/{event['id']}")
@@ -127,8 +101,7 @@ async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, 
         lost = await app.client.cancel(booking["id"], idempotency_key=key)
         assert lost.status == "cancelled" and "confirmed" in rows(table)[0]
 
-        await pilot.press("enter", "c")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await go_to(pilot, ConfirmScreen, "enter", "c")
         await pilot.press("y")
         await until(pilot, lambda: "cancelled" in rows(table)[0])
         messages = [n.message for n in app._notifications]
@@ -152,9 +125,7 @@ async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):
         assert all("Second Night" in row for row in rows(table))
 
         # From the events screen: "b" on the first event's row.
-        await pilot.press("f2")
-        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
-        events = app.screen.query_one(EventsTable)
+        events = (await go_to(pilot, EventsScreen, "f2")).query_one(EventsTable)
         events.focus()
         select_row(events, first["id"])
         await pilot.press("b")
@@ -170,13 +141,9 @@ async def test_events_b_opens_bookings_of_that_event(tui, clerk, make_event):
     event = await make_event(title="Late Show", date="2099-07-01T21:00:00+00:00")
     await sell(clerk, event, 2, "Grace Hopper")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        events = app.screen.query_one(EventsTable)
-        select_row(events, event["id"])
-        await pilot.press("b")
-        await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        select_row(app.screen.query_one(EventsTable), event["id"])
+        screen = await go_to(pilot, BookingsScreen, "b")
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == 1 and "Late Show" in rows(table)[0])
         assert screen.query_one("#booking-event", Select).value == event["id"]
@@ -187,9 +154,8 @@ async def test_picked_event_deleted_falls_back_to_all_bookings(tui, admin, clerk
     doomed = await make_event(title="Doomed Night")
     await sell(clerk, kept, 1, "Ada Lovelace")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, BookingsScreen, "f3")
         table = screen.query_one(BookingsTable)
         picker = screen.query_one("#booking-event", Select)
         picker.value = doomed["id"]
@@ -208,11 +174,8 @@ async def test_dashboard_follows_sales_made_elsewhere(tui, admin, clerk, make_ev
     quiet = await make_event(title="Quiet Night", total_seats=50)
     busy = await make_event(title="Busy Night", total_seats=20, price="10.00")
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f4")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, DashboardScreen, "f4")
         gauges = {gauge.event.id: gauge for gauge in screen.query(SeatGauge)}
         assert set(gauges) == {quiet["id"], busy["id"]}
         assert "0 of 70 seats sold" in text(screen.query_one("#totals"))
@@ -233,11 +196,8 @@ async def test_dashboard_gauges_follow_events_added_and_deleted(tui, admin, cler
     late = await make_event(title="Late", date="2099-12-01T19:00:00+00:00")
     await sell(clerk, early, 2, "Ada Lovelace")
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f4")
-        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
-        screen = app.screen
+    async with running(app) as pilot:
+        screen = await go_to(pilot, DashboardScreen, "f4")
 
         def titles() -> list[str]:
             return [gauge.event.title for gauge in screen.query(SeatGauge)]
@@ -262,25 +222,12 @@ async def test_dashboard_gauges_follow_events_added_and_deleted(tui, admin, cler
 async def test_clerk_has_no_dashboard_and_no_event_admin(tui, clerk, make_event):
     await make_event(title="Counter Night")
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = app.screen
-        await pilot.press("f4")
-        await pilot.pause(0.2)
-        assert app.screen is screen
-        footer = {key.action for key in screen.query("FooterKey")}
+    async with running(app) as pilot:
+        await kept_out(pilot, "dashboard", "admins only", "f4")
+        footer = {key.action for key in app.screen.query("FooterKey")}
         assert footer and "go('dashboard')" not in footer
         assert not footer & EventsScreen.ADMIN_ACTIONS
-
-        app.action_go("dashboard")
-        await pilot.pause(0.1)
-        assert app.screen is screen
-        assert any("admins only" in n.message for n in app._notifications)
-
-        for key in ("n", "e", "delete"):
-            await pilot.press(key)
-            await pilot.pause(0.1)
-            assert app.screen is screen, key
+        await keys_do_nothing(pilot, "n", "e", "delete")
 
 
 # --- the event editor -----------------------------------------------------------------
@@ -299,21 +246,18 @@ def error_of(form: EventFormScreen, name: str) -> str:
 async def test_admin_creates_an_event(tui, admin):
     app = tui(admin)
     when = (datetime.now() + timedelta(days=30)).replace(second=0, microsecond=0)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+    async with running(app) as pilot:
         table = app.screen.query_one(EventsTable)
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
+        form = await go_to(pilot, EventFormScreen, "n")
         fill(
-            app.screen,
+            form,
             title="Opening Night",
             date=when.strftime(DATE_FORMAT),
             venue="Main Hall",
             total_seats="120",
             price="15.50",
         )
-        await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await go_to(pilot, EventsScreen, "ctrl+s")
         reply = await admin.get("/api/v1/events")
         [created] = reply.data
         assert created["title"] == "Opening Night"
@@ -324,27 +268,20 @@ async def test_admin_creates_an_event(tui, admin):
 
 async def test_saving_twice_quickly_creates_one_event(tui, admin):
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
-        form = app.screen
+    async with running(app) as pilot:
+        form = await go_to(pilot, EventFormScreen, "n")
         fill(form, title="Eager Night", total_seats="10")
         form.action_save()
         await asyncio.sleep(0.01)  # the first request is on its way: press again
-        await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await go_to(pilot, EventsScreen, "ctrl+s")
         await pilot.pause(0.3)
         assert [e["title"] for e in (await admin.get("/api/v1/events")).data] == ["Eager Night"]
 
 
 async def test_event_form_refuses_bad_input(tui, admin):
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
-        form = app.screen
+    async with running(app) as pilot:
+        form = await go_to(pilot, EventFormScreen, "n")
         fill(form, title="Bad Night", total_seats="0", price="5.00")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: error_of(form, "total_seats"))
@@ -363,11 +300,8 @@ async def test_edit_below_seats_sold_shows_the_servers_refusal(tui, admin, clerk
     event = await make_event(title="Small Room", total_seats=10)
     await sell(clerk, event, 5, "Ada Lovelace")
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("e")
-        await until(pilot, lambda: isinstance(app.screen, EventFormScreen))
-        form = app.screen
+    async with running(app) as pilot:
+        form = await go_to(pilot, EventFormScreen, "e")
         assert form.query_one("#total_seats", Input).value == "10"
         fill(form, total_seats="3")
         await pilot.press("ctrl+s")
@@ -383,12 +317,10 @@ async def test_admin_deletes_an_event(tui, admin, make_event):
     keep = await make_event(title="Keeper", date="2099-06-01T19:30:00+00:00")
     doomed = await make_event(title="Doomed", date="2099-06-02T19:30:00+00:00")
     app = tui(admin)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
+    async with running(app) as pilot:
         table = app.screen.query_one(EventsTable)
         select_row(table, doomed["id"])
-        await pilot.press("delete")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await go_to(pilot, ConfirmScreen, "delete")
         await pilot.press("y")
         await until(pilot, lambda: table.row_count == 1)
         assert "Keeper" in rows(table)[0]
@@ -401,12 +333,9 @@ async def test_admin_deletes_an_event(tui, admin, make_event):
 
 async def test_f1_lists_the_keys_of_the_current_screen(tui, clerk):
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        screen = await open_bookings(pilot)
-        await pilot.press("f1")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        source = app.screen.query_one(Markdown).source
+    async with running(app) as pilot:
+        screen = await go_to(pilot, BookingsScreen, "f3")
+        source = (await go_to(pilot, HelpScreen, "f1")).query_one(Markdown).source
         assert "Keys on this screen (Bookings)" in source
         assert "Cancel booking" in source and "Reload" in source
         assert "Sell" not in source.split("Keys on this screen")[1]
@@ -416,18 +345,15 @@ async def test_f1_lists_the_keys_of_the_current_screen(tui, clerk):
 
 async def test_help_shows_only_the_keys_a_clerk_may_use(tui, clerk):
     app = tui(clerk)
-    async with app.run_test(size=SIZE) as pilot:
-        await started(pilot)
-        await pilot.press("f1")
-        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        keys = app.screen.query_one(Markdown).source.split("Keys on this screen (Events)")[1]
+    async with running(app) as pilot:
+        help_screen = await go_to(pilot, HelpScreen, "f1")
+        keys = help_screen.query_one(Markdown).source.split("Keys on this screen (Events)")[1]
         for binding in EventsScreen.BINDINGS:
             admin_only = binding.action in EventsScreen.ADMIN_ACTIONS
             assert (f"| {binding.description} |" in keys) != admin_only, binding
         dashboard = next(b for b in BoxofficeApp.BINDINGS if "dashboard" in b.action)
         assert f"| {dashboard.description} |" not in keys
-        await pilot.press("f1")
-        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+        await go_to(pilot, EventsScreen, "f1")
 
 
 # --- the store behind every screen ----------------------------------------------------

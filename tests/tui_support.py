@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from tui.app import BoxofficeApp
+from tui.screens.bookings import BookingsScreen
 from tui.screens.events import EventsScreen
+from tui.widgets.bookings_table import BookingsTable
+
+SIZE = (100, 30)
+
+S = TypeVar("S", bound=Screen[Any])
 
 
 async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
@@ -25,6 +34,47 @@ async def started(pilot: Any) -> None:
     await until(pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected)
 
 
+@contextlib.asynccontextmanager
+async def running(app: BoxofficeApp, size: tuple[int, int] = SIZE) -> AsyncIterator[Any]:
+    """The app under Textual's pilot, once logged in on the events screen: the pilot."""
+    async with app.run_test(size=size) as pilot:
+        await started(pilot)
+        yield pilot
+
+
+async def go_to(pilot: Any, kind: type[S], *keys: str) -> S:
+    """Press ``keys`` and wait until a ``kind`` screen is on top; that screen."""
+    await pilot.press(*keys)
+    await until(pilot, lambda: isinstance(pilot.app.screen, kind))
+    return pilot.app.screen
+
+
+async def keys_do_nothing(pilot: Any, *keys: str) -> None:
+    """Press each key: the same screen is still on top a moment later."""
+    screen = pilot.app.screen
+    for key in keys:
+        await pilot.press(key)
+        await pilot.pause(0.2)  # not waiting for something: giving it time not to happen
+        assert pilot.app.screen is screen, key
+
+
+async def kept_out(pilot: Any, name: str, notice: str, *keys: str) -> None:
+    """The logged-in role may not open screen ``name``: its ``keys`` do nothing, and asking
+    for it by name only notifies ``notice``."""
+    app = pilot.app
+    screen = app.screen
+    await keys_do_nothing(pilot, *keys)
+    app.action_go(name)
+    await pilot.pause(0.1)
+    assert app.screen is screen, name
+    assert any(notice in n.message for n in app._notifications)
+
+
+def rows(table: DataTable[Any]) -> list[str]:
+    """Every row of the table, its cells joined by spaces."""
+    return [" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count)]
+
+
 def select_row(table: DataTable[Any], key: int) -> None:
     """Put the cursor on the row of ``key`` (an event or booking id)."""
     table.move_cursor(row=table.get_row_index(str(key)))
@@ -33,3 +83,26 @@ def select_row(table: DataTable[Any], key: int) -> None:
 def text(widget: Widget) -> str:
     """What a Static (or Label) shows, without markup."""
     return str(widget.visual)  # type: ignore[attr-defined]
+
+
+async def sell(
+    clerk: Any, event: dict[str, Any], quantity: int, customer: str, **extra: Any
+) -> dict[str, Any]:
+    """Book through the API as ``clerk`` (set the scene before or behind the app)."""
+    body = {"event_id": event["id"], "quantity": quantity, "customer_name": customer, **extra}
+    reply = await clerk.post("/api/v1/bookings", json=body)
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+@contextlib.asynccontextmanager
+async def on_bookings(
+    app: BoxofficeApp, listed: int
+) -> AsyncIterator[tuple[Any, BookingsScreen, BookingsTable]]:
+    """The app running on its bookings screen, once the table lists ``listed`` bookings:
+    (pilot, screen, table)."""
+    async with running(app) as pilot:
+        screen = await go_to(pilot, BookingsScreen, "f3")
+        table = screen.query_one(BookingsTable)
+        await until(pilot, lambda: table.row_count == listed)
+        yield pilot, screen, table
