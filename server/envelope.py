@@ -154,7 +154,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {k: v for k, v in exc.headers.items() if k in _KEPT_HEADERS}
         response = error_response(exc.status, message, None, headers)
     except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-        if _connection_lost(exc):
+        if connection_lost(exc):
             log.warning("database unavailable in %s %s: %s", request.method, request.path, exc)
             response = error_response(
                 503,
@@ -170,7 +170,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def _connection_lost(exc: psycopg2.Error) -> bool:
+def connection_lost(exc: psycopg2.Error) -> bool:
     """The database is unreachable or going down, rather than refusing this statement (a
     deadlock or a cancelled query is a real 500)."""
     code = getattr(exc, "pgcode", None)

@@ -3,15 +3,20 @@ real websockets, real servers, real PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import psycopg2
 import pytest
+from psycopg2.extensions import parse_dsn
 from test_api_tokens import TOKENS, issue
 from test_live import WS, receive, seats, subscribe
 
 from server.app import create_app
 from server.config import Config
+from server.embedded import with_database
 from server.handlers.live import MIN_RECHECK_SECONDS
 
 # Connections made with an API token re-check it this often (the token cache period).
@@ -158,3 +163,37 @@ async def test_a_clerk_token_sees_what_a_clerk_sees(client, admin, clerk, user, 
         assert [b["quantity"] for b in (await resp.json())["data"]] == [2]
     for ws in (ws_token, ws_clerk):
         await ws.close()
+
+
+@contextlib.contextmanager
+def database_refusing_connections(database_url: str) -> Iterator[None]:
+    """The server's database as in an outage: its connections dropped, new ones refused."""
+    name = parse_dsn(database_url)["dbname"]
+    with contextlib.closing(psycopg2.connect(with_database(database_url, "postgres"))) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            try:
+                cur.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+                yield
+            finally:
+                cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+async def test_database_outage_while_checking_the_token_closes_with_try_again(
+    client, admin, database_url
+):
+    """The token cannot be checked: a clean 1013 "reconnect shortly", not a broken frame;
+    once the database is back the same token connects."""
+    issued = await issue(admin, name="Acme Tickets", role="user")
+    with database_refusing_connections(database_url):
+        ws = await connect(client, issued["token"])
+        code, reason = await closed_with(ws, within=10)
+    assert (code, reason) == (1013, "the database is unavailable: reconnect shortly")
+
+    ws = await connect(client, issued["token"])
+    assert (await receive(ws))["type"] == "hello"
+    await ws.close()

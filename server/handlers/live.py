@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import Annotated
 
+import psycopg2
 from aiohttp import WSMsgType, web
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -26,9 +28,9 @@ from common.models import (
 
 from ..api import ANY_ROLE, bearer_token, endpoint, identify
 from ..api_tokens import API_TOKENS
-from ..envelope import Unauthorized
+from ..envelope import Unauthorized, connection_lost
 from ..keys import CONFIG, HUB, TOKENS
-from ..live import CLOSE_CODES, CLOSE_UNAUTHORIZED, Subscriber
+from ..live import CLOSE_CODES, CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Subscriber
 from ..periodic import every
 
 PROTOCOL = """\
@@ -56,12 +58,15 @@ backlog. `snapshot` messages with reason `resync` follow a database reconnection
 
 A message the server cannot use gets an `error` reply; the connection stays open. Close
 codes: 1001 the server is going away (reconnect); 1009 message too large (over 64 KiB);
-4401 missing, invalid, expired or revoked token (log in again, or get a new API token);
-4408 the client did not read its messages in time (reconnect). The server pings every
+1013 the database was unavailable while checking an API token (reconnect shortly); 4401
+missing, invalid, expired or revoked token (log in again, or get a new API token); 4408
+the client did not read its messages in time (reconnect). The server pings every
 `heartbeat` seconds and drops peers that do not answer. A connection made with an API
 token is checked again every `BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every
 second) and closed with 4401 once the token is revoked.
 """
+
+log = logging.getLogger(__name__)
 
 # Seconds to wait for the client's reply to our close frame.
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
@@ -100,11 +105,19 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         timeout=CLOSE_HANDSHAKE_TIMEOUT,
     )
     await ws.prepare(request)
+    # Past prepare() the connection is a websocket: every refusal is a close code, as an
+    # HTTP error response written now would reach the client as a corrupt frame.
     try:
         token = bearer_token(request, query=True)
         who, expires_at = await identify(request, token)
     except Unauthorized as exc:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=exc.message.encode())
+        return ws
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:  # an API token's check
+        if not connection_lost(exc):
+            raise
+        log.warning("database unavailable checking a websocket's API token: %s", exc)
+        await ws.close(code=CLOSE_TRY_AGAIN, message=CLOSE_CODES[CLOSE_TRY_AGAIN].encode())
         return ws
 
     hub = request.app[HUB]
