@@ -1,5 +1,5 @@
-"""Live seat updates over /api/v1/ws with an integration API token instead of an access token:
-real websockets, real servers, real PostgreSQL."""
+"""Live seat updates over /api/v1/ws with an integration API token instead of an access token,
+and the websocket through a database outage: real websockets, real servers, real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -183,6 +183,9 @@ def database_refusing_connections(database_url: str) -> Iterator[None]:
                 cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
+TRY_AGAIN = (1013, "the database is unavailable: reconnect shortly")
+
+
 async def test_database_outage_while_checking_the_token_closes_with_try_again(
     client, admin, database_url
 ):
@@ -191,9 +194,27 @@ async def test_database_outage_while_checking_the_token_closes_with_try_again(
     issued = await issue(admin, name="Acme Tickets", role="user")
     with database_refusing_connections(database_url):
         ws = await connect(client, issued["token"])
-        code, reason = await closed_with(ws, within=10)
-    assert (code, reason) == (1013, "the database is unavailable: reconnect shortly")
+        assert await closed_with(ws, within=10) == TRY_AGAIN
 
     ws = await connect(client, issued["token"])
     assert (await receive(ws))["type"] == "hello"
+    await ws.close()
+
+
+async def test_database_outage_while_subscribing_closes_with_try_again(
+    client, user, make_event, database_url
+):
+    """A subscription's snapshots cannot be read: 1013, and after the outage the client
+    reconnects and subscribes as usual (any token: access tokens need no database)."""
+    event = await make_event(total_seats=4)
+    ws = await connect(client, user.token)
+    assert (await receive(ws))["type"] == "hello"
+    with database_refusing_connections(database_url):
+        await ws.send_json({"type": "subscribe", "events": [event["id"]]})
+        assert await closed_with(ws, within=10) == TRY_AGAIN
+
+    ws = await connect(client, user.token)
+    assert (await receive(ws))["type"] == "hello"
+    [snap] = await subscribe(ws, [event["id"]])
+    assert snap["event"]["available_seats"] == 4
     await ws.close()

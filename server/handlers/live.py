@@ -30,7 +30,13 @@ from ..api import ANY_ROLE, bearer_token, endpoint, identify
 from ..api_tokens import API_TOKENS
 from ..envelope import Unauthorized, connection_lost
 from ..keys import CONFIG, HUB, TOKENS
-from ..live import CLOSE_CODES, CLOSE_TRY_AGAIN, CLOSE_UNAUTHORIZED, Subscriber
+from ..live import (
+    CLOSE_CODES,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_TRY_AGAIN,
+    CLOSE_UNAUTHORIZED,
+    Subscriber,
+)
 from ..periodic import every
 
 PROTOCOL = """\
@@ -58,7 +64,7 @@ backlog. `snapshot` messages with reason `resync` follow a database reconnection
 
 A message the server cannot use gets an `error` reply; the connection stays open. Close
 codes: 1001 the server is going away (reconnect); 1009 message too large (over 64 KiB);
-1013 the database was unavailable while checking an API token (reconnect shortly); 4401
+1011 an error on the server; 1013 the database was unavailable (reconnect shortly); 4401
 missing, invalid, expired or revoked token (log in again, or get a new API token); 4408
 the client did not read its messages in time (reconnect). The server pings every
 `heartbeat` seconds and drops peers that do not answer. A connection made with an API
@@ -98,27 +104,37 @@ ClientMessage = TypeAdapter(
     ),
 )
 async def websocket(request: web.Request) -> web.WebSocketResponse:
-    config = request.app[CONFIG]
     ws = web.WebSocketResponse(
-        heartbeat=config.ws_heartbeat,
+        heartbeat=request.app[CONFIG].ws_heartbeat,
         max_msg_size=64 * 1024,
         timeout=CLOSE_HANDSHAKE_TIMEOUT,
     )
     await ws.prepare(request)
-    # Past prepare() the connection is a websocket: every refusal is a close code, as an
-    # HTTP error response written now would reach the client as a corrupt frame.
+    # Past prepare() the connection is a websocket: every refusal and failure must be a
+    # close code, as an HTTP error response written now would reach the client as a
+    # corrupt frame.
+    try:
+        await _serve(request, ws)
+    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+        if not connection_lost(exc):
+            raise
+        log.warning("database unavailable on a websocket: %s", exc)
+        await ws.close(code=CLOSE_TRY_AGAIN, message=CLOSE_CODES[CLOSE_TRY_AGAIN].encode())
+    except Exception:
+        log.exception("unhandled error on a websocket")
+        await ws.close(code=CLOSE_INTERNAL_ERROR, message=b"internal error")
+    return ws
+
+
+async def _serve(request: web.Request, ws: web.WebSocketResponse) -> None:
+    """Authenticate, then answer the client's messages until it or the server closes."""
+    config = request.app[CONFIG]
     try:
         token = bearer_token(request, query=True)
         who, expires_at = await identify(request, token)
     except Unauthorized as exc:
         await ws.close(code=CLOSE_UNAUTHORIZED, message=exc.message.encode())
-        return ws
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:  # an API token's check
-        if not connection_lost(exc):
-            raise
-        log.warning("database unavailable checking a websocket's API token: %s", exc)
-        await ws.close(code=CLOSE_TRY_AGAIN, message=CLOSE_CODES[CLOSE_TRY_AGAIN].encode())
-        return ws
+        return
 
     hub = request.app[HUB]
     sub = Subscriber(ws, who)
@@ -147,7 +163,6 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sender
-    return ws
 
 
 def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
