@@ -91,22 +91,41 @@ async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, a
 
 
 async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, clerk, make_event):
-    """The first cancel went through but its answer never arrived, so the table still shows
-    the booking confirmed: cancelling again tells the clerk it is cancelled, not a 409."""
+    """The clerk's first cancel went through but its answer never arrived, and the table
+    still shows the booking confirmed: cancelling again tells the clerk it is cancelled,
+    not a 409. (The first attempt is made while the clerk's second one waits in the
+    confirmation dialog, before the list can follow the live feed.)"""
     event = await make_event(total_seats=10)
     booking = await sell(clerk, event, 2, "Ada Lovelace")
     app = tui(clerk)
     async with on_bookings(app, listed=1) as (pilot, _screen, table):
+        await go_to(pilot, ConfirmScreen, "enter", "c")
         key = once("cancel", table.selected)
         lost = await app.client.cancel(booking["id"], idempotency_key=key)
         assert lost.status == "cancelled" and "confirmed" in rows(table)[0]
 
-        await go_to(pilot, ConfirmScreen, "enter", "c")
         await pilot.press("y")
         await until(pilot, lambda: "cancelled" in rows(table)[0])
         messages = [n.message for n in app._notifications]
         assert any("cancelled; 2 seats back on sale" in m for m in messages), messages
         assert not any(n.severity == "error" for n in app._notifications), messages
+
+
+async def test_the_list_follows_cancellations_elsewhere_and_keeps_the_cursor(
+    tui, clerk, admin, make_event
+):
+    """A booking cancelled at another window shows as cancelled without pressing r, and
+    the clerk's cursor stays on the booking it was on."""
+    event = await make_event(total_seats=10)
+    ada, ben, cy = [await sell(clerk, event, 1, name) for name in ("Ada", "Ben", "Cy")]
+    app = tui(clerk)
+    async with on_bookings(app, listed=3) as (pilot, _screen, table):
+        select_row(table, ben["id"])
+        assert (await admin.delete(f"/api/v1/bookings/{cy['id']}")).status == 200
+        await until(pilot, lambda: table.bookings[cy["id"]].status == "cancelled")
+        assert "cancelled" in " ".join(map(str, table.get_row(str(cy["id"]))))
+        assert table.selected is not None and table.selected.id == ben["id"]
+        assert table.bookings[ada["id"]].status == "confirmed"
 
 
 async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):

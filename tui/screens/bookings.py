@@ -5,6 +5,10 @@ Type ``#123`` (or ``123``) for a booking reference, or part of a customer's name
 an event to look only at its bookings. Staff see every event's bookings; without an event
 chosen a clerk sees the sales they made and an admin every booking. The line under the
 table tells the selected booking's payment, ticket code and admission.
+
+The list follows the live feed: when the seats of an event it shows change (a booking
+cancelled at another window, a hold lapsing), it is searched again, at most every
+``REFRESH_DELAY`` seconds, keeping the cursor on the same booking.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import Iterable
 from textual import on, work
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
@@ -21,11 +26,14 @@ from common.client import ApiError, ClientError
 from common.models import Booking, PaymentMethod
 
 from ..formatting import PAYMENT_METHODS, money, seats, ticket_code
+from ..model import Change
 from ..widgets.bookings_table import BookingsTable, detail, lapsed
 from .base import StaffScreen
 from .confirm import PaymentScreen, confirm_then
 
 ANYWHERE = 0  # the Select value for "not one event"
+# A burst of seat changes makes one search, this long after the first of them.
+REFRESH_DELAY = 0.5
 
 
 def reference(text: str) -> int | None:
@@ -44,6 +52,7 @@ class BookingsScreen(StaffScreen):
     ]
 
     _options: list[tuple[str, int]] | None = None
+    _refresh: Timer | None = None
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="bookings-bar"):
@@ -81,8 +90,27 @@ class BookingsScreen(StaffScreen):
         super().on_mount()
         self.sub_title = "Bookings"
         self._fill_events()
-        self.boxoffice.events_changed.subscribe(self, lambda _: self._fill_events())
+        self.boxoffice.events_changed.subscribe(self, self.on_events_changed)
         self.set_interval(15, self.table.refresh_holds)
+        self.action_reload()
+
+    def on_events_changed(self, changes: list[Change]) -> None:
+        self._fill_events()
+        if self.app.screen is not self or self._refresh is not None:
+            return  # away (coming back searches again), or a search is already due
+        touched = {event.id for c in changes if (event := c.after or c.before) is not None}
+        chosen = self.query_one("#booking-event", Select).value
+        if chosen == ANYWHERE:
+            shown = {b.event_id for b in self.table.bookings.values()}
+            # An admin's "All bookings" may gain a booking of any event.
+            if not (self.boxoffice.is_admin or touched & shown):
+                return
+        elif chosen not in touched:
+            return
+        self._refresh = self.set_timer(REFRESH_DELAY, self._refresh_now)
+
+    def _refresh_now(self) -> None:
+        self._refresh = None
         self.action_reload()
 
     def _fill_events(self) -> None:

@@ -85,11 +85,15 @@ class BookingsTable(DataTable[object]):
             self.add_column(label, key=key)
 
     def show(self, bookings: Iterable[Booking], events: Mapping[int, Event]) -> None:
+        """Show these bookings, the cursor staying on the selected one if it is still there."""
+        kept = self.selected
         self.clear()
         self.bookings = {}
         for booking in bookings:
             self.add_row(*row(booking, events), key=str(booking.id))
             self.bookings[booking.id] = booking
+        if kept is not None and kept.id in self.bookings:
+            self.move_cursor(row=self.get_row_index(str(kept.id)))
 
     def replace(self, booking: Booking, events: Mapping[int, Event]) -> None:
         """One booking changed (cancelled, say): update its row where it is."""
