@@ -238,6 +238,42 @@ async def test_dashboard_gauges_follow_events_added_and_deleted(tui, admin, cler
         assert "Late was deleted" in text(screen.query_one("#last-change"))
 
 
+async def test_dashboard_left_for_another_area_catches_up_on_return(tui, admin, clerk, make_event):
+    """While the admin is on the events screen the dashboard draws nothing; coming back it
+    shows every sale, new event and deletion made meanwhile, at once."""
+    gala = await make_event(title="Gala", date="2099-01-01T19:00:00+00:00", total_seats=20)
+    gone = await make_event(title="Gone", date="2099-12-01T19:00:00+00:00")
+    app = tui(admin)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, DashboardScreen, "f4")
+        gala_gauge = screen._gauges[gala["id"]]
+        events = (await go_to(pilot, EventsScreen, "f2")).query_one(EventsTable)
+
+        await sell(clerk, gala, 3, "Ada Lovelace")
+        await sell(clerk, gala, 2, "Ben Jonson")
+        new = await make_event(title="New", date="2099-06-01T19:00:00+00:00")
+        assert (await admin.delete(f"/api/v1/events/{gone['id']}")).status == 200
+        await until(pilot, lambda: set(app.store.events) == {gala["id"], new["id"]})
+        await until(pilot, lambda: "15 / 20" in " ".join(rows(events)))  # this screen follows
+        assert gala_gauge.event.available_seats == 20  # the hidden dashboard did not
+
+        await go_to(pilot, DashboardScreen, "f4")
+        titles = [gauge.event.title for gauge in screen.query(SeatGauge)]
+        assert titles == ["Gala", "New"]
+        assert gala_gauge.event.available_seats == 15
+        assert "5 of 120 seats sold" in text(screen.query_one("#totals"))
+
+        # And the other way round: the events screen catches up with what the dashboard saw.
+        await sell(clerk, gala, 1, "Cy Twombly")
+        late = await make_event(title="Late Show", date="2099-09-01T19:00:00+00:00")
+        await until(pilot, lambda: late["id"] in screen._gauges)
+        await until(pilot, lambda: gala_gauge.event.available_seats == 14)
+        assert "15 / 20" in " ".join(rows(events))
+        await go_to(pilot, EventsScreen, "f2")
+        shown = " ".join(rows(events))
+        assert "14 / 20" in shown and "Late Show" in shown and "Gone" not in shown
+
+
 async def test_clerk_has_no_dashboard_and_no_event_admin(tui, clerk, make_event):
     await make_event(title="Counter Night")
     app = tui(clerk)

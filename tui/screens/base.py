@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from textual.app import ComposeResult
@@ -10,6 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
+from ..model import Change
 from ..widgets.status import ConnectionStatus
 
 if TYPE_CHECKING:
@@ -35,6 +36,10 @@ class StaffScreen(AppScreen):
     status line and a footer with the current key bindings."""
 
     _left = False  # the user went to another area of the app (not just a dialog on top)
+    # Live changes that came while the user was elsewhere: one per event, first "before"
+    # and last "after", applied all at once on coming back.
+    _held: dict[int, Change]
+    _apply_changes: Callable[[list[Change]], None] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -55,12 +60,36 @@ class StaffScreen(AppScreen):
 
         self.watch(self.boxoffice, "connected", show)
 
+    def follow_events(self, apply: Callable[[list[Change]], None]) -> None:
+        """Give live changes to ``apply``: at once while the screen is shown (a dialog on
+        top included), merged per event while the user is in another area of the app and
+        applied on coming back, so hidden screens do no drawing under a storm of sales."""
+        self._held = {}
+        self._apply_changes = apply
+        self.boxoffice.events_changed.subscribe(self, self._live_changes)
+
+    def _live_changes(self, changes: list[Change]) -> None:
+        assert self._apply_changes is not None
+        if not self._left:
+            self._apply_changes(changes)
+            return
+        for change in changes:
+            event = change.after or change.before
+            assert event is not None
+            held = self._held.pop(event.id, None)
+            merged = change if held is None else Change(held.before, change.after, change.at)
+            if merged.before is not None or merged.after is not None:
+                self._held[event.id] = merged  # (one made and deleted meanwhile: nothing)
+
     def on_screen_suspend(self) -> None:
         self._left = not isinstance(self.app.screen, ModalScreen)
 
     def on_screen_resume(self) -> None:
         if self._left:
             self._left = False
+            if self._apply_changes is not None and self._held:
+                held, self._held = list(self._held.values()), {}
+                self._apply_changes(held)
             self.came_back()
 
     def came_back(self) -> None:

@@ -90,7 +90,7 @@ class DashboardScreen(StaffScreen):
         for event in sorted(self.boxoffice.store.events.values(), key=lambda e: (e.date, e.id)):
             self._gauges[event.id] = SeatGauge(event, id=f"gauge-{event.id}")
             gauges.mount(self._gauges[event.id])
-        self.boxoffice.events_changed.subscribe(self, self.on_events_changed)
+        self.follow_events(self.on_events_changed)
         self.set_interval(1.0, self._show_sales)
         self._show_totals()
         self._show_sales()

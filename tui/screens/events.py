@@ -50,7 +50,7 @@ class EventsScreen(StaffScreen):
         super().on_mount()
         self.sub_title = "Events"
         self.table.show(self.boxoffice.store.events.values())
-        self.boxoffice.events_changed.subscribe(self, self.on_events_changed)
+        self.follow_events(self.on_events_changed)
         self._describe_view()
         self.table.focus()
 
