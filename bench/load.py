@@ -65,8 +65,19 @@ async def direct_sql(
 
     def job(user_id: int) -> Callable[[], Awaitable[bool]]:
         async def book() -> bool:
+            # The parameters the server passes (server/booking.py), audit signature included.
             row = await database.fetchone(
-                q.BOOK, event_id=event, user_id=user_id, quantity=1, customer_name=None
+                q.BOOK,
+                event_id=event,
+                user_id=user_id,
+                quantity=1,
+                customer_name=None,
+                payment_method=None,
+                hold=False,
+                hold_seconds=600,
+                actor_id=user_id,
+                actor=f"user{user_id}",
+                source="127.0.0.1",
             )
             return row is not None and row["id"] is not None
 
