@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -32,22 +34,47 @@ _DIALECT = postgresql.psycopg2.dialect()  # type: ignore[attr-defined]
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """A statement compiled once; ``defaults`` holds the values of its literal binds."""
+    """A statement compiled once; ``defaults`` holds the values of its literal binds.
+
+    A prepared query's ``sql`` is an EXECUTE of the server-side statement that ``prepare``
+    makes (once per connection, see ``Statements``): PostgreSQL then neither parses nor
+    plans it again, and the client interpolates a short parameter list, not the whole text.
+    """
 
     sql: str
     defaults: Mapping[str, Any]
+    prepare: str | None = None
+    name: str | None = None
 
     def params(self, given: Mapping[str, Any]) -> dict[str, Any]:
         return {**self.defaults, **given}
 
 
-def compiled(stmt: ClauseElement) -> Query:
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+
+
+def compiled(stmt: ClauseElement, *, prepared: bool = False) -> Query:
+    """Compile ``stmt`` for psycopg2; ``prepared`` for the hot path (the booking statement)."""
     c = stmt.compile(dialect=_DIALECT)
     sql = str(c)
     if "POSTCOMPILE" in sql:
         # An expanding IN would need SQLAlchemy at execution time; spell it out instead.
         raise ValueError(f"statement needs render-time parameters: {sql}")
-    return Query(sql=sql, defaults=dict(c.params))
+    if not prepared:
+        return Query(sql=sql, defaults=dict(c.params))
+    names = list(dict.fromkeys(_PARAMETER.findall(sql)))
+    # PostgreSQL cannot always infer a parameter's type (one used as text and as a bigint,
+    # say), so the PREPARE names them all, from the types the query was built with.
+    types = ", ".join(c.binds[n].type.compile(dialect=_DIALECT) for n in names)
+    body = _PARAMETER.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    name = "bo_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    return Query(
+        # Run without parameters, so psycopg2's %% escapes are undone here.
+        prepare=f"PREPARE {name} ({types}) AS {body.replace('%%', '%')}",
+        name=name,
+        sql=f"EXECUTE {name}({', '.join(f'%({n})s' for n in names)})",
+        defaults=dict(c.params),
+    )
 
 
 def script(*parts: Query | str) -> Query:
@@ -62,6 +89,8 @@ def script(*parts: Query | str) -> Query:
         if isinstance(part, str):
             sql.append(part)
             continue
+        if part.prepare is not None:
+            raise ValueError("a prepared statement cannot be part of a script")
         for name, value in part.defaults.items():
             if defaults.get(name, value) != value:
                 raise ValueError(f"statements disagree on the literal parameter {name!r}")
@@ -85,23 +114,45 @@ def _bound_cursor() -> aiopg.Cursor | None:
     return None
 
 
+class Prepared:
+    """Which prepared statements each connection holds. A new connection (after a
+    database restart, say) holds none and prepares each on its first use."""
+
+    def __init__(self) -> None:
+        self._by_connection: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    async def ensure(self, cur: aiopg.Cursor, query: Query) -> None:
+        if query.prepare is None or query.name is None:
+            return
+        held = self._by_connection.setdefault(cur.connection, set())
+        if query.name not in held:
+            # PREPARE is not transactional: once it succeeds the connection keeps it.
+            await cur.execute(query.prepare)
+            held.add(query.name)
+
+
 class Statements:
     """Runs compiled statements on one aiopg cursor."""
 
-    def __init__(self, cur: aiopg.Cursor) -> None:
+    def __init__(self, cur: aiopg.Cursor, prepared: Prepared) -> None:
         self._cur = cur
+        self._prepared = prepared
+
+    async def _run(self, query: Query, params: Mapping[str, Any]) -> None:
+        await self._prepared.ensure(self._cur, query)
+        await self._cur.execute(query.sql, query.params(params))
 
     async def fetchone(self, query: Query, **params: Any) -> Row | None:
-        await self._cur.execute(query.sql, query.params(params))
+        await self._run(query, params)
         return await self._cur.fetchone()
 
     async def fetchall(self, query: Query, **params: Any) -> list[Row]:
-        await self._cur.execute(query.sql, query.params(params))
+        await self._run(query, params)
         return list(await self._cur.fetchall())
 
     async def execute(self, query: Query, **params: Any) -> int:
         """Run a statement that returns no rows; answer how many rows it touched."""
-        await self._cur.execute(query.sql, query.params(params))
+        await self._run(query, params)
         return int(self._cur.rowcount)
 
 
@@ -114,6 +165,7 @@ class Database:
         # waiting, which starves some requests under a storm (hot-event p99 was 2.5x worse).
         # asyncio.Semaphore is first come, first served.
         self._gate = asyncio.Semaphore(pool.maxsize)
+        self._prepared = Prepared()
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[aiopg.Cursor]:
@@ -130,15 +182,15 @@ class Database:
 
     async def fetchone(self, query: Query, **params: Any) -> Row | None:
         async with self._cursor() as cur:
-            return await Statements(cur).fetchone(query, **params)
+            return await Statements(cur, self._prepared).fetchone(query, **params)
 
     async def fetchall(self, query: Query, **params: Any) -> list[Row]:
         async with self._cursor() as cur:
-            return await Statements(cur).fetchall(query, **params)
+            return await Statements(cur, self._prepared).fetchall(query, **params)
 
     async def execute(self, query: Query, **params: Any) -> int:
         async with self._cursor() as cur:
-            return await Statements(cur).execute(query, **params)
+            return await Statements(cur, self._prepared).execute(query, **params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Statements]:
@@ -147,14 +199,14 @@ class Database:
         if bound is not None:  # inside a session's transaction: a savepoint
             await bound.execute("SAVEPOINT nested")
             try:
-                yield Statements(bound)
+                yield Statements(bound, self._prepared)
             except BaseException:
                 await bound.execute("ROLLBACK TO SAVEPOINT nested")
                 raise
             await bound.execute("RELEASE SAVEPOINT nested")
             return
         async with self._cursor() as cur, cur.begin():
-            yield Statements(cur)
+            yield Statements(cur, self._prepared)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Statements]:
@@ -167,7 +219,7 @@ class Database:
         async with self._cursor() as cur:
             token = _BOUND.set((task, cur))
             try:
-                yield Statements(cur)
+                yield Statements(cur, self._prepared)
             except BaseException:
                 # A connection left inside a transaction is closed by the pool, not reused.
                 with contextlib.suppress(Exception):

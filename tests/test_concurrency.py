@@ -543,6 +543,22 @@ async def test_concurrent_registrations_of_one_name_create_one_account(client, d
 # --- one round trip ------------------------------------------------------------------
 
 
+async def test_bookings_work_on_new_connections_after_the_old_ones_closed(
+    client, user, make_event, ledger_ok
+):
+    """The booking statement is prepared once per connection: connections that replace
+    closed ones (after a database restart, say) prepare it again, not fail to find it."""
+    pool = client.server.app[DB].pool
+    event = await make_event(total_seats=50)
+    for _ in range(3):
+        booked = await asyncio.gather(*(book(user, event["id"], 1) for _ in range(8)))
+        assert Counter(r.status for r in booked) == {201: 8}, [r.body for r in booked]
+        await pool.clear()  # closes every idle connection; the next ones are new
+    after = await book(user, event["id"], 1)
+    assert (after.status, after.data["available_seats"]) == (201, 25)
+    ledger_ok()
+
+
 async def test_booking_and_cancelling_are_one_round_trip_each(
     client, user, clerk, admin, make_event, monkeypatch, ledger_ok
 ):

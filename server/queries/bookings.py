@@ -164,7 +164,10 @@ BOOK = compiled(
         (_event.c.date <= func.now()).label("started"),
     )
     .add_cte(_book_audit)
-    .select_from(_one.outerjoin(_event, true()).outerjoin(_booked, true()).outerjoin(_seat, true()))
+    .select_from(
+        _one.outerjoin(_event, true()).outerjoin(_booked, true()).outerjoin(_seat, true())
+    ),
+    prepared=True,  # the hot path: parsed and planned once per connection
 )
 
 _cancelled = (
