@@ -167,7 +167,7 @@ BOOK = compiled(
     .select_from(
         _one.outerjoin(_event, true()).outerjoin(_booked, true()).outerjoin(_seat, true())
     ),
-    prepared=True,  # the hot path: parsed and planned once per connection
+    prepared=True,  # the hot paths (book, cancel, confirm, check in): planned once
 )
 
 _cancelled = (
@@ -219,7 +219,8 @@ CANCEL = compiled(
         _one.outerjoin(_before, _before.c.id == _booking_id)
         .outerjoin(_cancelled, true())
         .outerjoin(_returned, true())
-    )
+    ),
+    prepared=True,
 )
 
 _confirmed = (
@@ -257,7 +258,10 @@ CONFIRM = compiled(
         (_before.c.expires_at <= func.now()).label("lapsed"),
     )
     .add_cte(_confirm_audit)
-    .select_from(_one.outerjoin(_before, _before.c.id == _booking_id).outerjoin(_confirmed, true()))
+    .select_from(
+        _one.outerjoin(_before, _before.c.id == _booking_id).outerjoin(_confirmed, true())
+    ),
+    prepared=True,
 )
 
 # Release the seats of holds whose time is up. Several server instances run this; SKIP
@@ -368,7 +372,8 @@ CHECK_IN = compiled(
         .outerjoin(_admitter, _admitter.c.id == _ticket.c.checked_in_by)
         .outerjoin(_admitted, true())
         .outerjoin(_counted, true())
-    )
+    ),
+    prepared=True,
 )
 
 GET_BOOKING = compiled(select(bookings).where(bookings.c.id == _booking_id))
