@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server import embedded  # noqa: E402
+from server import queries as q  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password"
 PASSWORD = "bench-password"
@@ -31,6 +33,24 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def query(dsn: str, sql: str, params: object = None) -> list[tuple]:
+    """Run ``sql`` on a connection of its own."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def broken_ledger(dsn: str) -> list[int]:
+    """Events whose total - available is not the seats of their confirmed and pending
+    bookings: none, unless seats were lost or sold twice."""
+    found = query(dsn, q.SEAT_LEDGER.sql, q.SEAT_LEDGER.params({}))
+    return [event for event, total, available, taken in found if total - available != taken]
 
 
 def scratch_database() -> AbstractContextManager[str]:

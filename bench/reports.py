@@ -55,15 +55,6 @@ def timed(cur: psycopg2.extensions.cursor, params: dict, repeat: int) -> tuple[l
     return times, rows
 
 
-async def migrate(dsn: str) -> None:
-    pool = await db.create_pool(dsn, minsize=1, maxsize=1)
-    try:
-        await db.migrate(pool)
-    finally:
-        pool.close()
-        await pool.wait_closed()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bookings", type=int, default=300_000)
@@ -72,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with scratch_database() as dsn:
-        asyncio.run(migrate(dsn))
+        asyncio.run(db.migrate_database(dsn))
         conn = psycopg2.connect(dsn)
         conn.autocommit = True
         with conn, conn.cursor() as cur:

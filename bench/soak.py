@@ -30,10 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import psycopg2
-from harness import Server, own_server, percentile, scratch_database, seed
-
-from server import queries as q
+from harness import (
+    Server,
+    broken_ledger,
+    own_server,
+    percentile,
+    query,
+    scratch_database,
+    seed,
+)
 
 KINDS = ("browse", "book", "hold", "confirm", "cancel")
 PENDING = "SELECT count(*) FROM bookings WHERE status = 'pending'"
@@ -232,23 +237,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def query(dsn: str, sql: str, params: object = None) -> list[tuple]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
-def ledger(dsn: str) -> list[int]:
-    """Events whose total - available is not the seats of their confirmed and pending
-    bookings (as bench/load.py checks it)."""
-    rows = query(dsn, q.SEAT_LEDGER.sql, q.SEAT_LEDGER.params({}))
-    return [r[0] for r in rows if r[1] - r[2] != r[3]]
-
-
 async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:
     async with http.get(base + "/metrics") as resp:
         text = await resp.text()
@@ -407,7 +395,7 @@ async def run(
         failures.append(f"server RSS grew {pct:.1f}% after warm-up")
 
     # The seat ledger, and the bookings against what the clients did.
-    broken = ledger(dsn)
+    broken = broken_ledger(dsn)
     print(
         f"seat ledger (total - available == confirmed + pending, per event): "
         f"{'ok' if not broken else f'BROKEN for events {broken}'}"

@@ -104,15 +104,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
     config = with_database(config, need_secret=False)
 
-    async def run() -> list[str]:
-        pool = await db.create_pool(config.database_url or "", minsize=1, maxsize=1)
-        try:
-            return await db.migrate(pool)
-        finally:
-            pool.close()
-            await pool.wait_closed()
-
-    applied = asyncio.run(run())
+    applied = asyncio.run(db.migrate_database(config.database_url or ""))
     print("applied: " + ", ".join(applied) if applied else "schema is up to date")
     return 0
 
@@ -177,14 +169,10 @@ def _offline(config: Config, work: Callable[[db.Database, Passwords], Awaitable[
     config = with_database(config, need_secret=False)
 
     async def run() -> T:
-        pool = await db.create_pool(config.database_url or "", minsize=1, maxsize=1)
-        try:
+        async with db.single_connection(config.database_url or "") as pool:
             await db.migrate(pool)
             with ThreadPoolExecutor(1) as executor:
                 return await work(db.Database(pool), Passwords(config.bcrypt_rounds, executor))
-        finally:
-            pool.close()
-            await pool.wait_closed()
 
     try:
         return asyncio.run(run())

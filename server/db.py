@@ -256,6 +256,23 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+@asynccontextmanager
+async def single_connection(dsn: str) -> AsyncIterator[aiopg.Pool]:
+    """A pool of one connection, for a command or a script rather than the server."""
+    pool = await create_pool(dsn, minsize=1, maxsize=1)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        await pool.wait_closed()
+
+
+async def migrate_database(dsn: str, *, until: int | None = None) -> list[str]:
+    """``migrate`` the database at ``dsn`` on a connection of its own."""
+    async with single_connection(dsn) as pool:
+        return await migrate(pool, until=until)
+
+
 async def migrate(pool: aiopg.Pool, *, until: int | None = None) -> list[str]:
     """Apply the migrations not yet applied (up to version ``until``, for upgrade tests),
     all in one transaction under an advisory lock; return their names."""

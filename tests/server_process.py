@@ -19,6 +19,8 @@ from typing import Any
 import aiohttp
 import psycopg2
 
+from server import queries as q
+
 BOXOFFICE = str(Path(sys.executable).parent / "boxoffice")
 ADMIN = "crashadmin"
 PASSWORD = "a long enough password"
@@ -31,11 +33,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rows(dsn: str, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, ...]]:
+    """Run ``statement`` on a connection of its own, with positional or named parameters."""
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute(statement, args)
+            cur.execute(statement, named or args)
             return cur.fetchall()
     finally:
         conn.close()
@@ -192,9 +195,5 @@ async def make_event(http: aiohttp.ClientSession, base: str, admin: str, seats: 
 
 def ledger(dsn: str) -> list[tuple[int, int, int]]:
     """(event, seats gone, seats in active bookings) for every event."""
-    return rows(
-        dsn,
-        "SELECT e.id, e.total_seats - e.available_seats, "
-        "COALESCE(SUM(b.quantity) FILTER (WHERE b.status IN ('confirmed','pending')), 0) "
-        "FROM events e LEFT JOIN bookings b ON b.event_id = e.id GROUP BY e.id ORDER BY e.id",
-    )
+    found = rows(dsn, q.SEAT_LEDGER.sql, **q.SEAT_LEDGER.params({}))
+    return [(event, total - available, taken) for event, total, available, taken in found]

@@ -40,18 +40,9 @@ def run(dsn: str, statement: str) -> list[tuple]:
         return cur.fetchall() if cur.description else []
 
 
-async def migrate(dsn: str, **options: int) -> list[str]:
-    pool = await db.create_pool(dsn, minsize=1, maxsize=1)
-    try:
-        return await db.migrate(pool, **options)
-    finally:
-        pool.close()
-        await pool.wait_closed()
-
-
 async def test_migrating_again_is_a_no_op(client, database_url, db_rows):
     """A second migrate applies nothing, and every migration file is recorded."""
-    assert await migrate(database_url) == []
+    assert await db.migrate_database(database_url) == []
     recorded = db_rows("SELECT version, name FROM schema_migrations ORDER BY version")
     assert recorded == [(version, name) for version, name, _ in db.migration_files()]
     assert recorded, "no migrations found"
@@ -60,7 +51,7 @@ async def test_migrating_again_is_a_no_op(client, database_url, db_rows):
 async def test_upgrading_credits_old_sales_to_whoever_confirmed_them(scratch_dsn):
     """0004 on a database with sales: a hold confirmed by a colleague becomes the
     colleague's sale (the audit log knows), and old booking records name their owner."""
-    await migrate(scratch_dsn, until=3)
+    await db.migrate_database(scratch_dsn, until=3)
     run(
         scratch_dsn,
         "INSERT INTO users (id, username, password_hash, role) VALUES"
@@ -73,7 +64,9 @@ async def test_upgrading_credits_old_sales_to_whoever_confirmed_them(scratch_dsn
         "INSERT INTO audit_log (actor_id, actor, action, event_id, booking_id) VALUES"
         " (2, 'bob', 'booking.confirm', 1, 2), (1, 'ann', 'booking.cancel', 1, 3)",
     )
-    assert await migrate(scratch_dsn) == [n for v, n, _ in db.migration_files() if v >= 4]
+    assert await db.migrate_database(scratch_dsn) == [
+        n for v, n, _ in db.migration_files() if v >= 4
+    ]
     sales = run(scratch_dsn, "SELECT id, confirmed_by FROM bookings ORDER BY id")
     assert sales == [(1, 1), (2, 2), (3, None)]
     records = run(scratch_dsn, "SELECT action, user_id FROM audit_log ORDER BY id")
