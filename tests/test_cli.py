@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import call, event_body
 
+from server import embedded
 from server.config import Config, ConfigError
 
 BOXOFFICE = str(Path(sys.executable).parent / "boxoffice")
@@ -251,9 +252,16 @@ def wait_until_up(proc, url, log):
         pytest.fail(f"boxoffice serve exited with {proc.returncode}:\n{log.read_text()}")
 
 
-def test_serve_on_the_embedded_database(tmp_path):
-    """`boxoffice serve` with no database URL starts an embedded PostgreSQL and answers."""
+def test_serve_on_the_embedded_database(tmp_path, embedded_dirs):
+    """`boxoffice serve` with no database URL starts an embedded PostgreSQL and answers.
+    The data directory and the secret in it end up owner-only, even when an earlier
+    version left them wider."""
     data_dir, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
+    data_dir.mkdir(mode=0o755)
+    (data_dir / "jwt_secret").write_text("an-earlier-secret-" + "z" * 40)
+    (data_dir / "jwt_secret").chmod(0o644)
+    embedded_dirs.append(data_dir)
+    pgdata = embedded.pgdata_of(data_dir)
     with log.open("w") as out:
         proc = subprocess.Popen(
             [BOXOFFICE, "serve"],
@@ -269,8 +277,9 @@ def test_serve_on_the_embedded_database(tmp_path):
         status, body = get_json(f"http://127.0.0.1:{port}/api/v1/events")
         assert (status, body["data"]) == (200, [])
         secret = data_dir / "jwt_secret"
-        assert len(secret.read_text().strip()) >= 32
-        assert secret.stat().st_mode & 0o077 == 0
+        assert secret.read_text() == "an-earlier-secret-" + "z" * 40  # kept, not replaced
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert data_dir.stat().st_mode & 0o777 == 0o700
     finally:
         proc.terminate()
         try:
@@ -279,4 +288,4 @@ def test_serve_on_the_embedded_database(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, log.read_text()
-    assert not (data_dir / "pgdata" / "postmaster.pid").exists(), "PostgreSQL left running"
+    assert not (pgdata / "postmaster.pid").exists(), "PostgreSQL left running"

@@ -287,3 +287,74 @@ def test_log_format_is_checked():
         Config.from_env({"BOXOFFICE_LOG_FORMAT": "xml"})
     with pytest.raises(ConfigError, match="METRICS"):
         Config.from_env({"BOXOFFICE_METRICS": "maybe"})
+
+
+# --- secrets and client input in the logs -----------------------------------------------
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+async def test_query_tokens_are_redacted_from_the_logs(
+    aiohttp_client, config, clean_db, log_format
+):
+    """Tokens sent as ?token= (the websocket, the ticket page), in a Referer, or in an error's
+    text never reach the log; the rest of the line does."""
+    token = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl"
+    said = logging.getLogger("boxoffice.test")
+
+    async def leaky(request: web.Request) -> web.Response:
+        said.warning("retrying %s", request.path_qs)
+        raise RuntimeError(f"upstream refused {request.url}")
+
+    app = create_app(config)
+    app.router.add_get("/leaky", leaky)
+    loggers = ("boxoffice.test", "server.envelope", logs.ACCESS_LOGGER)
+    with captured(log_format, *loggers) as stream:
+        client = await aiohttp_client(app)
+        async with client.get(f"{V1}/ws", params={"token": token, "hello": "world"}) as resp:
+            assert resp.status == 400  # not a websocket handshake; logged all the same
+        referer = f"https://shop.example/ticket?api_token={token}&page=2"
+        async with client.get(
+            "/api/v1/events", params={"Client_Secret": token}, headers={"Referer": referer}
+        ) as resp:
+            assert resp.status == 200
+        async with client.get("/leaky", params={"refresh_token": token}) as resp:
+            assert resp.status == 500
+        await wait_for(lambda: stream.getvalue().count("/leaky") >= 3)  # warning, error, access
+    text = stream.getvalue()
+    assert token not in text
+    assert "token=REDACTED&hello=world" in text
+    assert "Client_Secret=REDACTED" in text
+    assert "api_token=REDACTED&page=2" in text
+    assert "refresh_token=REDACTED" in text
+    assert "upstream refused" in text  # the exception is logged, without the token
+
+
+async def test_unsafe_request_ids_are_replaced_not_echoed(aiohttp_client, config, clean_db):
+    """A client's X-Request-ID is echoed and logged only when it is a short id of safe
+    characters; anything else gets a fresh id, and the sent value is logged nowhere."""
+    unsafe = ["two words", "<script>alert(1)</script>", "a" * 65, "ids/with/slashes", "ünï"]
+    with captured("json", logs.ACCESS_LOGGER) as stream:
+        client = await aiohttp_client(create_app(config))
+        for sent in unsafe:
+            async with client.get("/healthz", headers={"X-Request-ID": sent}) as resp:
+                got = resp.headers["X-Request-ID"]
+                assert got != sent and len(got) == 32 and int(got, 16) >= 0
+        async with client.get("/healthz", headers={"X-Request-ID": "trace:abc-1.2_x"}) as resp:
+            assert resp.headers["X-Request-ID"] == "trace:abc-1.2_x"
+        await wait_for(lambda: len(stream.getvalue().splitlines()) == len(unsafe) + 1)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["request_id"] for line in lines][-1] == "trace:abc-1.2_x"
+    for sent in unsafe:
+        assert sent not in stream.getvalue()
+
+
+def test_log_files_are_private(tmp_path):
+    """The demo's log file is created owner-only, and tightened if it exists wider."""
+    fresh, old = tmp_path / "fresh.log", tmp_path / "old.log"
+    old.write_text("earlier\n")
+    old.chmod(0o644)
+    for path in (fresh, old):
+        with logs.open_private(path) as out:
+            out.write("line\n")
+        assert path.stat().st_mode & 0o777 == 0o600
+    assert old.read_text() == "earlier\nline\n"
