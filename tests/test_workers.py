@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -154,3 +155,23 @@ def test_workers_setting():
     assert Config.from_env({"BOXOFFICE_WORKERS": "3"}, workers=2).workers == 2
     with pytest.raises(ConfigError, match="BOXOFFICE_WORKERS"):
         Config.from_env({"BOXOFFICE_WORKERS": "0"})
+
+
+async def test_workers_log_in_the_configured_format_with_tokens_redacted(scratch_dsn, tmp_path):
+    """`--workers` logs as BOXOFFICE_LOG_FORMAT says (JSON lines naming their worker), and a
+    ?token= in a logged URL is redacted there too."""
+    server = ServerProcess(scratch_dsn, tmp_path, workers=2, BOXOFFICE_LOG_FORMAT="json")
+    try:
+        server.start()
+        await server.wait_ready()
+        async with aiohttp.ClientSession() as http:
+            status, _, _ = await request(http, "GET", server.url + "/?token=s3cret-value")
+            assert status == 200
+        server.signal(signal.SIGTERM)
+        assert await server.wait_exit(within=15) == 0, server.log()
+    finally:
+        server.close()
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "aiohttp.access"]
+    assert access and all(line["worker"] in (0, 1) for line in access), server.log()
+    assert "s3cret-value" not in server.log()
