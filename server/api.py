@@ -114,13 +114,24 @@ async def identify(request: web.Request, token: str) -> tuple[Principal, float |
     return request.app[TOKENS].verify_with_expiry(token)
 
 
+# No field takes a number of more than 19 digits; past this many a number is refused as
+# unusable JSON rather than converted (Python refuses past 4,300 digits with a ValueError).
+MAX_JSON_DIGITS = 100
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise ValueError(f"a number of more than {MAX_JSON_DIGITS} digits")
+    return int(text)
+
+
 async def read_json(request: web.Request) -> Any:
     raw = await request.read()  # raises 413 past client_max_size
     if not raw.strip():
         raise ApiError("Request body must be a JSON object", data=_body_error("required"))
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(raw, parse_int=_parse_int)
+    except (ValueError, RecursionError) as exc:  # JSON and UTF-8 decoding errors included
         raise ApiError(
             "Malformed JSON in request body", data=_body_error(f"malformed JSON: {exc}")
         ) from None

@@ -27,6 +27,7 @@ BAD_BODIES = {
     "null": b"null",
     "invalid utf-8": b'{"title": "\xff\xfe"}',
     "deeply nested": b"[" * 30_000 + b"]" * 30_000,
+    "a 5,000-digit number": b'{"total_seats": ' + b"9" * 5_000 + b"}",
 }
 
 
@@ -172,6 +173,17 @@ async def test_unknown_booking_field_is_named(user, make_event):
 async def test_nul_character_in_auth_body_is_named(client, path, body, field):
     """Text with a NUL character is refused, never cut short or stored."""
     assert_invalid(await call(client, "POST", path, json=body), field)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/register"])
+async def test_a_huge_number_in_an_auth_body_is_named_body(client, path):
+    """Python refuses to convert a number of more than 4,300 digits: that is the client's
+    unusable body (a 400 naming it, like malformed JSON), never a 500."""
+    raw = b'{"username": ' + b"1" * 5_000 + b', "password": "whatever1"}'
+    reply = await call(client, "POST", path, data=raw, headers=JSON)
+    assert reply.status == 400, reply.body
+    assert reply.fields == ["body"], reply.body
+    assert "digits" in reply.data["errors"][0]["message"], reply.body
 
 
 # --- path parameters --------------------------------------------------------------
