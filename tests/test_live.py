@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import socket
 import time
@@ -320,15 +321,25 @@ async def test_connection_closes_when_its_token_expires_unless_renewed(
         ('{"type": "subscribe"}', "invalid subscribe"),
         ('{"type": "subscribe", "events": [1], "extra": 1}', "invalid subscribe"),
         ('{"type": "auth", "token": "forged"}', "Invalid access token"),
+        ('{"type": ["subscribe"]}', "unknown message type"),
+        ("[" * 30_000 + "]" * 30_000, "JSON"),
+        ('{"type": "subscribe", "events": ' + "[" * 20_000 + "]" * 20_000 + "}", "JSON"),
+        ('{"type": "ping", "x": ' + '{"a": ' * 5_000 + "1" + "}" * 5_001, "JSON"),
+        ('{"type": "subscribe", "events": [' + "1" * 5_000 + "]}", "JSON"),
     ],
+    ids=lambda v: v[:40] if isinstance(v, str) else v,
 )
 async def test_malformed_messages_get_an_error_and_the_connection_lives(
-    client, user, sent, expected
+    client, user, sent, expected, caplog
 ):
+    """However deep, large or ill-typed a message, the answer is an error message and the
+    connection stays open: never a close with 1011 and a traceback in the log."""
+    caplog.set_level(logging.ERROR)
     ws = await connect(client, user)
     await ws.send_str(sent)
     error = await receive(ws)
     assert error["type"] == "error" and expected in error["message"], error
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     await ws.send_json({"type": "ping"})
     assert (await receive(ws))["type"] == "pong"
     await ws.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Annotated
@@ -62,7 +61,9 @@ the same on every server instance: apply a message only if its version is higher
 one you hold. A client that reads slowly gets the latest state of each event, not a
 backlog. `snapshot` messages with reason `resync` follow a database reconnection.
 
-A message the server cannot use gets an `error` reply; the connection stays open. Close
+A message the server cannot use (not JSON, nested too deep, a number too long, an
+unknown type or a bad field) gets an `error` reply naming what is wrong; the connection
+stays open. Close
 codes: 1001 the server is going away (reconnect); 1009 message too large (over 64 KiB);
 1011 an error on the server; 1013 the database was unavailable (reconnect shortly); 4401
 missing, invalid, expired or revoked token (log in again, or get a new API token); 4408
@@ -201,7 +202,7 @@ async def _handle(
     try:
         message = ClientMessage.validate_json(data)
     except ValidationError as exc:
-        sub.say(_invalid(exc, data))
+        sub.say(_invalid(exc))
         return expiry
     hub = request.app[HUB]
     if isinstance(message, Subscribe):
@@ -239,18 +240,26 @@ def _error(message: str, errors: list[FieldError] | None = None) -> str:
     return LiveError(message=message, errors=errors or []).model_dump_json()
 
 
-def _invalid(exc: ValidationError, data: str) -> str:
-    try:
-        kind = json.loads(data).get("type")
-    except (ValueError, AttributeError):
-        return _error("messages must be JSON objects with a type")
-    if kind not in ("subscribe", "unsubscribe", "auth", "ping"):
+def _invalid(exc: ValidationError) -> str:
+    """The error reply to a message that failed validation, from pydantic's own findings:
+    parsing the message again here could fail in its turn (too deep, too big a number)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    if first["type"] in ("json_invalid", "dict_type"):
+        reason = first["msg"] if first["type"] == "json_invalid" else "not a JSON object"
+        return _error(
+            "messages must be JSON objects with a type",
+            [FieldError(field="body", message=reason[:200])],
+        )
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        kind = (first.get("ctx") or {}).get("tag")
         return _error(f"unknown message type {str(kind)[:40]!r}")
-    errors = [
+    kind = first["loc"][0]  # the other errors are inside a message of a known type
+    fields = [
         FieldError(field=".".join(str(p) for p in e["loc"][1:]) or "body", message=e["msg"])
-        for e in exc.errors(include_url=False)
+        for e in errors
     ]
-    return _error(f"invalid {kind} message", errors)
+    return _error(f"invalid {kind} message", fields)
 
 
 __all__ = ["CLOSE_CODES", "PROTOCOL", "websocket"]
