@@ -323,3 +323,36 @@ async def test_client_request_id_is_echoed(client, method, path):
     """A request id the client sends comes back unchanged, on errors too."""
     reply = await call(client, method, path, headers={"X-Request-ID": "trace-abc-123"})
     assert reply.headers["X-Request-ID"] == "trace-abc-123"
+
+
+# --- the URL and the headers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        (EVENTS + "?search=" + "x" * 9_000, "query"),
+        (EVENTS + "?" + "&".join(f"p{i}=1" for i in range(2_000)), "query"),
+        ("/api/v1/" + "x" * 9_000, "path"),
+        ("/api/v1/ws?token=" + "x" * 60_000, "query"),
+    ],
+    ids=["long parameter", "many parameters", "long path", "long websocket token"],
+)
+async def test_a_url_over_8190_bytes_is_a_414_envelope_naming_it(client, url, field):
+    """aiohttp's own answer to a long request line is a plain-text 400; ours is the
+    envelope, with the part of the URL at fault."""
+    reply = await call(client, "GET", url)
+    assert reply.status == 414, reply.body
+    assert reply.fields == [field], reply.body
+
+
+async def test_a_header_over_8190_bytes_is_a_431_envelope_naming_it(client):
+    reply = await call(client, "GET", EVENTS, headers={"X-Padding": "x" * 9_000})
+    assert reply.status == 431, reply.body
+    assert reply.fields == ["X-Padding"], reply.body
+
+
+async def test_a_url_at_the_limit_is_served(client):
+    url = EVENTS + "?search="
+    reply = await call(client, "GET", url + "x" * (8190 - len(url)))
+    assert reply.status == 200, reply.body
