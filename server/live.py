@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -47,6 +48,37 @@ CLOSE_CODES = {
 }
 
 MAX_CONTROL_MESSAGES = 64  # acks and errors waiting to be sent, before a client counts as stuck
+# Subscribes that read the database, per connection: this many at once, then one a second.
+# (A subscribe to what the connection already follows reads nothing and is not counted.)
+SUBSCRIBE_BURST = 10
+SUBSCRIBE_INTERVAL = 1.0
+
+
+class TooManySubscribes(Exception):
+    """A connection asked for fresh snapshots faster than it may; retry in ``retry_after``."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many subscribes: retry in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class Allowance:
+    """A token bucket: ``burst`` at once, then one every ``interval`` seconds."""
+
+    def __init__(self, burst: int, interval: float) -> None:
+        self.burst = burst
+        self.interval = interval
+        self._tokens = float(burst)
+        self._updated = time.monotonic()
+
+    def take(self) -> None:
+        """Use one, or raise TooManySubscribes saying when the next is due."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) / self.interval)
+        self._updated = now
+        if self._tokens < 1:
+            raise TooManySubscribes((1 - self._tokens) * self.interval)
+        self._tokens -= 1
 
 
 class Subscriber:
@@ -64,6 +96,7 @@ class Subscriber:
         self._holding = 0  # subscribes in progress: event messages wait for their ack
         self.stuck = False
         self.closed_with: tuple[int, str] | None = None
+        self.reads = Allowance(SUBSCRIBE_BURST, SUBSCRIBE_INTERVAL)  # subscribes that read
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
@@ -158,24 +191,36 @@ class Hub:
 
     async def subscribe(self, sub: Subscriber, ids: list[int] | None) -> list[int]:
         """Subscribe to events (None: all), then queue a snapshot of each; return the ids
-        that match no event. Subscribing before reading means no change falls between."""
+        that match no event. Subscribing before reading means no change falls between.
+
+        Events the connection already follows are neither read again nor sent again: it
+        has them and hears every change. A subscribe that does read is paced (``reads``):
+        past the allowance it raises TooManySubscribes and changes nothing."""
+        following = set(sub.events)
         if ids is None:
+            if sub.everything:
+                return []
+            sub.reads.take()
             sub.everything = True
             self._everything.add(sub)
             rows = await self.db.fetchall(q.ALL_EVENTS)
             missing: list[int] = []
         else:
-            wanted = set(ids)
-            for event_id in wanted - sub.events:
+            new = set(ids) - following
+            if not new:
+                return []
+            sub.reads.take()
+            for event_id in new:
                 sub.events.add(event_id)
                 self._by_event.setdefault(event_id, set()).add(sub)
-            rows = await self.db.fetchall(q.EVENTS_BY_ID, ids=sorted(wanted))
-            missing = sorted(wanted - {r["id"] for r in rows})
+            rows = await self.db.fetchall(q.EVENTS_BY_ID, ids=sorted(new))
+            missing = sorted(new - {r["id"] for r in rows})
             for event_id in missing:  # only real events stay subscribed
                 sub.events.discard(event_id)
                 self._unindex(event_id, sub)
         for row in rows:
-            sub.offer(row["id"], row["version"], snapshot(row, "subscribe"), snapshot=True)
+            if row["id"] not in following:
+                sub.offer(row["id"], row["version"], snapshot(row, "subscribe"), snapshot=True)
         return missing
 
     def unsubscribe(self, sub: Subscriber, ids: list[int] | None) -> None:

@@ -21,6 +21,7 @@ from conftest import call
 from server.app import create_app
 from server.keys import HUB, LISTENER
 from server.listener import APPLICATION_NAME
+from server.live import SUBSCRIBE_BURST, SUBSCRIBE_INTERVAL
 
 WS = "/api/v1/ws"
 Message = dict[str, Any]
@@ -229,6 +230,50 @@ async def test_unknown_event_ids_are_reported_missing(client, user, make_event):
     ack = await receive(ws)
     assert ack["missing"] == [999999]
     assert (await receive(ws))["event_id"] == event["id"]
+    await ws.close()
+
+
+@pytest.mark.parametrize("events", ["all", "ids"])
+async def test_subscribing_again_sends_no_snapshots_again(client, user, clerk, make_event, events):
+    """Subscribing again and again to what a connection already follows is acknowledged,
+    but reads and sends nothing: 30 repeats cost 30 small acks, not 30 snapshots of all."""
+    made = [await make_event(), await make_event(), await make_event()]
+    ids = [e["id"] for e in made]
+    wanted = "all" if events == "all" else ids
+    ws = await connect(client, user)
+    assert len(await subscribe(ws, wanted)) == 3
+    for _ in range(30):
+        await ws.send_json({"type": "subscribe", "events": wanted})
+    await ws.send_json({"type": "ping"})
+    # A change after the pong: a snapshot still owed would be sent before it.
+    await clerk.post("/api/v1/bookings", json={"event_id": ids[2]})
+    seen: list[Message] = []
+    await receive(ws, seats(ids[2], 99), seen=seen)
+    assert [m["type"] for m in seen] == ["subscribed"] * 30 + ["pong"], seen
+    await ws.close()
+
+
+async def test_subscribes_that_read_are_paced_per_connection(client, user, make_event):
+    """Unsubscribing and subscribing to everything in a loop would read every event each
+    time: past a burst, such subscribes get an error saying when to retry."""
+    await make_event()
+    ws = await connect(client, user)
+    await subscribe(ws, "all")
+    started = time.monotonic()
+    for _ in range(30):
+        await ws.send_json({"type": "unsubscribe", "events": "all"})
+        await ws.send_json({"type": "subscribe", "events": "all"})
+    await ws.send_json({"type": "ping"})
+    replies: list[Message] = []
+    await receive(ws, lambda m: m["type"] == "pong", seen=replies)
+    elapsed = time.monotonic() - started
+    answers = [m for m in replies if m["type"] in ("subscribed", "error")]
+    accepted = [m for m in answers if m["type"] == "subscribed"]
+    refused = [m for m in answers if m["type"] == "error"]
+    assert len(answers) == 30, replies
+    # The first subscribe used one of the burst; then one more per interval elapsed.
+    assert len(accepted) <= SUBSCRIBE_BURST - 1 + elapsed / SUBSCRIBE_INTERVAL + 1, replies
+    assert refused and all("retry in" in m["message"] for m in refused), refused
     await ws.close()
 
 

@@ -35,6 +35,7 @@ from ..live import (
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     Subscriber,
+    TooManySubscribes,
 )
 from ..periodic import every
 
@@ -46,7 +47,10 @@ send JSON text messages:
 
 - `{"type": "subscribe", "events": [1, 2]}` or `{"type": "subscribe", "events": "all"}`
   (every event, including ones created later). The server answers `subscribed` (with the
-  ids that match no event in `missing`), then a `snapshot` of each event.
+  ids that match no event in `missing`), then a `snapshot` of each event that the
+  connection did not follow yet (to get a fresh one, unsubscribe first). A connection may
+  make 10 subscribes that bring new events at once, then one a second; sooner ones
+  get an `error` reply saying when to retry, and change nothing.
 - `{"type": "unsubscribe", "events": [1]}` or `"all"`; answered by `unsubscribed`.
 - `{"type": "auth", "token": "..."}`: a fresh access token, before `token_expires_at`.
   Only for connections made with an access token: an API token does not expire
@@ -207,7 +211,11 @@ async def _handle(
     if isinstance(message, Subscribe):
         ids = None if message.events == "all" else list(message.events)
         with sub.holding():  # the acknowledgement goes first, then the snapshots
-            missing = await hub.subscribe(sub, ids)
+            try:
+                missing = await hub.subscribe(sub, ids)
+            except TooManySubscribes as exc:
+                sub.say(_error(str(exc)))
+                return expiry
             ack = Subscribed(type="subscribed", events=message.events, missing=missing)
             sub.say(ack.model_dump_json())
     elif isinstance(message, Unsubscribe):
