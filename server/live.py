@@ -95,6 +95,7 @@ class Subscriber:
         self._wake = asyncio.Event()
         self._holding = 0  # subscribes in progress: event messages wait for their ack
         self.stuck = False
+        self._closing: tuple[int, str] | None = None  # close_soon()'s code and reason
         self.closed_with: tuple[int, str] | None = None
         self.reads = Allowance(SUBSCRIBE_BURST, SUBSCRIBE_INTERVAL)  # subscribes that read
 
@@ -137,6 +138,9 @@ class Subscriber:
             if self.stuck:
                 await self.close(CLOSE_TOO_SLOW, "too many unanswered messages")
                 return
+            if self._closing is not None:
+                await self.close(*self._closing)
+                return
             batch = list(self._control)
             self._control.clear()
             if not self._holding:
@@ -155,6 +159,12 @@ class Subscriber:
                 return
             except ConnectionError:
                 return
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close from a callback (a timer): the sender task does it, so no task is left
+        running unowned."""
+        self._closing = (code, reason)
+        self._wake.set()
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_with = (code, reason)

@@ -173,10 +173,7 @@ def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
     """Close the connection when its token expires, unless a fresh one arrives first."""
     loop = asyncio.get_running_loop()
     delay = max(0.0, expires_at - time.time())
-    return loop.call_later(
-        delay,
-        lambda: asyncio.ensure_future(sub.close(CLOSE_UNAUTHORIZED, "access token expired")),
-    )
+    return loop.call_later(delay, sub.close_soon, CLOSE_UNAUTHORIZED, "access token expired")
 
 
 def _recheck(
