@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from common.models import MAX_ID, Role
+from common.models import MAX_ID, ROLES, STAFF_ROLES, Role
 
 from . import idempotency
 from .api_tokens import API_TOKENS, is_api_token
@@ -25,8 +25,9 @@ from .envelope import ApiError, Forbidden, Invalid, Unauthorized
 from .keys import TOKENS
 from .security import Principal
 
-ANY_ROLE: frozenset[Role] = frozenset({"user", "clerk", "admin"})
-STAFF: frozenset[Role] = frozenset({"clerk", "admin"})
+# The roles of common.models, by the names endpoint specs use.
+ANY_ROLE = ROLES
+STAFF = STAFF_ROLES
 ADMIN: frozenset[Role] = frozenset({"admin"})
 
 
