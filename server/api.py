@@ -152,6 +152,8 @@ def _validate(model: type[M], data: Any) -> M:
 def path_id(request: web.Request, name: str) -> int:
     """An integer id from the URL path, or a 422 that names it."""
     raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+    # The length first: Python refuses to convert more than 4,300 digits (a ValueError).
+    digits_ok = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID))
+    if not digits_ok or not 1 <= int(raw) <= MAX_ID:
         raise Invalid.field(name, f"must be a positive whole number, not {raw[:40]!r}")
     return int(raw)
