@@ -33,13 +33,15 @@ from .security import Principal
 
 log = logging.getLogger(__name__)
 
-# Close codes of /api/v1/ws, besides the standard ones (1001 going away, 1009 too big).
+# Close codes of /api/v1/ws, besides the standard ones (1001 going away, 1007 a text message
+# that is not UTF-8, 1009 too big: aiohttp sends these two itself).
 CLOSE_UNAUTHORIZED = 4401  # missing, invalid or expired access token, or revoked API token
 CLOSE_TOO_SLOW = 4408  # the client did not read its messages in time
 CLOSE_INTERNAL_ERROR = 1011  # a server bug, logged with its traceback
 CLOSE_TRY_AGAIN = 1013  # the database was unreachable (checking an API token, subscribing)
 CLOSE_CODES = {
     1001: "the server is shutting down or restarting: reconnect",
+    1007: "a text message from the client was not UTF-8",
     1009: "a message from the client was too large",
     CLOSE_INTERNAL_ERROR: "an error on the server (logged): reconnect",
     CLOSE_TRY_AGAIN: "the database is unavailable: reconnect shortly",

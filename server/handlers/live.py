@@ -67,13 +67,14 @@ backlog. `snapshot` messages with reason `resync` follow a database reconnection
 
 A message the server cannot use (not JSON, nested too deep, a number too long, an
 unknown type or a bad field) gets an `error` reply naming what is wrong; the connection
-stays open. Close codes: 1001 the server is going away (reconnect); 1009 message too
-large (over 64 KiB); 1011 an error on the server; 1013 the database was unavailable
-(reconnect shortly); 4401 missing, invalid, expired or revoked token (log in again, or
-get a new API token); 4408 the client did not read its messages in time (reconnect). The
-server pings every `heartbeat` seconds and drops peers that do not answer. A connection
-made with an API token is checked again every `BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at
-least every second) and closed with 4401 once the token is revoked.
+stays open. Close codes: 1001 the server is going away (reconnect); 1007 a text message
+that is not UTF-8; 1009 message too large (over 64 KiB); 1011 an error on the server;
+1013 the database was unavailable (reconnect shortly); 4401 missing, invalid, expired or
+revoked token (log in again, or get a new API token); 4408 the client did not read its
+messages in time (reconnect). The server pings every `heartbeat` seconds and drops peers
+that do not answer. A connection made with an API token is checked again every
+`BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every second) and closed with 4401 once
+the token is revoked.
 """
 
 log = logging.getLogger(__name__)
