@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -153,25 +154,30 @@ class Client:
         if auth and self.tokens and time.time() > self._expires_at - 30:
             await self._refresh_unless_replaced(self.tokens.access_token)
         used = self.tokens.access_token if self.tokens else None
+        send = functools.partial(
+            self._send, method, path, body=json, params=params, auth=auth, raw=raw, headers=extra
+        )
         try:
-            return await self._send(method, path, json, params, auth, raw, extra)
+            return await send()
         except ApiError as exc:
             if exc.status != 401 or not auth or used is None:
                 raise
             await self._refresh_unless_replaced(used)
-            return await self._send(method, path, json, params, auth, raw, extra)
+            return await send()
 
     async def _send(
         self,
         method: str,
         path: str,
-        body: Any,
-        params: dict[str, Any] | None,
-        auth: bool,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        auth: bool = True,
         raw: bool = False,
-        extra_headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        headers = dict(extra_headers or {})
+        """One request, as it is: no refresh (``request`` refreshes and retries)."""
+        headers = dict(headers or {})
         if auth and self.tokens:
             headers["Authorization"] = f"Bearer {self.tokens.access_token}"
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
@@ -231,9 +237,8 @@ class Client:
             data = await self._send(
                 "POST",
                 f"{API}/auth/refresh",
-                {"refresh_token": self.tokens.refresh_token},
-                None,
-                False,
+                body={"refresh_token": self.tokens.refresh_token},
+                auth=False,
             )
             self._keep(TokenPair.model_validate(data))
             return self.tokens  # type: ignore[return-value]
@@ -244,9 +249,8 @@ class Client:
                 await self._send(
                     "POST",
                     f"{API}/auth/logout",
-                    {"refresh_token": self.tokens.refresh_token},
-                    None,
-                    False,
+                    body={"refresh_token": self.tokens.refresh_token},
+                    auth=False,
                 )
         self.tokens = None
         self.username = None

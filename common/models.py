@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 Role = Literal["user", "clerk", "admin"]
+ROLES: frozenset[Role] = frozenset(get_args(Role))
+STAFF_ROLES: frozenset[Role] = frozenset({"clerk", "admin"})  # sell, cancel any booking, check in
 BookingStatus = Literal["pending", "confirmed", "cancelled", "expired"]
 PaymentMethod = Literal["cash", "card", "other"]
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from common.models import MAX_ID, Role
+from common.models import MAX_ID, ROLES, STAFF_ROLES, Role
 
 from . import idempotency
 from .api_tokens import API_TOKENS, is_api_token
@@ -25,8 +25,9 @@ from .envelope import ApiError, Forbidden, Invalid, Unauthorized
 from .keys import TOKENS
 from .security import Principal
 
-ANY_ROLE: frozenset[Role] = frozenset({"user", "clerk", "admin"})
-STAFF: frozenset[Role] = frozenset({"clerk", "admin"})
+# The roles of common.models, by the names endpoint specs use.
+ANY_ROLE = ROLES
+STAFF = STAFF_ROLES
 ADMIN: frozenset[Role] = frozenset({"admin"})
 
 
@@ -114,13 +115,24 @@ async def identify(request: web.Request, token: str) -> tuple[Principal, float |
     return request.app[TOKENS].verify_with_expiry(token)
 
 
+# No field takes a number of more than 19 digits; past this many a number is refused as
+# unusable JSON rather than converted (Python refuses past 4,300 digits with a ValueError).
+MAX_JSON_DIGITS = 100
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_DIGITS:
+        raise ValueError(f"a number of more than {MAX_JSON_DIGITS} digits")
+    return int(text)
+
+
 async def read_json(request: web.Request) -> Any:
     raw = await request.read()  # raises 413 past client_max_size
     if not raw.strip():
         raise ApiError("Request body must be a JSON object", data=_body_error("required"))
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return json.loads(raw, parse_int=_parse_int)
+    except (ValueError, RecursionError) as exc:  # JSON and UTF-8 decoding errors included
         raise ApiError(
             "Malformed JSON in request body", data=_body_error(f"malformed JSON: {exc}")
         ) from None
@@ -140,6 +152,8 @@ def _validate(model: type[M], data: Any) -> M:
 def path_id(request: web.Request, name: str) -> int:
     """An integer id from the URL path, or a 422 that names it."""
     raw = request.match_info[name]
-    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_ID:
+    # The length first: Python refuses to convert more than 4,300 digits (a ValueError).
+    digits_ok = raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_ID))
+    if not digits_ok or not 1 <= int(raw) <= MAX_ID:
         raise Invalid.field(name, f"must be a positive whole number, not {raw[:40]!r}")
     return int(raw)

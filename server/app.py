@@ -20,7 +20,7 @@ from .auth import Auth
 from .booking import Bookings
 from .config import Config, ConfigError
 from .cors import cors_middlewares
-from .envelope import error_middleware
+from .envelope import PARSER_LIMITS, error_middleware
 from .events import Events
 from .handlers.meta import build_document
 from .idempotency import idempotency
@@ -45,7 +45,11 @@ def create_app(config: Config) -> web.Application:
     metrics = Metrics() if config.metrics else None
     if metrics is not None:
         middlewares.insert(0, metrics_middleware(metrics))
-    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=middlewares,
+        client_max_size=config.max_body_bytes,
+        handler_args=PARSER_LIMITS,  # for every runner: serve, workers, demo and tests
+    )
     app[CONFIG] = config
     if metrics is not None:
         app[METRICS] = metrics

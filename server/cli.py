@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from common.models import ROLES
+
 from . import db, embedded, logs
 from .background import BackgroundServer
 from .config import Config, ConfigError
@@ -235,7 +237,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     add = user.add_parser("add", help="create an account (password from stdin or a prompt)")
     add.add_argument("name")
-    add.add_argument("--role", choices=("admin", "clerk", "user"), default="user")
+    add.add_argument("--role", choices=sorted(ROLES), default="user")
     server_flags(add)
     add.set_defaults(run=cmd_user_add)
 
@@ -244,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     issue = token.add_parser("add", help="issue a token and print it (shown only once)")
     issue.add_argument("name", help="who or what uses it, e.g. the partner's name")
-    issue.add_argument("--role", choices=("admin", "clerk", "user"), default="user")
+    issue.add_argument("--role", choices=sorted(ROLES), default="user")
     server_flags(issue)
     issue.set_defaults(run=cmd_token_add)
 

@@ -29,6 +29,15 @@ REQUEST_ID = web.RequestKey("request_id", str)
 # short id of safe characters is taken as it is; anything else gets a fresh id.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
+# The longest request target (path and query) and header (name and value) served; longer
+# ones are refused in an envelope that names them (414, 431).
+MAX_URL_BYTES = 8190
+MAX_HEADER_BYTES = 8190
+# aiohttp's parser refuses longer lines in plain text, before any middleware runs, so its
+# own limits (Application handler_args) are set above ours: up to these, every refusal is
+# an envelope. Headers stay tighter, as up to 128 of them are buffered per request.
+PARSER_LIMITS = {"max_line_size": 64 * 1024, "max_field_size": 16 * 1024}
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -148,6 +157,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     # id. aiohttp runs each request in a task of its own, so the value ends with it.
     logs.request_started(request_id, request.method, request.path)
     try:
+        _check_lengths(request)
         response = await handler(request)
     except ApiError as exc:
         response = error_response(exc.code, exc.message, exc.data, exc.headers)
@@ -179,6 +189,26 @@ def request_id_of(request: web.Request) -> str:
     it would reach the logs and the response as sent)."""
     sent = request.headers.get(REQUEST_ID_HEADER, "")
     return sent if _SAFE_REQUEST_ID.fullmatch(sent) else uuid.uuid4().hex
+
+
+def _check_lengths(request: web.Request) -> None:
+    """414 for a request target past MAX_URL_BYTES, 431 for a header past MAX_HEADER_BYTES."""
+    if len(request.raw_path) > MAX_URL_BYTES:
+        path, _, query = request.raw_path.partition("?")
+        field = "path" if len(path) > len(query) else "query"
+        message = f"the URL is {len(request.raw_path)} bytes long; at most {MAX_URL_BYTES}"
+        raise ApiError("URI too long", code=414, data=_field_errors(field, message))
+    for name, value in request.raw_headers:
+        if len(name) + len(value) > MAX_HEADER_BYTES:
+            header = name.decode("latin-1")[:64]
+            message = f"the header is {len(name) + len(value)} bytes; at most {MAX_HEADER_BYTES}"
+            raise ApiError(
+                "Request header too large", code=431, data=_field_errors(header, message)
+            )
+
+
+def _field_errors(field: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"field": field, "message": message}]}
 
 
 def connection_lost(exc: psycopg2.Error) -> bool:

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -32,13 +33,15 @@ from .security import Principal
 
 log = logging.getLogger(__name__)
 
-# Close codes of /api/v1/ws, besides the standard ones (1001 going away, 1009 too big).
+# Close codes of /api/v1/ws, besides the standard ones (1001 going away, 1007 a text message
+# that is not UTF-8, 1009 too big: aiohttp sends these two itself).
 CLOSE_UNAUTHORIZED = 4401  # missing, invalid or expired access token, or revoked API token
 CLOSE_TOO_SLOW = 4408  # the client did not read its messages in time
 CLOSE_INTERNAL_ERROR = 1011  # a server bug, logged with its traceback
 CLOSE_TRY_AGAIN = 1013  # the database was unreachable (checking an API token, subscribing)
 CLOSE_CODES = {
     1001: "the server is shutting down or restarting: reconnect",
+    1007: "a text message from the client was not UTF-8",
     1009: "a message from the client was too large",
     CLOSE_INTERNAL_ERROR: "an error on the server (logged): reconnect",
     CLOSE_TRY_AGAIN: "the database is unavailable: reconnect shortly",
@@ -47,6 +50,37 @@ CLOSE_CODES = {
 }
 
 MAX_CONTROL_MESSAGES = 64  # acks and errors waiting to be sent, before a client counts as stuck
+# Subscribes that read the database, per connection: this many at once, then one a second.
+# (A subscribe to what the connection already follows reads nothing and is not counted.)
+SUBSCRIBE_BURST = 10
+SUBSCRIBE_INTERVAL = 1.0
+
+
+class TooManySubscribes(Exception):
+    """A connection asked for fresh snapshots faster than it may; retry in ``retry_after``."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many subscribes: retry in {retry_after:.1f} s")
+        self.retry_after = retry_after
+
+
+class Allowance:
+    """A token bucket: ``burst`` at once, then one every ``interval`` seconds."""
+
+    def __init__(self, burst: int, interval: float) -> None:
+        self.burst = burst
+        self.interval = interval
+        self._tokens = float(burst)
+        self._updated = time.monotonic()
+
+    def take(self) -> None:
+        """Use one, or raise TooManySubscribes saying when the next is due."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) / self.interval)
+        self._updated = now
+        if self._tokens < 1:
+            raise TooManySubscribes((1 - self._tokens) * self.interval)
+        self._tokens -= 1
 
 
 class Subscriber:
@@ -63,7 +97,9 @@ class Subscriber:
         self._wake = asyncio.Event()
         self._holding = 0  # subscribes in progress: event messages wait for their ack
         self.stuck = False
+        self._closing: tuple[int, str] | None = None  # close_soon()'s code and reason
         self.closed_with: tuple[int, str] | None = None
+        self.reads = Allowance(SUBSCRIBE_BURST, SUBSCRIBE_INTERVAL)  # subscribes that read
 
     @contextlib.contextmanager
     def holding(self) -> Iterator[None]:
@@ -104,6 +140,9 @@ class Subscriber:
             if self.stuck:
                 await self.close(CLOSE_TOO_SLOW, "too many unanswered messages")
                 return
+            if self._closing is not None:
+                await self.close(*self._closing)
+                return
             batch = list(self._control)
             self._control.clear()
             if not self._holding:
@@ -122,6 +161,12 @@ class Subscriber:
                 return
             except ConnectionError:
                 return
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Close from a callback (a timer): the sender task does it, so no task is left
+        running unowned."""
+        self._closing = (code, reason)
+        self._wake.set()
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_with = (code, reason)
@@ -158,24 +203,36 @@ class Hub:
 
     async def subscribe(self, sub: Subscriber, ids: list[int] | None) -> list[int]:
         """Subscribe to events (None: all), then queue a snapshot of each; return the ids
-        that match no event. Subscribing before reading means no change falls between."""
+        that match no event. Subscribing before reading means no change falls between.
+
+        Events the connection already follows are neither read again nor sent again: it
+        has them and hears every change. A subscribe that does read is paced (``reads``):
+        past the allowance it raises TooManySubscribes and changes nothing."""
+        following = set(sub.events)
         if ids is None:
+            if sub.everything:
+                return []
+            sub.reads.take()
             sub.everything = True
             self._everything.add(sub)
             rows = await self.db.fetchall(q.ALL_EVENTS)
             missing: list[int] = []
         else:
-            wanted = set(ids)
-            for event_id in wanted - sub.events:
+            new = set(ids) - following
+            if not new:
+                return []
+            sub.reads.take()
+            for event_id in new:
                 sub.events.add(event_id)
                 self._by_event.setdefault(event_id, set()).add(sub)
-            rows = await self.db.fetchall(q.EVENTS_BY_ID, ids=sorted(wanted))
-            missing = sorted(wanted - {r["id"] for r in rows})
+            rows = await self.db.fetchall(q.EVENTS_BY_ID, ids=sorted(new))
+            missing = sorted(new - {r["id"] for r in rows})
             for event_id in missing:  # only real events stay subscribed
                 sub.events.discard(event_id)
                 self._unindex(event_id, sub)
         for row in rows:
-            sub.offer(row["id"], row["version"], snapshot(row, "subscribe"), snapshot=True)
+            if row["id"] not in following:
+                sub.offer(row["id"], row["version"], snapshot(row, "subscribe"), snapshot=True)
         return missing
 
     def unsubscribe(self, sub: Subscriber, ids: list[int] | None) -> None:

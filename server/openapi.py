@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from common.models import envelope_schema
+from common.models import ROLES, envelope_schema
 
 from . import idempotency
 from .api import Spec
@@ -135,7 +135,7 @@ def _operation(spec: Spec, path: str, method: str = "get") -> dict[str, Any]:
     if spec.roles is not None:
         op["security"] = [{"bearer": []}]
         op["x-roles"] = sorted(spec.roles)
-        errors |= {401} | ({403} if spec.roles != {"user", "clerk", "admin"} else set())
+        errors |= {401} | ({403} if spec.roles != ROLES else set())
     if spec.body is not None:
         errors |= {400, 413, 422}
     if spec.query is not None:

@@ -18,12 +18,11 @@ from typing import Any
 import bcrypt
 import jwt
 
-from common.models import Role
+from common.models import ROLES, STAFF_ROLES, Role
 
 from .envelope import Unauthorized
 
 ALGORITHM = "HS256"
-STAFF_ROLES: frozenset[Role] = frozenset({"clerk", "admin"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +83,7 @@ class AccessTokens:
             raise Unauthorized("Access token expired") from None
         except jwt.PyJWTError:
             raise Unauthorized("Invalid access token") from None
-        if claims.get("typ") != "access" or claims.get("role") not in ("user", "clerk", "admin"):
+        if claims.get("typ") != "access" or claims.get("role") not in ROLES:
             raise Unauthorized("Invalid access token")
         try:
             who = Principal(int(claims["sub"]), str(claims.get("name", "")), claims["role"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import socket
 import time
@@ -20,6 +21,7 @@ from conftest import call
 from server.app import create_app
 from server.keys import HUB, LISTENER
 from server.listener import APPLICATION_NAME
+from server.live import SUBSCRIBE_BURST, SUBSCRIBE_INTERVAL
 
 WS = "/api/v1/ws"
 Message = dict[str, Any]
@@ -231,6 +233,50 @@ async def test_unknown_event_ids_are_reported_missing(client, user, make_event):
     await ws.close()
 
 
+@pytest.mark.parametrize("events", ["all", "ids"])
+async def test_subscribing_again_sends_no_snapshots_again(client, user, clerk, make_event, events):
+    """Subscribing again and again to what a connection already follows is acknowledged,
+    but reads and sends nothing: 30 repeats cost 30 small acks, not 30 snapshots of all."""
+    made = [await make_event(), await make_event(), await make_event()]
+    ids = [e["id"] for e in made]
+    wanted = "all" if events == "all" else ids
+    ws = await connect(client, user)
+    assert len(await subscribe(ws, wanted)) == 3
+    for _ in range(30):
+        await ws.send_json({"type": "subscribe", "events": wanted})
+    await ws.send_json({"type": "ping"})
+    # A change after the pong: a snapshot still owed would be sent before it.
+    await clerk.post("/api/v1/bookings", json={"event_id": ids[2]})
+    seen: list[Message] = []
+    await receive(ws, seats(ids[2], 99), seen=seen)
+    assert [m["type"] for m in seen] == ["subscribed"] * 30 + ["pong"], seen
+    await ws.close()
+
+
+async def test_subscribes_that_read_are_paced_per_connection(client, user, make_event):
+    """Unsubscribing and subscribing to everything in a loop would read every event each
+    time: past a burst, such subscribes get an error saying when to retry."""
+    await make_event()
+    ws = await connect(client, user)
+    await subscribe(ws, "all")
+    started = time.monotonic()
+    for _ in range(30):
+        await ws.send_json({"type": "unsubscribe", "events": "all"})
+        await ws.send_json({"type": "subscribe", "events": "all"})
+    await ws.send_json({"type": "ping"})
+    replies: list[Message] = []
+    await receive(ws, lambda m: m["type"] == "pong", seen=replies)
+    elapsed = time.monotonic() - started
+    answers = [m for m in replies if m["type"] in ("subscribed", "error")]
+    accepted = [m for m in answers if m["type"] == "subscribed"]
+    refused = [m for m in answers if m["type"] == "error"]
+    assert len(answers) == 30, replies
+    # The first subscribe used one of the burst; then one more per interval elapsed.
+    assert len(accepted) <= SUBSCRIBE_BURST - 1 + elapsed / SUBSCRIBE_INTERVAL + 1, replies
+    assert refused and all("retry in" in m["message"] for m in refused), refused
+    await ws.close()
+
+
 # --- authentication -----------------------------------------------------------------
 
 
@@ -320,15 +366,25 @@ async def test_connection_closes_when_its_token_expires_unless_renewed(
         ('{"type": "subscribe"}', "invalid subscribe"),
         ('{"type": "subscribe", "events": [1], "extra": 1}', "invalid subscribe"),
         ('{"type": "auth", "token": "forged"}', "Invalid access token"),
+        ('{"type": ["subscribe"]}', "unknown message type"),
+        ("[" * 30_000 + "]" * 30_000, "JSON"),
+        ('{"type": "subscribe", "events": ' + "[" * 20_000 + "]" * 20_000 + "}", "JSON"),
+        ('{"type": "ping", "x": ' + '{"a": ' * 5_000 + "1" + "}" * 5_001, "JSON"),
+        ('{"type": "subscribe", "events": [' + "1" * 5_000 + "]}", "JSON"),
     ],
+    ids=lambda v: v[:40] if isinstance(v, str) else v,
 )
 async def test_malformed_messages_get_an_error_and_the_connection_lives(
-    client, user, sent, expected
+    client, user, sent, expected, caplog
 ):
+    """However deep, large or ill-typed a message, the answer is an error message and the
+    connection stays open: never a close with 1011 and a traceback in the log."""
+    caplog.set_level(logging.ERROR)
     ws = await connect(client, user)
     await ws.send_str(sent)
     error = await receive(ws)
     assert error["type"] == "error" and expected in error["message"], error
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
     await ws.send_json({"type": "ping"})
     assert (await receive(ws))["type"] == "pong"
     await ws.close()

@@ -27,6 +27,7 @@ BAD_BODIES = {
     "null": b"null",
     "invalid utf-8": b'{"title": "\xff\xfe"}',
     "deeply nested": b"[" * 30_000 + b"]" * 30_000,
+    "a 5,000-digit number": b'{"total_seats": ' + b"9" * 5_000 + b"}",
 }
 
 
@@ -174,10 +175,21 @@ async def test_nul_character_in_auth_body_is_named(client, path, body, field):
     assert_invalid(await call(client, "POST", path, json=body), field)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/auth/register"])
+async def test_a_huge_number_in_an_auth_body_is_named_body(client, path):
+    """Python refuses to convert a number of more than 4,300 digits: that is the client's
+    unusable body (a 400 naming it, like malformed JSON), never a 500."""
+    raw = b'{"username": ' + b"1" * 5_000 + b', "password": "whatever1"}'
+    reply = await call(client, "POST", path, data=raw, headers=JSON)
+    assert reply.status == 400, reply.body
+    assert reply.fields == ["body"], reply.body
+    assert "digits" in reply.data["errors"][0]["message"], reply.body
+
+
 # --- path parameters --------------------------------------------------------------
 
 BAD_IDS = ["abc", "-1", "0", "99999999999999999999999", "9223372036854775808", "1.5", "1e3"]
-BAD_IDS += ["%F0%9F%8E%AD", "%D9%A3", " 1"]
+BAD_IDS += ["%F0%9F%8E%AD", "%D9%A3", " 1", pytest.param("9" * 5_000, id="5000 digits")]
 
 
 @pytest.mark.parametrize("raw", BAD_IDS)
@@ -311,3 +323,36 @@ async def test_client_request_id_is_echoed(client, method, path):
     """A request id the client sends comes back unchanged, on errors too."""
     reply = await call(client, method, path, headers={"X-Request-ID": "trace-abc-123"})
     assert reply.headers["X-Request-ID"] == "trace-abc-123"
+
+
+# --- the URL and the headers -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "field"),
+    [
+        (EVENTS + "?search=" + "x" * 9_000, "query"),
+        (EVENTS + "?" + "&".join(f"p{i}=1" for i in range(2_000)), "query"),
+        ("/api/v1/" + "x" * 9_000, "path"),
+        ("/api/v1/ws?token=" + "x" * 60_000, "query"),
+    ],
+    ids=["long parameter", "many parameters", "long path", "long websocket token"],
+)
+async def test_a_url_over_8190_bytes_is_a_414_envelope_naming_it(client, url, field):
+    """aiohttp's own answer to a long request line is a plain-text 400; ours is the
+    envelope, with the part of the URL at fault."""
+    reply = await call(client, "GET", url)
+    assert reply.status == 414, reply.body
+    assert reply.fields == [field], reply.body
+
+
+async def test_a_header_over_8190_bytes_is_a_431_envelope_naming_it(client):
+    reply = await call(client, "GET", EVENTS, headers={"X-Padding": "x" * 9_000})
+    assert reply.status == 431, reply.body
+    assert reply.fields == ["X-Padding"], reply.body
+
+
+async def test_a_url_at_the_limit_is_served(client):
+    url = EVENTS + "?search="
+    reply = await call(client, "GET", url + "x" * (8190 - len(url)))
+    assert reply.status == 200, reply.body

@@ -103,6 +103,11 @@ async def test_two_workers_share_the_port_and_stop_gracefully(server, scratch_ds
             (7,)
         ]
 
+        # `boxoffice serve` answers an over-long URL in the envelope too (not aiohttp's text).
+        long_url = server.url + "/api/v1/events?search=" + "x" * 9_000
+        status, body, _ = await request(http, "GET", long_url)
+        assert (status, body["code"], body["data"]["errors"][0]["field"]) == (414, 414, "query")
+
         # Websockets on whichever workers they landed: each is told the server is going.
         sockets = [
             await http.ws_connect(

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from common.client import Client, ClientError, Connection
-from common.models import PaymentMethod, Role
+from common.models import STAFF_ROLES, PaymentMethod, Role
 
 from .messages import ConnectionChanged
 from .model import Change, EventStore
@@ -111,7 +111,7 @@ class BoxofficeApp(App[None]):
 
     @property
     def is_staff(self) -> bool:
-        return self.role in ("clerk", "admin")
+        return self.role in STAFF_ROLES
 
     def may_enter(self, mode: str) -> bool:
         """Whether the logged-in role may see ``mode``."""

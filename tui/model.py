@@ -23,6 +23,29 @@ class Change:
     at: datetime
 
 
+class Changes:
+    """Changes merged per event, in the order events first changed: the first "before" and
+    the last "after" of each. An event made and deleted within them leaves nothing. (The
+    one place two changes to one event are merged.)"""
+
+    def __init__(self) -> None:
+        self._by_event: dict[int, Change] = {}
+
+    def add(self, event_id: int, change: Change) -> None:
+        earlier = self._by_event.pop(event_id, None)
+        merged = change if earlier is None else Change(earlier.before, change.after, change.at)
+        if merged.before is not None or merged.after is not None:
+            self._by_event[event_id] = merged
+
+    def take(self) -> list[Change]:
+        """Every change so far, one per event; none are kept."""
+        changes, self._by_event = list(self._by_event.values()), {}
+        return changes
+
+    def __bool__(self) -> bool:
+        return bool(self._by_event)
+
+
 def seats_sold(event: Event | None) -> int:
     return event.total_seats - event.available_seats if event else 0
 
@@ -64,7 +87,7 @@ class SalesMeter:
 class EventStore:
     events: dict[int, Event] = field(default_factory=dict)
     sales: SalesMeter = field(default_factory=SalesMeter)
-    _pending: dict[int, Change] = field(default_factory=dict)
+    _pending: Changes = field(default_factory=Changes)
     _deleted: dict[int, int] = field(default_factory=dict)  # event id -> version of deletion
     _changes: int = 0  # how many changes so far
     _touched: dict[int, int] = field(default_factory=dict)  # event id -> change number
@@ -113,13 +136,8 @@ class EventStore:
             self.events[event_id] = event
         self._changes += 1
         self._touched[event_id] = self._changes
-        earlier = self._pending.pop(event_id, None)
-        first = earlier.before if earlier else before
-        if first is None and event is None:
-            return  # added and deleted within one batch, or never known: nothing to show
-        self._pending[event_id] = Change(first, event, datetime.now(UTC))
+        self._pending.add(event_id, Change(before, event, datetime.now(UTC)))
 
     def take_changes(self) -> list[Change]:
         """The changes since the last call, one per event."""
-        changes, self._pending = list(self._pending.values()), {}
-        return changes
+        return self._pending.take()

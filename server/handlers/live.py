@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Annotated
@@ -36,6 +35,7 @@ from ..live import (
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     Subscriber,
+    TooManySubscribes,
 )
 from ..periodic import every
 
@@ -47,7 +47,10 @@ send JSON text messages:
 
 - `{"type": "subscribe", "events": [1, 2]}` or `{"type": "subscribe", "events": "all"}`
   (every event, including ones created later). The server answers `subscribed` (with the
-  ids that match no event in `missing`), then a `snapshot` of each event.
+  ids that match no event in `missing`), then a `snapshot` of each event that the
+  connection did not follow yet (to get a fresh one, unsubscribe first). A connection may
+  make 10 subscribes that bring new events at once, then one a second; sooner ones
+  get an `error` reply saying when to retry, and change nothing.
 - `{"type": "unsubscribe", "events": [1]}` or `"all"`; answered by `unsubscribed`.
 - `{"type": "auth", "token": "..."}`: a fresh access token, before `token_expires_at`.
   Only for connections made with an access token: an API token does not expire
@@ -62,14 +65,16 @@ the same on every server instance: apply a message only if its version is higher
 one you hold. A client that reads slowly gets the latest state of each event, not a
 backlog. `snapshot` messages with reason `resync` follow a database reconnection.
 
-A message the server cannot use gets an `error` reply; the connection stays open. Close
-codes: 1001 the server is going away (reconnect); 1009 message too large (over 64 KiB);
-1011 an error on the server; 1013 the database was unavailable (reconnect shortly); 4401
-missing, invalid, expired or revoked token (log in again, or get a new API token); 4408
-the client did not read its messages in time (reconnect). The server pings every
-`heartbeat` seconds and drops peers that do not answer. A connection made with an API
-token is checked again every `BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every
-second) and closed with 4401 once the token is revoked.
+A message the server cannot use (not JSON, nested too deep, a number too long, an
+unknown type or a bad field) gets an `error` reply naming what is wrong; the connection
+stays open. Close codes: 1001 the server is going away (reconnect); 1007 a text message
+that is not UTF-8; 1009 message too large (over 64 KiB); 1011 an error on the server;
+1013 the database was unavailable (reconnect shortly); 4401 missing, invalid, expired or
+revoked token (log in again, or get a new API token); 4408 the client did not read its
+messages in time (reconnect). The server pings every `heartbeat` seconds and drops peers
+that do not answer. A connection made with an API token is checked again every
+`BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every second) and closed with 4401 once
+the token is revoked.
 """
 
 log = logging.getLogger(__name__)
@@ -169,10 +174,7 @@ def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
     """Close the connection when its token expires, unless a fresh one arrives first."""
     loop = asyncio.get_running_loop()
     delay = max(0.0, expires_at - time.time())
-    return loop.call_later(
-        delay,
-        lambda: asyncio.ensure_future(sub.close(CLOSE_UNAUTHORIZED, "access token expired")),
-    )
+    return loop.call_later(delay, sub.close_soon, CLOSE_UNAUTHORIZED, "access token expired")
 
 
 def _recheck(
@@ -201,13 +203,17 @@ async def _handle(
     try:
         message = ClientMessage.validate_json(data)
     except ValidationError as exc:
-        sub.say(_invalid(exc, data))
+        sub.say(_invalid(exc))
         return expiry
     hub = request.app[HUB]
     if isinstance(message, Subscribe):
         ids = None if message.events == "all" else list(message.events)
         with sub.holding():  # the acknowledgement goes first, then the snapshots
-            missing = await hub.subscribe(sub, ids)
+            try:
+                missing = await hub.subscribe(sub, ids)
+            except TooManySubscribes as exc:
+                sub.say(_error(str(exc)))
+                return expiry
             ack = Subscribed(type="subscribed", events=message.events, missing=missing)
             sub.say(ack.model_dump_json())
     elif isinstance(message, Unsubscribe):
@@ -239,18 +245,26 @@ def _error(message: str, errors: list[FieldError] | None = None) -> str:
     return LiveError(message=message, errors=errors or []).model_dump_json()
 
 
-def _invalid(exc: ValidationError, data: str) -> str:
-    try:
-        kind = json.loads(data).get("type")
-    except (ValueError, AttributeError):
-        return _error("messages must be JSON objects with a type")
-    if kind not in ("subscribe", "unsubscribe", "auth", "ping"):
+def _invalid(exc: ValidationError) -> str:
+    """The error reply to a message that failed validation, from pydantic's own findings:
+    parsing the message again here could fail in its turn (too deep, too big a number)."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    if first["type"] in ("json_invalid", "dict_type"):
+        reason = first["msg"] if first["type"] == "json_invalid" else "not a JSON object"
+        return _error(
+            "messages must be JSON objects with a type",
+            [FieldError(field="body", message=reason[:200])],
+        )
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        kind = (first.get("ctx") or {}).get("tag")
         return _error(f"unknown message type {str(kind)[:40]!r}")
-    errors = [
+    kind = first["loc"][0]  # the other errors are inside a message of a known type
+    fields = [
         FieldError(field=".".join(str(p) for p in e["loc"][1:]) or "body", message=e["msg"])
-        for e in exc.errors(include_url=False)
+        for e in errors
     ]
-    return _error(f"invalid {kind} message", errors)
+    return _error(f"invalid {kind} message", fields)
 
 
 __all__ = ["CLOSE_CODES", "PROTOCOL", "websocket"]

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header
 
-from ..model import Change
+from ..model import Change, Changes
 from ..widgets.status import ConnectionStatus
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class StaffScreen(AppScreen):
     _left = False  # the user went to another area of the app (not just a dialog on top)
     # Live changes that came while the user was elsewhere: one per event, first "before"
     # and last "after", applied all at once on coming back.
-    _held: dict[int, Change]
+    _held: Changes
     _apply_changes: Callable[[list[Change]], None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -64,7 +64,7 @@ class StaffScreen(AppScreen):
         """Give live changes to ``apply``: at once while the screen is shown (a dialog on
         top included), merged per event while the user is in another area of the app and
         applied on coming back, so hidden screens do no drawing under a storm of sales."""
-        self._held = {}
+        self._held = Changes()
         self._apply_changes = apply
         self.boxoffice.events_changed.subscribe(self, self._live_changes)
 
@@ -76,10 +76,7 @@ class StaffScreen(AppScreen):
         for change in changes:
             event = change.after or change.before
             assert event is not None
-            held = self._held.pop(event.id, None)
-            merged = change if held is None else Change(held.before, change.after, change.at)
-            if merged.before is not None or merged.after is not None:
-                self._held[event.id] = merged  # (one made and deleted meanwhile: nothing)
+            self._held.add(event.id, change)
 
     def on_screen_suspend(self) -> None:
         self._left = not isinstance(self.app.screen, ModalScreen)
@@ -88,8 +85,7 @@ class StaffScreen(AppScreen):
         if self._left:
             self._left = False
             if self._apply_changes is not None and self._held:
-                held, self._held = list(self._held.values()), {}
-                self._apply_changes(held)
+                self._apply_changes(self._held.take())
             self.came_back()
 
     def came_back(self) -> None:

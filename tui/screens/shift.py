@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Select, Static
 
 from common.client import ClientError
-from common.models import PaymentTotal, ShiftLine, ShiftReport, Tally
+from common.models import STAFF_ROLES, PaymentTotal, ShiftLine, ShiftReport, Tally
 
 from ..formatting import PAYMENT_METHODS, clock, money, seats
 from .base import StaffScreen
@@ -146,7 +146,7 @@ class ShiftScreen(StaffScreen):
         options = [(f"{me} (me)", me), ("All staff", ALL_STAFF)] + [
             (f"{u.username} ({u.role})", u.username)
             for u in sorted(users, key=lambda u: u.username.casefold())
-            if u.role in ("clerk", "admin") and u.username != me
+            if u.role in STAFF_ROLES and u.username != me
         ]
         chosen = picker.value
         with self.prevent(Select.Changed):
