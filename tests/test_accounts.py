@@ -117,6 +117,18 @@ async def test_repeating_a_change_changes_and_records_nothing(client, admin, use
     assert await audit(admin, user.user_id, "user.role") == []
 
 
+async def test_a_retried_disable_with_its_idempotency_key_is_answered_once(admin, user):
+    """Account changes run inside the Idempotency-Key transaction like any other change."""
+    key = {"Idempotency-Key": "disable-user-1"}
+    body = {"disabled": True}
+    first = await admin.call("PATCH", f"{USERS}/{user.user_id}", json=body, headers=key)
+    again = await admin.call("PATCH", f"{USERS}/{user.user_id}", json=body, headers=key)
+    assert first.status == again.status == 200 and again.data == first.data
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert await changes(admin, user.user_id) == ["user.disable"]
+    assert (await me(user.client, user.token)).status == 401
+
+
 # --- roles -----------------------------------------------------------------------
 
 
