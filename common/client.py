@@ -39,6 +39,7 @@ from .models import (
     LiveEvent,
     PaymentMethod,
     Role,
+    SessionsEnded,
     ShiftReport,
     TokenPair,
     User,
@@ -279,6 +280,24 @@ class Client:
 
     async def users(self, *, skip: int = 0, limit: int = 100) -> list[User]:
         return await self._list(f"{API}/users", User, skip=skip, limit=limit)
+
+    async def update_user(
+        self, user_id: int, *, disabled: bool | None = None, role: Role | None = None
+    ) -> User:
+        """Disable (``disabled=True``) or enable an account, or change its role; what is
+        left None stays as it is. Disabling also ends its sessions."""
+        body: dict[str, Any] = {}
+        if disabled is not None:
+            body["disabled"] = disabled
+        if role is not None:
+            body["role"] = role
+        return User.model_validate(await self.request("PATCH", f"{API}/users/{user_id}", json=body))
+
+    async def end_sessions(self, user_id: int) -> int:
+        """Log an account out everywhere: its refresh and access tokens stop working.
+        Answers how many sessions were live."""
+        data = await self.request("DELETE", f"{API}/users/{user_id}/sessions")
+        return SessionsEnded.model_validate(data).sessions_ended
 
     # --- events ------------------------------------------------------------------------
 

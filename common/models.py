@@ -19,9 +19,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    StrictBool,
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 Role = Literal["user", "clerk", "admin"]
@@ -133,12 +135,46 @@ class User(Response):
     username: str
     role: Role
     created_at: datetime
+    disabled: bool = Field(
+        False, description="a disabled account cannot log in, and its tokens are refused"
+    )
+    disabled_at: datetime | None = None
 
 
 class UserCreate(Request):
     username: Username
     password: Password
     role: Role
+
+
+class UserPatch(Request):
+    """What an admin changes about an account; at least one field, each only when given."""
+
+    disabled: StrictBool | None = Field(
+        None,
+        description="true disables the account (and ends its sessions); false enables it",
+    )
+    role: Role | None = Field(
+        None, description="takes effect on its access tokens within seconds (they get 401)"
+    )
+
+    @field_validator("disabled", "role", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("must not be null (leave the field out to keep it as it is)")
+        return value
+
+    @model_validator(mode="after")
+    def _something(self) -> UserPatch:
+        if not self.model_fields_set:
+            raise ValueError("give disabled, role or both")
+        return self
+
+
+class SessionsEnded(Response):
+    user_id: int
+    sessions_ended: int = Field(description="how many sessions were live and are now ended")
 
 
 # --- events --------------------------------------------------------------------

@@ -22,7 +22,7 @@ from common.models import MAX_ID, ROLES, STAFF_ROLES, Role
 from . import idempotency
 from .api_tokens import API_TOKENS, is_api_token
 from .envelope import ApiError, Forbidden, Invalid, Unauthorized
-from .keys import TOKENS
+from .keys import ACCOUNTS, TOKENS
 from .security import Principal
 
 # The roles of common.models, by the names endpoint specs use.
@@ -109,10 +109,14 @@ def bearer_token(request: web.Request, *, query: bool = False) -> str:
 
 async def identify(request: web.Request, token: str) -> tuple[Principal, float | None]:
     """Who a bearer token stands for, and the Unix time it expires: an access token's
-    ``exp``, or None for an API token, which lasts until it is revoked. 401 otherwise."""
+    ``exp``, or None for an API token, which lasts until it is revoked. 401 otherwise, and
+    for an access token whose account was disabled, changed role or had its sessions ended
+    since (see ``accounts.py``)."""
     if is_api_token(token):
         return await request.app[API_TOKENS].verify(token), None
-    return request.app[TOKENS].verify_with_expiry(token)
+    who, expires_at = request.app[TOKENS].verify_with_expiry(token)
+    await request.app[ACCOUNTS].check(who)
+    return who, expires_at
 
 
 # No field takes a number of more than 19 digits; past this many a number is refused as

@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from . import db, periodic
+from .accounts import Accounts
 from .api_tokens import api_tokens
 from .auth import Auth
 from .booking import Bookings
@@ -24,7 +25,7 @@ from .envelope import PARSER_LIMITS, error_middleware
 from .events import Events
 from .handlers.meta import build_document
 from .idempotency import idempotency
-from .keys import AUTH, BOOKINGS, CONFIG, DB, EVENTS, HUB, LISTENER, TOKENS
+from .keys import ACCOUNTS, AUTH, BOOKINGS, CONFIG, DB, EVENTS, HUB, LISTENER, TOKENS
 from .listener import Listener
 from .live import GOING_AWAY, Hub
 from .metrics import METRICS, Metrics, metrics_middleware
@@ -32,6 +33,11 @@ from .routes import setup_routes
 from .security import AccessTokens, Passwords
 
 log = logging.getLogger(__name__)
+
+# Ended sessions are kept this long (replays of their refresh tokens are refused either
+# way; this is for whoever looks into an incident), and purged this often.
+SESSION_GRACE_SECONDS = 7 * 24 * 3600
+SESSION_PURGE_SECONDS = 300.0
 
 
 def create_app(config: Config) -> web.Application:
@@ -62,6 +68,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(idempotency)
     app.cleanup_ctx.append(live_updates)
     app.cleanup_ctx.append(hold_expiry)
+    app.cleanup_ctx.append(session_purge)
     app.on_startup.append(build_document)
     app.on_shutdown.append(close_websockets)
     return app
@@ -82,6 +89,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         passwords = Passwords(config.bcrypt_rounds, executor)
         app[DB] = database
         app[AUTH] = Auth(database, passwords, app[TOKENS], config)
+        app[ACCOUNTS] = Accounts(database, config.account_cache_seconds)
         app[EVENTS] = Events(database)
         app[BOOKINGS] = Bookings(database, config, app.get(METRICS))
         yield
@@ -120,6 +128,17 @@ async def hold_expiry(app: web.Application) -> AsyncIterator[None]:
             log.info("released %d expired hold(s)", expired)
 
     async with periodic.every(app[CONFIG].hold_sweep_seconds, sweep, "hold expiry sweep"):
+        yield
+
+
+async def session_purge(app: web.Application) -> AsyncIterator[None]:
+    """Forget sessions that ended (expired or revoked) more than a grace period ago."""
+
+    async def purge() -> None:
+        if purged := await app[ACCOUNTS].purge_sessions(SESSION_GRACE_SECONDS):
+            log.info("purged %d ended session(s)", purged)
+
+    async with periodic.every(SESSION_PURGE_SECONDS, purge, "session purge"):
         yield
 
 

@@ -13,7 +13,7 @@ from . import queries as q
 from .audit import SYSTEM, Signs
 from .config import Config
 from .db import Database, Row
-from .envelope import Conflict, TooManyRequests, Unauthorized
+from .envelope import Conflict, Forbidden, TooManyRequests, Unauthorized
 from .security import AccessTokens, Passwords, Principal, RefreshToken
 
 
@@ -69,15 +69,17 @@ class Auth:
             )
             raise Unauthorized("Wrong username or password")
         await self.db.execute(q.CLEAR_LOGIN_FAILURES, username=username)
-        who = Principal(found["id"], found["username"], found["role"])
         refresh = RefreshToken.new()
-        await self.db.execute(
+        session = await self.db.fetchone(
             q.CREATE_SESSION,
             session_id=refresh.session_id,
-            user_id=who.user_id,
+            user_id=found["id"],
             token_hash=refresh.hash,
             expires_at=self._refresh_expiry(),
         )
+        if session is None:  # only the password's holder learns this
+            raise Forbidden("This account is disabled; ask an administrator")
+        who = Principal(found["id"], found["username"], found["role"], epoch=session["epoch"])
         return self._pair(who, refresh)
 
     async def refresh(self, token: str) -> TokenPair:
@@ -89,13 +91,15 @@ class Auth:
             old_hash=old.hash,
             new_hash=new.hash,
             expires_at=self._refresh_expiry(),
+            max_age_seconds=self.config.session_max_age,
         )
         if row is None:
             # A rotated-away secret is being replayed: whoever holds it must not keep the
             # session, so it ends for everyone holding any of its tokens.
             await self.db.execute(q.REVOKE_SESSION, session_id=old.session_id)
             raise Unauthorized("Refresh token is invalid, expired or already used")
-        return self._pair(Principal(row["id"], row["username"], row["role"]), new)
+        who = Principal(row["id"], row["username"], row["role"], epoch=row["epoch"])
+        return self._pair(who, new)
 
     async def logout(self, token: str) -> None:
         refresh = RefreshToken.parse(token)
@@ -120,7 +124,10 @@ class Auth:
         )
 
     def _refresh_expiry(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=self.config.refresh_token_ttl)
+        """Sliding, but never past the session's absolute end (for a new session; a refresh
+        caps it at the session's start plus session_max_age in the database)."""
+        ttl = min(self.config.refresh_token_ttl, self.config.session_max_age)
+        return datetime.now(UTC) + timedelta(seconds=ttl)
 
 
 class KeyedLock:

@@ -35,6 +35,8 @@ class Config:
     data_dir: Path = field(default_factory=lambda: Path(".boxoffice"))
     access_token_ttl: int = 15 * 60
     refresh_token_ttl: int = 14 * 24 * 3600
+    # A refresh session ends this long after its login however often it is refreshed.
+    session_max_age: int = 30 * 24 * 3600
     max_tickets_per_booking: int = 10
     # A hold keeps its seats this long unless confirmed; the sweep releases lapsed holds.
     hold_seconds: int = 10 * 60
@@ -64,6 +66,10 @@ class Config:
     # other server instances within this many seconds; 0 checks on every request).
     idempotency_key_ttl: int = 24 * 3600
     api_token_cache_seconds: float = 5.0
+    # How long an account's state (disabled? role? sessions ended?) is trusted when checking
+    # its access tokens: an admin's change reaches the other instances within this many
+    # seconds (0 reads it on every request).
+    account_cache_seconds: float = 5.0
     # Browsers on these exact origins ("https://shop.example.com") may call the API;
     # none by default, and then no response carries Access-Control-* headers.
     cors_origins: tuple[str, ...] = ()
@@ -93,6 +99,10 @@ class Config:
             raise ConfigError("BOXOFFICE_IDEMPOTENCY_KEY_TTL must be at least 1 (seconds)")
         if not 0 <= self.api_token_cache_seconds <= 60:
             raise ConfigError("BOXOFFICE_API_TOKEN_CACHE_SECONDS must be between 0 and 60")
+        if not 0 <= self.account_cache_seconds <= 60:
+            raise ConfigError("BOXOFFICE_ACCOUNT_CACHE_SECONDS must be between 0 and 60")
+        if self.session_max_age < 60:
+            raise ConfigError("BOXOFFICE_SESSION_MAX_AGE must be at least 60 (seconds)")
         if self.log_format not in ("text", "json"):
             raise ConfigError("BOXOFFICE_LOG_FORMAT must be 'text' or 'json'")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .accounts import Accounts
 from .auth import Auth
 from .booking import Bookings
 from .config import Config
@@ -17,6 +18,7 @@ CONFIG = web.AppKey("config", Config)
 DB = web.AppKey("db", Database)
 TOKENS = web.AppKey("tokens", AccessTokens)
 AUTH = web.AppKey("auth", Auth)
+ACCOUNTS = web.AppKey("accounts", Accounts)
 EVENTS = web.AppKey("events", Events)
 BOOKINGS = web.AppKey("bookings", Bookings)
 HUB = web.AppKey("hub", Hub)

@@ -32,9 +32,7 @@ from urllib.parse import unquote
 from .config import Config, ConfigError
 
 ACCESS_LOGGER = "aiohttp.access"
-TEXT_FORMAT = (
-    "%(asctime)s %(levelname)s %(worker_prefix)s%(name)s: %(message)s%(request_suffix)s"
-)
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(worker_prefix)s%(name)s: %(message)s%(request_suffix)s"
 
 
 REDACTED = "REDACTED"

@@ -34,6 +34,9 @@ class Principal:
     role: Role
     source: str = ""  # the client's address, for the audit log
     token_id: int | None = None  # set when an integration API token made the request
+    # The account's session epoch when its access token was issued: ending the account's
+    # sessions starts a new epoch, and access tokens of an earlier one are refused.
+    epoch: int = 0
 
     @property
     def is_staff(self) -> bool:
@@ -61,6 +64,7 @@ class AccessTokens:
             "name": who.username,
             "role": who.role,
             "typ": "access",
+            "epoch": who.epoch,
             "iat": now,
             "exp": now + self.ttl,
         }
@@ -85,8 +89,14 @@ class AccessTokens:
             raise Unauthorized("Invalid access token") from None
         if claims.get("typ") != "access" or claims.get("role") not in ROLES:
             raise Unauthorized("Invalid access token")
+        # Tokens issued before epochs existed carry none: the first epoch.
+        epoch = claims.get("epoch", 0)
+        if type(epoch) is not int or epoch < 0:
+            raise Unauthorized("Invalid access token")
         try:
-            who = Principal(int(claims["sub"]), str(claims.get("name", "")), claims["role"])
+            who = Principal(
+                int(claims["sub"]), str(claims.get("name", "")), claims["role"], epoch=epoch
+            )
             return who, float(claims["exp"])
         except (TypeError, ValueError):
             raise Unauthorized("Invalid access token") from None

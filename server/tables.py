@@ -33,6 +33,8 @@ users = Table(
     Column("password_hash", Text, nullable=False),
     Column("role", Text, nullable=False, server_default="user"),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("disabled_at", TIMESTAMPTZ),
+    Column("session_epoch", BigInteger, nullable=False, server_default="0"),
 )
 
 sessions = Table(

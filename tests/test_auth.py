@@ -16,6 +16,7 @@ from server.app import create_app
 
 AUTH = "/api/v1/auth"
 USERS = "/api/v1/users"
+ACCOUNT_FIELDS = {"id", "username", "role", "created_at", "disabled", "disabled_at"}
 
 
 async def refresh(client: Any, token: str) -> Any:
@@ -42,8 +43,8 @@ async def test_register_creates_a_user_account_without_exposing_the_hash(client)
     """Registering answers 201 with the account, role user, and nothing secret."""
     reply = await register(client, "alice")
     assert reply.status == 201
-    assert set(reply.data) == {"id", "username", "role", "created_at"}
-    assert reply.data["username"] == "alice"
+    assert set(reply.data) == ACCOUNT_FIELDS
+    assert reply.data["username"] == "alice" and reply.data["disabled"] is False
     assert reply.data["role"] == "user"
     assert (await login(client, "alice")).status == 200
 
@@ -428,7 +429,7 @@ async def test_admin_creates_accounts_with_any_role(admin, role):
     """An admin creates an account with the given role, which can then log in as it."""
     reply = await admin.post(USERS, json={"username": "staff1", "password": PASSWORD, "role": role})
     assert reply.status == 201
-    assert set(reply.data) == {"id", "username", "role", "created_at"}
+    assert set(reply.data) == ACCOUNT_FIELDS
     assert reply.data["role"] == role
     assert (await login(admin.client, "staff1")).data["role"] == role
 
@@ -465,7 +466,7 @@ async def test_admin_lists_accounts(admin, clerk, user):
     assert reply.status == 200
     listed = {u["username"]: u["role"] for u in reply.data}
     assert listed == {admin.username: "admin", clerk.username: "clerk", user.username: "user"}
-    assert all(set(u) == {"id", "username", "role", "created_at"} for u in reply.data)
+    assert all(set(u) == ACCOUNT_FIELDS and u["disabled"] is False for u in reply.data)
 
 
 @pytest.mark.parametrize(("role", "status"), [("clerk", 403), ("user", 403), (None, 401)])

@@ -10,6 +10,7 @@ import pytest
 from conftest import PASSWORD, call, event_body
 
 from server.api_tokens import API_TOKENS
+from server.keys import AUTH
 from server.security import Principal
 
 V1 = "/api/v1"
@@ -37,6 +38,8 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{V1}/auth/me"): LOGGED_IN,
     ("GET", f"{V1}/users"): ADMIN,
     ("POST", f"{V1}/users"): ADMIN,
+    ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("DELETE", f"{V1}/users/{{user_id}}/sessions"): ADMIN,
     ("GET", f"{V1}/events"): ANYONE,
     ("POST", f"{V1}/events"): ADMIN,
     ("GET", f"{V1}/events/available"): ANYONE,
@@ -104,12 +107,20 @@ class Requests:
             path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
         if "{token_id}" in path:
             path = path.replace("{token_id}", str(await self._api_token()))
+        if "{user_id}" in path:
+            path = path.replace("{user_id}", str(await self._account()))
         return path, await self._body(method, route)
 
     async def _api_token(self) -> int:
         """A fresh integration token's id, issued server-side (signed by ``owner``)."""
         signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
         row, _ = await self.client.server.app[API_TOKENS].issue(signer, "matrix", "user")
+        return row["id"]
+
+    async def _account(self) -> int:
+        """A fresh account's id (a user), made server-side."""
+        auth = self.client.server.app[AUTH]
+        row = await auth.create_user(f"member{next(self._n)}", PASSWORD, "user")
         return row["id"]
 
     async def _booking(self, *, hold: bool = False) -> dict[str, Any]:
@@ -143,6 +154,8 @@ class Requests:
             return {"code": (await self._booking())["ticket_code"]}
         if (method, route) == ("POST", BOOKINGS):
             return {"event_id": (await self.make_event())["id"], "quantity": 1}
+        if (method, route) == ("PATCH", f"{V1}/users/{{user_id}}"):
+            return {"role": "clerk"}
         if (method, route) == ("POST", f"{V1}/tokens"):
             return {"name": f"partner {n}", "role": "user"}
         return None

@@ -33,8 +33,11 @@ async def register(request: web.Request, *, body: RegisterRequest) -> web.Respon
     tag="auth",
     body=LoginRequest,
     response=TokenPair,
-    errors=(401, 422, 429),
-    description="Repeated failures for one username lock it for a while (429 with Retry-After).",
+    errors=(401, 403, 422, 429),
+    description=(
+        "Repeated failures for one username lock it for a while (429 with Retry-After). "
+        "A disabled account's correct password gets 403."
+    ),
 )
 async def login(request: web.Request, *, body: LoginRequest) -> web.Response:
     return ok(await request.app[AUTH].login(body.username, body.password), message="Logged in")
@@ -46,7 +49,10 @@ async def login(request: web.Request, *, body: LoginRequest) -> web.Response:
     body=RefreshRequest,
     response=TokenPair,
     errors=(401, 422),
-    description="Presenting a refresh token that was already rotated revokes its session.",
+    description=(
+        "Presenting a refresh token that was already rotated revokes its session. A session "
+        "ends session_max_age (30 days) after its login however often it is refreshed."
+    ),
 )
 async def refresh(request: web.Request, *, body: RefreshRequest) -> web.Response:
     return ok(await request.app[AUTH].refresh(body.refresh_token), message="Token refreshed")

@@ -28,7 +28,7 @@ from common.models import (
 from ..api import ANY_ROLE, bearer_token, endpoint, identify
 from ..api_tokens import API_TOKENS
 from ..envelope import Unauthorized, connection_lost
-from ..keys import CONFIG, HUB, TOKENS
+from ..keys import ACCOUNTS, CONFIG, HUB, TOKENS
 from ..live import (
     CLOSE_CODES,
     CLOSE_INTERNAL_ERROR,
@@ -74,15 +74,18 @@ revoked token (log in again, or get a new API token); 4408 the client did not re
 messages in time (reconnect). The server pings every `heartbeat` seconds and drops peers
 that do not answer. A connection made with an API token is checked again every
 `BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every second) and closed with 4401 once
-the token is revoked.
+the token is revoked. One made with an access token is checked again every
+`BOXOFFICE_ACCOUNT_CACHE_SECONDS` (at least every second) and closed with 4401 once its
+account is disabled, its sessions are ended or its role changes (reconnect with a
+refreshed token).
 """
 
 log = logging.getLogger(__name__)
 
 # Seconds to wait for the client's reply to our close frame.
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
-# An API token's connection is checked again this often at most, even when the token
-# cache is off (api_token_cache_seconds = 0 checks every request; a socket has none).
+# A connection's token is checked again this often at most, even when the cache is off
+# (a cache period of 0 checks every request; a socket has none).
 MIN_RECHECK_SECONDS = 1.0
 
 ClientMessage = TypeAdapter(
@@ -180,21 +183,32 @@ def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
 def _recheck(
     request: web.Request, sub: Subscriber, token: str, api_token: bool
 ) -> contextlib.AbstractAsyncContextManager[object]:
-    """While open, check an API token again every cache period and close the connection
-    when it is revoked. An API token never expires, so this is what ends its connection.
-    (Nothing to do for an access token: ``_close_at`` ends its connection.)"""
-    if not api_token:
-        return contextlib.nullcontext()
-    tokens = request.app[API_TOKENS]
+    """While open, check the connection's token again every cache period and close the
+    connection with 4401 once it no longer works: an API token revoked (it never expires,
+    so this is what ends its connection), or an access token's account disabled, its
+    sessions ended or its role changed (its expiry is ``_close_at``'s)."""
+    config = request.app[CONFIG]
+    if api_token:
+        tokens = request.app[API_TOKENS]
 
-    async def check() -> None:
+        async def check_token() -> None:
+            try:
+                await tokens.verify(token)
+            except Unauthorized:
+                await sub.close(CLOSE_UNAUTHORIZED, "API token revoked")
+
+        interval = max(config.api_token_cache_seconds, MIN_RECHECK_SECONDS)
+        return every(interval, check_token, f"recheck API token {sub.who.token_id}")
+    accounts = request.app[ACCOUNTS]
+
+    async def check_account() -> None:
         try:
-            await tokens.verify(token)
-        except Unauthorized:
-            await sub.close(CLOSE_UNAUTHORIZED, "API token revoked")
+            await accounts.check(sub.who)  # sub.who: the latest token sent with auth
+        except Unauthorized as exc:
+            await sub.close(CLOSE_UNAUTHORIZED, exc.message)
 
-    interval = max(request.app[CONFIG].api_token_cache_seconds, MIN_RECHECK_SECONDS)
-    return every(interval, check, f"recheck API token {sub.who.token_id}")
+    interval = max(config.account_cache_seconds, MIN_RECHECK_SECONDS)
+    return every(interval, check_account, f"recheck account {sub.who.user_id}")
 
 
 async def _handle(
@@ -226,6 +240,7 @@ async def _handle(
             return expiry
         try:
             who, expires_at = request.app[TOKENS].verify_with_expiry(message.token)
+            await request.app[ACCOUNTS].check(who)
         except Unauthorized as exc:
             sub.say(_error(exc.message))
             return expiry

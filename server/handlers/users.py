@@ -1,15 +1,14 @@
-"""/api/v1/users: admins create clerk and admin accounts."""
+"""/api/v1/users: admins create, list and control accounts (see server/accounts.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from common.models import PageQuery, User, UserCreate
+from common.models import PageQuery, SessionsEnded, User, UserCreate, UserPatch
 
-from .. import queries as q
-from ..api import ADMIN, endpoint
+from ..api import ADMIN, endpoint, path_id
 from ..envelope import ok
-from ..keys import AUTH, DB
+from ..keys import ACCOUNTS, AUTH
 from ..security import Principal
 
 
@@ -29,5 +28,47 @@ async def create_user(request: web.Request, *, user: Principal, body: UserCreate
 
 @endpoint(summary="List accounts", tag="users", roles=ADMIN, query=PageQuery, response=list[User])
 async def list_users(request: web.Request, *, user: Principal, query: PageQuery) -> web.Response:
-    rows = await request.app[DB].fetchall(q.LIST_USERS, skip=query.skip, limit=query.limit)
+    rows = await request.app[ACCOUNTS].list(query.skip, query.limit)
     return ok([User.model_validate(r) for r in rows])
+
+
+@endpoint(
+    summary="Disable or enable an account, or change its role",
+    tag="users",
+    roles=ADMIN,
+    body=UserPatch,
+    response=User,
+    errors=(404, 409, 422),
+    description=(
+        "Only the fields given change, each recorded in the audit log (user.disable, "
+        "user.enable, user.role). Disabling ends the account's sessions: it cannot log in "
+        "or refresh, and its access tokens get 401 at once on this server instance and "
+        "within account_cache_seconds (5 s by default) on the others; so do the tokens of "
+        "an account whose role changed, until they are refreshed. An API token is an "
+        "account of its own: disabling the admin who issued one leaves it working (revoke "
+        "it at /tokens), and its account cannot be changed here. 409 for disabling or "
+        "demoting yourself, for leaving no enabled admin, and for an API token's account."
+    ),
+)
+async def update_user(request: web.Request, *, user: Principal, body: UserPatch) -> web.Response:
+    row = await request.app[ACCOUNTS].update(
+        user, path_id(request, "user_id"), disabled=body.disabled, role=body.role
+    )
+    return ok(User.model_validate(row), message="Account updated")
+
+
+@endpoint(
+    summary="End every session of an account",
+    tag="users",
+    roles=ADMIN,
+    response=SessionsEnded,
+    errors=(404, 422),
+    description=(
+        "Its refresh tokens stop working, and so do the access tokens issued so far (at "
+        "once on this server instance, within account_cache_seconds on the others). The "
+        "account may log in again. Recorded as user.sessions_end."
+    ),
+)
+async def end_sessions(request: web.Request, *, user: Principal) -> web.Response:
+    row = await request.app[ACCOUNTS].end_sessions(user, path_id(request, "user_id"))
+    return ok(SessionsEnded.model_validate(row), message="Sessions ended")

@@ -6,7 +6,8 @@ whose WHERE clause make overselling and double refunds impossible.
 
 Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 
-- ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``;
+- ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``, and what
+  admins control (``UPDATE_ACCOUNT``, ``END_SESSIONS``, ``ACCOUNT_STATE``...);
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
 - ``bookings``: ``BOOK``, ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN``, the
@@ -20,16 +21,23 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 
 from ._shared import ACTIVE_STATUSES, contains
 from .accounts import (
+    ACCOUNT_COLUMNS,
+    ACCOUNT_FOR_CHANGE,
+    ACCOUNT_LOCK_CLASS,
+    ACCOUNT_STATE,
     CLEAR_LOGIN_FAILURES,
     CREATE_SESSION,
+    END_SESSIONS,
     GET_USER,
     INSERT_USER,
     LIST_USERS,
     LOGIN_LOOKUP,
     LOGOUT_SESSION,
+    PURGE_SESSIONS,
     RECORD_LOGIN_FAILURE,
     REVOKE_SESSION,
     ROTATE_SESSION,
+    UPDATE_ACCOUNT,
     USER_BY_NAME,
     USER_COLUMNS,
 )
@@ -79,6 +87,10 @@ from .idempotency import (
 from .reports import SEAT_LEDGER, SHIFT_REPORT
 
 __all__ = [
+    "ACCOUNT_COLUMNS",
+    "ACCOUNT_FOR_CHANGE",
+    "ACCOUNT_LOCK_CLASS",
+    "ACCOUNT_STATE",
     "ACTIVE_STATUSES",
     "ALL_EVENTS",
     "API_TOKEN_COLUMNS",
@@ -90,6 +102,7 @@ __all__ = [
     "CONFIRM",
     "CREATE_SESSION",
     "DELETE_EVENT",
+    "END_SESSIONS",
     "EVENTS_BY_ID",
     "EVENT_COLUMNS",
     "EVENT_EXISTS",
@@ -118,12 +131,14 @@ __all__ = [
     "LIST_USER_BOOKINGS",
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
+    "PURGE_SESSIONS",
     "RECORD_LOGIN_FAILURE",
     "REVOKE_API_TOKEN",
     "REVOKE_SESSION",
     "ROTATE_SESSION",
     "SEAT_LEDGER",
     "SHIFT_REPORT",
+    "UPDATE_ACCOUNT",
     "USER_BY_NAME",
     "USER_COLUMNS",
     "USE_API_TOKEN",

@@ -1,4 +1,5 @@
-"""Accounts: users, sessions (login, refresh, logout) and the lockout of failed logins."""
+"""Accounts: users, sessions (login, refresh, logout), the lockout of failed logins, and
+what admins control: disabling, roles, ending sessions (see server/accounts.py)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,25 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Integer,
     String,
     and_,
+    bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ..db import compiled
-from ..tables import login_failures, sessions, users
+from ..db import compiled, script
+from ..tables import api_tokens, login_failures, sessions, users
 from ._shared import _one_row, _param, _record
 
 # --- users and sessions ----------------------------------------------------------
@@ -58,10 +63,19 @@ _user_audit = _record(
 # A taken name inserts nothing, and so records nothing.
 INSERT_USER = compiled(select(*_new_user.c).add_cte(_user_audit))
 
-GET_USER = compiled(select(*USER_COLUMNS).where(users.c.id == _param("user_id", BigInteger)))
+# An account as admins see it: USER_COLUMNS and whether it is disabled.
+ACCOUNT_COLUMNS = (
+    *USER_COLUMNS,
+    users.c.disabled_at.is_not(None).label("disabled"),
+    users.c.disabled_at,
+)
+
+_user_id = _param("user_id", BigInteger)
+
+GET_USER = compiled(select(*ACCOUNT_COLUMNS).where(users.c.id == _user_id))
 
 LIST_USERS = compiled(
-    select(*USER_COLUMNS)
+    select(*ACCOUNT_COLUMNS)
     .order_by(users.c.id)
     .offset(_param("skip", Integer))
     .limit(_param("limit", Integer))
@@ -114,15 +128,40 @@ RECORD_LOGIN_FAILURE = compiled(
 
 CLEAR_LOGIN_FAILURES = compiled(delete(login_failures).where(login_failures.c.username == _name))
 
+# The account's row is read FOR SHARE: a concurrent disable or end of its sessions (which
+# takes the row FOR UPDATE first) either sees this session and ends it, or runs first, and
+# then this statement reads the row as it left it: disabled, nothing is inserted; ended,
+# the session and its access tokens start in the new epoch.
+_account = (
+    select(users.c.id, users.c.session_epoch)
+    .where(users.c.id == _user_id, users.c.disabled_at.is_(None))
+    .with_for_update(read=True)
+    .cte("account")
+)
+_created = (
+    insert(sessions)
+    .from_select(
+        ["id", "user_id", "token_hash", "expires_at"],
+        select(
+            _param("session_id"),
+            _account.c.id,
+            _param("token_hash", String),
+            _param("expires_at", DateTime),
+        ),
+    )
+    .returning(sessions.c.user_id)
+    .cte("created")
+)
+# A new session of an account that is not disabled, and the epoch its access tokens carry;
+# no row when the account is disabled.
 CREATE_SESSION = compiled(
-    insert(sessions).values(
-        id=_param("session_id"),
-        user_id=_param("user_id", BigInteger),
-        token_hash=_param("token_hash", String),
-        expires_at=_param("expires_at", DateTime),
+    select(_account.c.session_epoch.label("epoch")).select_from(
+        _account.join(_created, _created.c.user_id == _account.c.id)
     )
 )
 
+# A session ends max_age_seconds after it began however often it is refreshed.
+_max_age = func.make_interval(0, 0, 0, 0, 0, 0, _param("max_age_seconds", Integer))
 _rotated = (
     update(sessions)
     .where(
@@ -130,17 +169,19 @@ _rotated = (
         sessions.c.token_hash == _param("old_hash", String),
         sessions.c.revoked_at.is_(None),
         sessions.c.expires_at > func.now(),
+        sessions.c.created_at > func.now() - _max_age,
+        exists().where(users.c.id == sessions.c.user_id, users.c.disabled_at.is_(None)),
     )
     .values(
         token_hash=_param("new_hash", String),
         last_used_at=func.now(),
-        expires_at=_param("expires_at", DateTime),
+        expires_at=func.least(_param("expires_at", DateTime), sessions.c.created_at + _max_age),
     )
     .returning(sessions.c.user_id)
     .cte("rotated")
 )
 ROTATE_SESSION = compiled(
-    select(users.c.id, users.c.username, users.c.role).join(
+    select(users.c.id, users.c.username, users.c.role, users.c.session_epoch.label("epoch")).join(
         _rotated, users.c.id == _rotated.c.user_id
     )
 )
@@ -169,3 +210,169 @@ USER_BY_NAME = compiled(
         func.lower(users.c.username) == func.lower(_param("username", String))
     )
 )
+
+
+# --- what admins control (see server/accounts.py) ----------------------------------------
+
+# What decides whether an access token of the account still works.
+ACCOUNT_STATE = compiled(
+    select(
+        users.c.role,
+        users.c.disabled_at.is_not(None).label("disabled"),
+        users.c.session_epoch.label("epoch"),
+    ).where(users.c.id == _user_id)
+)
+
+# The first key of the advisory lock that serialises admins' changes to accounts ("acct"),
+# so two admins disabling each other cannot both succeed and leave no admin.
+ACCOUNT_LOCK_CLASS = 0x61636374
+
+_owns_token = exists().where(api_tokens.c.user_id == users.c.id)
+_other = users.alias("other")
+_other_admins = (
+    select(func.count())
+    .where(
+        _other.c.id != users.c.id,
+        _other.c.role == "admin",
+        _other.c.disabled_at.is_(None),
+        ~exists().where(api_tokens.c.user_id == _other.c.id),
+    )
+    .scalar_subquery()
+)
+# Under the admins' lock, the account (locked FOR UPDATE: a login's session insert waits, or
+# is waited for) and what a change to it must respect: whether an API token acts as it, and
+# how many other enabled admins, who can log in, remain. No row: no such account.
+ACCOUNT_FOR_CHANGE = script(
+    compiled(
+        select(
+            func.pg_advisory_xact_lock(
+                bindparam("lock_class", ACCOUNT_LOCK_CLASS, type_=Integer),
+                bindparam("lock_key", 0, type_=Integer),
+            )
+        )
+    ),
+    compiled(
+        select(
+            users.c.id,
+            users.c.role,
+            users.c.disabled_at.is_not(None).label("disabled"),
+            _owns_token.label("api_token"),
+            _other_admins.label("other_admins"),
+        )
+        .where(users.c.id == _user_id)
+        .with_for_update(of=users)
+    ),
+)
+
+
+# Ending an account's live sessions, and the record of that; a CTE of the statements below.
+def _end_sessions(accounts: Any, name: str) -> Any:
+    return (
+        update(sessions)
+        .where(
+            sessions.c.user_id.in_(select(accounts.c.id)),
+            sessions.c.revoked_at.is_(None),
+            sessions.c.expires_at > func.now(),
+        )
+        .values(revoked_at=func.now())
+        .returning(sessions.c.id)
+        .cte(name)
+    )
+
+
+def _count(rows: Any) -> Any:
+    return select(func.count()).select_from(rows).scalar_subquery()
+
+
+_disabled = _param("disabled", Boolean)  # null: unchanged
+_role = _param("role", String)  # null: unchanged
+_prior = users.alias("prior")
+_before_row = (
+    select(_prior.c.id, _prior.c.role, _prior.c.disabled_at)
+    .where(_prior.c.id == _user_id)
+    .subquery("before")
+)
+_changed = (
+    update(users)
+    .where(users.c.id == _before_row.c.id)
+    .values(
+        role=func.coalesce(_role, users.c.role),
+        disabled_at=case(
+            (_disabled.is_(None), users.c.disabled_at),
+            (_disabled, func.coalesce(users.c.disabled_at, func.now())),
+            else_=None,
+        ),
+        # Disabling ends the sessions: their access tokens must not return on re-enabling.
+        session_epoch=users.c.session_epoch
+        + case((and_(_disabled, users.c.disabled_at.is_(None)), 1), else_=0),
+    )
+    .returning(
+        *ACCOUNT_COLUMNS,
+        _before_row.c.role.label("role_before"),
+        _before_row.c.disabled_at.is_not(None).label("disabled_before"),
+    )
+    .cte("changed")
+)
+_now_disabled = (
+    select(_changed).where(_changed.c.disabled, ~_changed.c.disabled_before).cte("now_disabled")
+)
+_now_enabled = (
+    select(_changed).where(~_changed.c.disabled, _changed.c.disabled_before).cte("now_enabled")
+)
+_new_role = select(_changed).where(_changed.c.role != _changed.c.role_before).cte("new_role")
+_ended_by_disable = _end_sessions(_now_disabled, "ended")
+# PATCH /users/{id}: the account's new state, with a record of each thing that changed (none
+# when nothing did). The caller has checked, under ACCOUNT_FOR_CHANGE, that it may.
+UPDATE_ACCOUNT = compiled(
+    select(*[c for c in _changed.c if c.name not in ("role_before", "disabled_before")])
+    .add_cte(
+        _record(
+            "user.disable",
+            _now_disabled,
+            func.jsonb_build_object("sessions_ended", _count(_ended_by_disable)),
+            user_id=_now_disabled.c.id,
+        ).cte("disable_audit")
+    )
+    .add_cte(
+        _record(
+            "user.enable", _now_enabled, func.jsonb_build_object(), user_id=_now_enabled.c.id
+        ).cte("enable_audit")
+    )
+    .add_cte(
+        _record(
+            "user.role",
+            _new_role,
+            func.jsonb_build_object("from", _new_role.c.role_before, "to", _new_role.c.role),
+            user_id=_new_role.c.id,
+        ).cte("role_audit")
+    )
+)
+
+_bumped = (
+    update(users)
+    .where(users.c.id == _user_id)
+    .values(session_epoch=users.c.session_epoch + 1)
+    .returning(users.c.id)
+    .cte("bumped")
+)
+_ended = _end_sessions(_bumped, "ended")
+# Ends every session of the account and, by a new epoch, every access token issued so far.
+END_SESSIONS = compiled(
+    select(_bumped.c.id.label("user_id"), _count(_ended).label("sessions_ended")).add_cte(
+        _record(
+            "user.sessions_end",
+            _bumped,
+            func.jsonb_build_object("sessions_ended", _count(_ended)),
+            user_id=_bumped.c.id,
+        ).cte("sessions_end_audit")
+    )
+)
+
+_ended_before = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, _param("grace_seconds", Integer))
+_purgeable = (
+    select(sessions.c.id)
+    .where(or_(sessions.c.expires_at < _ended_before, sessions.c.revoked_at < _ended_before))
+    .limit(_param("batch", Integer))
+)
+# Sessions that ended (expired or revoked) more than grace_seconds ago, a batch at a time.
+PURGE_SESSIONS = compiled(delete(sessions).where(sessions.c.id.in_(_purgeable.scalar_subquery())))
