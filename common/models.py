@@ -139,6 +139,12 @@ class UserCreate(Request):
     role: Role
 
 
+class Unlocked(Response):
+    id: int
+    username: str
+    cleared: int = Field(description="failed-login counts forgotten")
+
+
 # --- events --------------------------------------------------------------------
 
 

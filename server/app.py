@@ -33,6 +33,8 @@ from .security import AccessTokens, Passwords
 
 log = logging.getLogger(__name__)
 
+THROTTLE_PURGE_SECONDS = 300.0
+
 
 def create_app(config: Config) -> web.Application:
     if not config.database_url:
@@ -58,6 +60,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(idempotency)
     app.cleanup_ctx.append(live_updates)
     app.cleanup_ctx.append(hold_expiry)
+    app.cleanup_ctx.append(throttle_purge)
     app.on_startup.append(build_document)
     app.on_shutdown.append(close_websockets)
     return app
@@ -69,13 +72,15 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     pool = await db.create_pool(
         config.database_url or "", minsize=config.pool_min_size, maxsize=config.pool_max_size
     )
-    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
+    threads = os.cpu_count() or 2
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
+    queue = 4 * threads if config.bcrypt_queue is None else config.bcrypt_queue
     try:
         applied = await db.migrate(pool)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         database = db.Database(pool)
-        passwords = Passwords(config.bcrypt_rounds, executor)
+        passwords = Passwords(config.bcrypt_rounds, executor, limit=threads + queue)
         app[DB] = database
         app[AUTH] = Auth(database, passwords, app[TOKENS], config)
         app[EVENTS] = Events(database)
@@ -116,6 +121,17 @@ async def hold_expiry(app: web.Application) -> AsyncIterator[None]:
             log.info("released %d expired hold(s)", expired)
 
     async with periodic.every(app[CONFIG].hold_sweep_seconds, sweep, "hold expiry sweep"):
+        yield
+
+
+async def throttle_purge(app: web.Application) -> AsyncIterator[None]:
+    """Forget login and registration counts that have aged out (any instance may)."""
+
+    async def purge() -> None:
+        if purged := await app[AUTH].purge_throttles():
+            log.info("purged %d aged-out login and registration count(s)", purged)
+
+    async with periodic.every(THROTTLE_PURGE_SECONDS, purge, "throttle purge"):
         yield
 
 

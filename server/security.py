@@ -20,7 +20,7 @@ import jwt
 
 from common.models import Role
 
-from .envelope import Unauthorized
+from .envelope import ServiceUnavailable, Unauthorized
 
 ALGORITHM = "HS256"
 STAFF_ROLES: frozenset[Role] = frozenset({"clerk", "admin"})
@@ -122,11 +122,18 @@ class RefreshToken:
 
 
 class Passwords:
-    """bcrypt in a dedicated thread pool, so hashing never blocks the event loop."""
+    """bcrypt in a dedicated thread pool, so hashing never blocks the event loop.
 
-    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+    At most ``limit`` hashes are running or waiting at once (None: no limit, for the
+    command line); past that a check or hash is refused with a 503 at once, so a flood of
+    logins gets quick refusals instead of a queue that grows for as long as it lasts.
+    """
+
+    def __init__(self, rounds: int, executor: ThreadPoolExecutor, limit: int | None = None) -> None:
         self.rounds = rounds
         self._executor = executor
+        self._limit = limit
+        self._pending = 0
         # Checked against when the username does not exist, so timing reveals nothing.
         self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds))
 
@@ -141,4 +148,10 @@ class Passwords:
         return matched and hashed is not None
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        if self._limit is not None and self._pending >= self._limit:
+            raise ServiceUnavailable("Too many logins and registrations at once; retry shortly")
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self._pending -= 1

@@ -37,6 +37,7 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{V1}/auth/me"): LOGGED_IN,
     ("GET", f"{V1}/users"): ADMIN,
     ("POST", f"{V1}/users"): ADMIN,
+    ("DELETE", f"{V1}/users/{{user_id}}/lockout"): ADMIN,
     ("GET", f"{V1}/events"): ANYONE,
     ("POST", f"{V1}/events"): ADMIN,
     ("GET", f"{V1}/events/available"): ANYONE,
@@ -102,6 +103,8 @@ class Requests:
         if "{booking_id}" in path:
             hold = route.endswith("/confirm")  # only a hold can be confirmed
             path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
+        if "{user_id}" in path:
+            path = path.replace("{user_id}", str(self.owner.user_id))
         if "{token_id}" in path:
             path = path.replace("{token_id}", str(await self._api_token()))
         return path, await self._body(method, route)

@@ -6,7 +6,7 @@ whose WHERE clause make overselling and double refunds impossible.
 
 Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 
-- ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``;
+- ``accounts``: users, sessions, login and registration throttles, ``USER_BY_NAME``;
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
 - ``bookings``: ``BOOK``, ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN``, the
@@ -21,15 +21,18 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 from ._shared import ACTIVE_STATUSES, contains
 from .accounts import (
     CLEAR_LOGIN_FAILURES,
+    COUNT_REGISTRATION,
     CREATE_SESSION,
     GET_USER,
     INSERT_USER,
     LIST_USERS,
     LOGIN_LOOKUP,
     LOGOUT_SESSION,
+    PURGE_THROTTLES,
     RECORD_LOGIN_FAILURE,
     REVOKE_SESSION,
     ROTATE_SESSION,
+    UNLOCK_USER,
     USER_BY_NAME,
     USER_COLUMNS,
 )
@@ -88,6 +91,7 @@ __all__ = [
     "CHECK_IN",
     "CLEAR_LOGIN_FAILURES",
     "CONFIRM",
+    "COUNT_REGISTRATION",
     "CREATE_SESSION",
     "DELETE_EVENT",
     "EVENTS_BY_ID",
@@ -118,12 +122,14 @@ __all__ = [
     "LIST_USER_BOOKINGS",
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
+    "PURGE_THROTTLES",
     "RECORD_LOGIN_FAILURE",
     "REVOKE_API_TOKEN",
     "REVOKE_SESSION",
     "ROTATE_SESSION",
     "SEAT_LEDGER",
     "SHIFT_REPORT",
+    "UNLOCK_USER",
     "USER_BY_NAME",
     "USER_COLUMNS",
     "USE_API_TOKEN",
