@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, call, login, register
 from test_cli import boxoffice_async
+from test_schema import run
 
+from server import db
 from server.app import create_app
 from server.auth import username_key
 from server.clients import behind_proxies
@@ -333,3 +335,21 @@ async def test_aged_out_counts_are_purged(client, config, db_execute, db_rows):
         ("login", "locked", "203.0.113.9"),
         ("register", "", "198.51.100.7"),
     ]
+
+
+async def test_upgrading_keeps_existing_accounts_and_their_names(scratch_dsn):
+    """0005 on a database with accounts: each keeps its name as shown, gains its normal
+    form, and a name that is reserved now (the demo's "admin") still exists."""
+    await db.migrate_database(scratch_dsn, until=4)
+    run(
+        scratch_dsn,
+        "INSERT INTO users (username, password_hash, role) VALUES"
+        " ('Alice', 'x', 'user'), ('admin', 'x', 'admin');"
+        "INSERT INTO login_failures (username, failures) VALUES ('alice', 3)",
+    )
+    await db.migrate_database(scratch_dsn)
+    assert run(scratch_dsn, "SELECT username, username_key FROM users ORDER BY id") == [
+        ("Alice", "alice"),
+        ("admin", "admin"),
+    ]
+    assert run(scratch_dsn, "SELECT to_regclass('login_failures') IS NULL") == [(True,)]
