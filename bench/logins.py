@@ -149,6 +149,21 @@ async def flood(
     return json.loads(statuses.group(1)), p50, p99
 
 
+async def login_again(http: aiohttp.ClientSession, base: str, name: str) -> float:
+    """Seconds until a login succeeds once the flood stops (the queue drains first),
+    retrying after each 503's Retry-After."""
+    started = time.monotonic()
+    body = {"username": name, "password": PASSWORD}
+    while time.monotonic() - started < 60:
+        reply = await post(http, base + "/api/v1/auth/login", body)
+        if reply["code"] == 200:
+            return time.monotonic() - started
+        if reply["code"] != 503:
+            raise SystemExit(f"login after the flood: {reply}")
+        await asyncio.sleep(reply["data"]["retry_after"])  # as a client would
+    raise SystemExit("no login within 60 s of the flood")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="of each measured phase")
@@ -181,7 +196,7 @@ async def main() -> None:
                 )
                 crowded = await book_for(http, base, admin, event, args.seconds, args.in_flight)
                 statuses, p50, p99 = await flooding
-                after = await login(http, base, names[0], PASSWORD)
+                after = await login_again(http, base, names[0])
 
     logged_in = statuses.get("200", 0)
     busy = statuses.get("503", 0)
@@ -200,7 +215,7 @@ async def main() -> None:
         f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  ({logged_in:,} logged in, {busy:,} answered "
         f"503, other {other or 'none'})"
     )
-    print(f"a login after the flood: {'ok' if after else 'FAILED'}")
+    print(f"a login right after the flood got in after {after:.1f} s (503s, then retries)")
 
 
 if __name__ == "__main__":

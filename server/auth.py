@@ -77,7 +77,8 @@ class Auth:
         key = username_key(username)
         if key in (ACTOR_NAMES if operator else RESERVED_NAMES):
             raise Invalid.field("username", f"{username!r} is a reserved name")
-        password_hash = await self.passwords.hash(password)
+        with self.passwords.slot():
+            password_hash = await self.passwords.hash(password)
         row = await self.db.fetchone(
             q.INSERT_USER,
             username=username,
@@ -108,10 +109,14 @@ class Auth:
 
     async def login(self, username: str, password: str, address: str = "") -> TokenPair:
         key = username_key(username)
-        # One attempt per username at a time (per instance): otherwise a burst of parallel
-        # guesses would all pass the lock check before the first failure is counted.
-        async with self._attempts.hold(key):
-            return await self._login(key, password, address_key(address))
+        # The bcrypt slot before the wait for the username, or a flood on a few names would
+        # queue here without limit.
+        with self.passwords.slot():
+            # One attempt per username at a time (per instance): otherwise a burst of
+            # parallel guesses would all pass the lock check before the first failure is
+            # counted.
+            async with self._attempts.hold(key):
+                return await self._login(key, password, address_key(address))
 
     async def _login(self, username: str, password: str, address: str) -> TokenPair:
         found = await self.db.fetchone(q.LOGIN_LOOKUP, username=username, address=address)

@@ -244,6 +244,18 @@ async def test_a_flood_of_registrations_gets_quick_503s(aiohttp_client, config, 
     assert (await register(client, "afterwards")).status == 201
 
 
+async def test_a_flood_of_logins_on_one_name_gets_quick_503s(aiohttp_client, config, clean_db):
+    """Logins waiting their turn for one username hold a place in the queue too, so a flood
+    on a few names is refused at once instead of lining up without limit."""
+    client = await aiohttp_client(create_app(config.replace(bcrypt_rounds=12, bcrypt_queue=0)))
+    await account(client, "frontdesk")
+    replies = await asyncio.gather(*(login(client, "frontdesk") for _ in range(16)))
+    statuses = [r.status for r in replies]
+    assert set(statuses) <= {200, 503}
+    assert statuses.count(503) >= 8, statuses
+    assert (await login(client, "frontdesk")).status == 200
+
+
 # --- one normal form for usernames --------------------------------------------------
 
 
