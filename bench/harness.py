@@ -126,10 +126,11 @@ class Server:
 
 @asynccontextmanager
 async def own_server(
-    dsn: str, pool_size: int, log_path: Path | None = None
+    dsn: str, pool_size: int, log_path: Path | None = None, **settings: str
 ) -> AsyncIterator[Server]:
     """A `boxoffice serve` process on a scratch database, with one admin account; its
-    output goes to ``log_path`` when given."""
+    output goes to ``log_path`` when given. ``settings`` are BOXOFFICE_* variables that
+    replace the defaults below (``BCRYPT_QUEUE="8"``)."""
     port = free_port()
     env = {
         **os.environ,
@@ -139,6 +140,10 @@ async def own_server(
         "BOXOFFICE_PORT": str(port),
         "BOXOFFICE_POOL_MAX_SIZE": str(pool_size),
         "BOXOFFICE_MAX_TICKETS_PER_BOOKING": "10",
+        # The seeding registers thousands of accounts from one address, hundreds at once.
+        "BOXOFFICE_REGISTER_MAX_PER_ADDRESS": "1000000",
+        "BOXOFFICE_BCRYPT_QUEUE": "100000",
+        **{f"BOXOFFICE_{name}": value for name, value in settings.items()},
     }
     cli = [sys.executable, "-m", "server.cli"]
     add = await asyncio.create_subprocess_exec(

@@ -177,6 +177,12 @@ class SessionsEnded(Response):
     sessions_ended: int = Field(description="how many sessions were live and are now ended")
 
 
+class Unlocked(Response):
+    id: int
+    username: str
+    cleared: int = Field(description="failed-login counts forgotten")
+
+
 # --- events --------------------------------------------------------------------
 
 

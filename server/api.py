@@ -21,6 +21,7 @@ from common.models import MAX_ID, ROLES, STAFF_ROLES, Role
 
 from . import idempotency
 from .api_tokens import API_TOKENS, is_api_token
+from .clients import client_address
 from .envelope import ApiError, Forbidden, Invalid, Unauthorized
 from .keys import ACCOUNTS, TOKENS
 from .security import Principal
@@ -91,7 +92,7 @@ async def authorize(request: web.Request, roles: frozenset[Role]) -> Principal:
     who, _ = await identify(request, bearer_token(request))
     if who.role not in roles:
         raise Forbidden(f"This needs the role {' or '.join(sorted(roles))}")
-    return dataclasses.replace(who, source=request.remote or "")
+    return dataclasses.replace(who, source=client_address(request))
 
 
 def bearer_token(request: web.Request, *, query: bool = False) -> str:

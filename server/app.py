@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 # Ended sessions are kept this long (replays of their refresh tokens are refused either
 # way; this is for whoever looks into an incident), and purged this often.
 SESSION_GRACE_SECONDS = 7 * 24 * 3600
-SESSION_PURGE_SECONDS = 300.0
+PURGE_SECONDS = 300.0
 
 
 def create_app(config: Config) -> web.Application:
@@ -68,7 +68,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(idempotency)
     app.cleanup_ctx.append(live_updates)
     app.cleanup_ctx.append(hold_expiry)
-    app.cleanup_ctx.append(session_purge)
+    app.cleanup_ctx.append(account_purge)
     app.on_startup.append(build_document)
     app.on_shutdown.append(close_websockets)
     return app
@@ -80,13 +80,15 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     pool = await db.create_pool(
         config.database_url or "", minsize=config.pool_min_size, maxsize=config.pool_max_size
     )
-    executor = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="bcrypt")
+    threads = os.cpu_count() or 2
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
+    queue = 4 * threads if config.bcrypt_queue is None else config.bcrypt_queue
     try:
         applied = await db.migrate(pool)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         database = db.Database(pool)
-        passwords = Passwords(config.bcrypt_rounds, executor)
+        passwords = Passwords(config.bcrypt_rounds, executor, limit=threads + queue)
         app[DB] = database
         app[AUTH] = Auth(database, passwords, app[TOKENS], config)
         app[ACCOUNTS] = Accounts(database, config.account_cache_seconds)
@@ -131,14 +133,17 @@ async def hold_expiry(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-async def session_purge(app: web.Application) -> AsyncIterator[None]:
-    """Forget sessions that ended (expired or revoked) more than a grace period ago."""
+async def account_purge(app: web.Application) -> AsyncIterator[None]:
+    """Forget what accounts leave behind once it can matter no more: sessions that ended
+    more than a grace period ago, and login and registration counts that have aged out."""
 
     async def purge() -> None:
         if purged := await app[ACCOUNTS].purge_sessions(SESSION_GRACE_SECONDS):
             log.info("purged %d ended session(s)", purged)
+        if purged := await app[AUTH].purge_throttles():
+            log.info("purged %d aged-out login and registration count(s)", purged)
 
-    async with periodic.every(SESSION_PURGE_SECONDS, purge, "session purge"):
+    async with periodic.every(PURGE_SECONDS, purge, "account purge"):
         yield
 
 

@@ -123,7 +123,7 @@ def cmd_user_add(args: argparse.Namespace, config: Config) -> int:
 
     async def create(database: db.Database, passwords: Passwords) -> None:
         auth = Auth(database, passwords, AccessTokens("unused", 1), config)
-        await auth.create_user(args.name, password, args.role, by=command_line())
+        await auth.create_user(args.name, password, args.role, by=command_line(), operator=True)
 
     _offline(config, create)
     print(f"created {args.role} {args.name}")

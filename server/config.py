@@ -7,6 +7,7 @@ Values come from ``BOXOFFICE_*`` environment variables; CLI flags override them
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,10 +45,25 @@ class Config:
     pool_min_size: int = 2
     pool_max_size: int = 8
     max_body_bytes: int = 64 * 1024
-    # Failed logins for one username within login_window seconds before it is locked.
+    # Failed logins within login_window seconds that lock for login_lockout seconds: for a
+    # username from one client address (so a stranger cannot lock an account's owner out);
+    # from one address across usernames; and for a username from every address together
+    # (guessing spread over many addresses: the owner is locked out too, so it is high).
     login_max_failures: int = 5
+    login_max_failures_per_address: int = 30
+    login_max_failures_per_username: int = 100
     login_window: int = 15 * 60
     login_lockout: int = 5 * 60
+    # Registrations (a taken name included: it tells that the name exists) per client
+    # address within register_window seconds.
+    register_max_per_address: int = 10
+    register_window: int = 3600
+    # Proxies (addresses or networks, "10.0.0.0/8") whose X-Forwarded-For is believed for
+    # the client's address; none by default, and then it is the connection's peer.
+    trusted_proxies: tuple[str, ...] = ()
+    # Password checks and hashes waiting for a bcrypt thread, beyond those running, before
+    # logins and registrations get a 503; None: four per thread.
+    bcrypt_queue: int | None = None
     log_level: str = "INFO"
     # "text" or "json" (one JSON object a line, with the request id; see server/logs.py).
     log_format: str = "text"
@@ -115,6 +131,35 @@ class Config:
                 )
         if not 1 <= self.workers <= 256:
             raise ConfigError("BOXOFFICE_WORKERS must be between 1 and 256")
+        self._validate_throttles()
+
+    def _validate_throttles(self) -> None:
+        for name in (
+            "login_max_failures",
+            "login_max_failures_per_address",
+            "login_max_failures_per_username",
+            "login_window",
+            "login_lockout",
+            "register_max_per_address",
+            "register_window",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{ENV_PREFIX}{name.upper()} must be at least 1")
+        if self.login_max_failures_per_username < self.login_max_failures:
+            raise ConfigError(
+                "BOXOFFICE_LOGIN_MAX_FAILURES_PER_USERNAME must be at least "
+                "BOXOFFICE_LOGIN_MAX_FAILURES (it counts every address's failures)"
+            )
+        if self.bcrypt_queue is not None and self.bcrypt_queue < 0:
+            raise ConfigError("BOXOFFICE_BCRYPT_QUEUE must be at least 0")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    "BOXOFFICE_TRUSTED_PROXIES takes addresses or networks like 10.0.0.5 or "
+                    f"172.16.0.0/12, not {proxy!r}"
+                ) from None
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes)

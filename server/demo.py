@@ -34,7 +34,7 @@ async def seed(app: web.Application) -> None:
     """Create the demo accounts and events unless they exist; safe to run on every start."""
     for username, password, role in ACCOUNTS:
         with contextlib.suppress(Conflict):
-            await app[AUTH].create_user(username, password, role, by=DEMO)
+            await app[AUTH].create_user(username, password, role, by=DEMO, operator=True)
     events = app[EVENTS]
     if await events.list(EventQuery(limit=1)):
         return

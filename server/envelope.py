@@ -124,6 +124,19 @@ class TooManyRequests(ApiError):
         )
 
 
+class ServiceUnavailable(ApiError):
+    """503: too busy to take this now (the work queue is full); retry after a moment."""
+
+    code = 503
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(
+            message,
+            data={"retry_after": retry_after},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
 class Invalid(ApiError):
     """422 with ``data.errors = [{"field", "message"}]``."""
 

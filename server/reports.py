@@ -26,6 +26,7 @@ from common.models import (
 )
 
 from . import queries as q
+from .auth import username_key
 from .db import Database, Row
 from .envelope import Forbidden, Invalid, NotFound
 from .security import Principal
@@ -56,11 +57,11 @@ class Reports:
         """(user id, username) of whose report it is; (None, None) for all staff."""
         if clerk is None:
             return (None, None) if who.role == "admin" else (who.user_id, who.username)
-        if clerk.lower() == who.username.lower():
+        if username_key(clerk) == username_key(who.username):
             return who.user_id, who.username
         if who.role != "admin":
             raise Forbidden("Clerks may see only their own shift report")
-        row = await self.db.fetchone(q.USER_BY_NAME, username=clerk)
+        row = await self.db.fetchone(q.USER_BY_NAME, username=username_key(clerk))
         if row is None:
             raise NotFound(f"No user named {clerk!r}")
         return row["id"], row["username"]

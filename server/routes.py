@@ -43,6 +43,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{V1}/users", users.create_user, name="create_user")
     r.add_patch(f"{V1}/users/{{user_id}}", users.update_user, name="update_user")
     r.add_delete(f"{V1}/users/{{user_id}}/sessions", users.end_sessions, name="end_sessions")
+    r.add_delete(f"{V1}/users/{{user_id}}/lockout", users.unlock_user, name="unlock_user")
 
     # Fixed paths before "{event_id}" / "{booking_id}": the router matches in order.
     r.add_get(f"{V1}/events", events.list_events, name="events")

@@ -11,7 +11,9 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,7 @@ import jwt
 
 from common.models import ROLES, STAFF_ROLES, Role
 
-from .envelope import Unauthorized
+from .envelope import ServiceUnavailable, Unauthorized
 
 ALGORITHM = "HS256"
 
@@ -131,11 +133,19 @@ class RefreshToken:
 
 
 class Passwords:
-    """bcrypt in a dedicated thread pool, so hashing never blocks the event loop."""
+    """bcrypt in a dedicated thread pool, so hashing never blocks the event loop.
 
-    def __init__(self, rounds: int, executor: ThreadPoolExecutor) -> None:
+    Work that will need a hash takes a ``slot()`` first: a login before it waits its turn
+    for its username, an account before it is hashed. At most ``limit`` slots are held at
+    once (None: no limit, for the command line); past that a 503 comes at once, so a flood
+    of logins gets quick refusals instead of a queue that grows for as long as it lasts.
+    """
+
+    def __init__(self, rounds: int, executor: ThreadPoolExecutor, limit: int | None = None) -> None:
         self.rounds = rounds
         self._executor = executor
+        self._limit = limit
+        self._pending = 0
         # Checked against when the username does not exist, so timing reveals nothing.
         self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds))
 
@@ -148,6 +158,17 @@ class Passwords:
         target = hashed.encode() if hashed else self._dummy
         matched = await self._run(bcrypt.checkpw, password.encode(), target)
         return matched and hashed is not None
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """One of the limited places for work that will hash; 503 when none is free."""
+        if self._limit is not None and self._pending >= self._limit:
+            raise ServiceUnavailable("Too many logins and registrations at once; retry shortly")
+        self._pending += 1
+        try:
+            yield
+        finally:
+            self._pending -= 1
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

@@ -33,7 +33,7 @@ TABLES = (
     "bookings",
     "events",
     "sessions",
-    "login_failures",
+    "throttles",
     "users",
     "audit_log",
     "idempotency_keys",
@@ -69,6 +69,10 @@ def config(database_url: str) -> Config:
         bcrypt_rounds=4,
         pool_min_size=1,
         pool_max_size=20,
+        # Tests register and log in many accounts from one address, many at once; the
+        # tests of these limits set their own.
+        register_max_per_address=100_000,
+        bcrypt_queue=100_000,
     )
 
 

@@ -59,6 +59,9 @@ class ServerProcess:
             "BOXOFFICE_JWT_SECRET": "proc-test-secret-" + "y" * 40,
             "BOXOFFICE_BCRYPT_ROUNDS": "4",
             "BOXOFFICE_PORT": str(self.port),
+            # Tests register many accounts from one address, many at once.
+            "BOXOFFICE_REGISTER_MAX_PER_ADDRESS": "100000",
+            "BOXOFFICE_BCRYPT_QUEUE": "100000",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -40,6 +40,7 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V1}/users"): ADMIN,
     ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
     ("DELETE", f"{V1}/users/{{user_id}}/sessions"): ADMIN,
+    ("DELETE", f"{V1}/users/{{user_id}}/lockout"): ADMIN,
     ("GET", f"{V1}/events"): ANYONE,
     ("POST", f"{V1}/events"): ADMIN,
     ("GET", f"{V1}/events/available"): ANYONE,

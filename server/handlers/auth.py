@@ -7,7 +7,7 @@ from aiohttp import web
 from common.models import LoginRequest, RefreshRequest, RegisterRequest, TokenPair, User
 
 from ..api import ANY_ROLE, endpoint
-from ..audit import registration
+from ..clients import client_address
 from ..envelope import ok
 from ..keys import AUTH
 from ..security import Principal
@@ -19,12 +19,12 @@ from ..security import Principal
     body=RegisterRequest,
     response=User,
     status=201,
-    errors=(409, 422),
+    errors=(409, 422, 429, 503),
+    description="Registrations from one client address are limited per hour (429 with "
+    "Retry-After); some names are reserved (422). 503 with Retry-After: too busy, retry.",
 )
 async def register(request: web.Request, *, body: RegisterRequest) -> web.Response:
-    row = await request.app[AUTH].create_user(
-        body.username, body.password, "user", by=registration(request.remote or "")
-    )
+    row = await request.app[AUTH].register(body.username, body.password, client_address(request))
     return ok(User.model_validate(row), code=201, message="Account created")
 
 
@@ -33,14 +33,17 @@ async def register(request: web.Request, *, body: RegisterRequest) -> web.Respon
     tag="auth",
     body=LoginRequest,
     response=TokenPair,
-    errors=(401, 403, 422, 429),
+    errors=(401, 403, 422, 429, 503),
     description=(
-        "Repeated failures for one username lock it for a while (429 with Retry-After). "
-        "A disabled account's correct password gets 403."
+        "Repeated failures for one username from one client address lock that pair for a "
+        "while, as do many failures from one address or for one username from everywhere "
+        "(429 with Retry-After; an admin can unlock an account). A disabled account's "
+        "correct password gets 403. 503 with Retry-After: too busy, retry."
     ),
 )
 async def login(request: web.Request, *, body: LoginRequest) -> web.Response:
-    return ok(await request.app[AUTH].login(body.username, body.password), message="Logged in")
+    pair = await request.app[AUTH].login(body.username, body.password, client_address(request))
+    return ok(pair, message="Logged in")
 
 
 @endpoint(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.models import PageQuery, SessionsEnded, User, UserCreate, UserPatch
+from common.models import PageQuery, SessionsEnded, Unlocked, User, UserCreate, UserPatch
 
 from ..api import ADMIN, endpoint, path_id
 from ..envelope import ok
@@ -72,3 +72,17 @@ async def update_user(request: web.Request, *, user: Principal, body: UserPatch)
 async def end_sessions(request: web.Request, *, user: Principal) -> web.Response:
     row = await request.app[ACCOUNTS].end_sessions(user, path_id(request, "user_id"))
     return ok(SessionsEnded.model_validate(row), message="Sessions ended")
+
+
+@endpoint(
+    summary="Clear an account's failed-login locks",
+    tag="users",
+    roles=ADMIN,
+    response=Unlocked,
+    errors=(404, 422),
+    description="Forgets every failed login of the account's name, from every address "
+    "(audited as user.unlock). A lock on a client address, across names, stays.",
+)
+async def unlock_user(request: web.Request, *, user: Principal) -> web.Response:
+    row = await request.app[AUTH].unlock(user, path_id(request, "user_id"))
+    return ok(Unlocked.model_validate(row), message="Account unlocked")

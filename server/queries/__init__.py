@@ -8,6 +8,7 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 
 - ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``, and what
   admins control (``UPDATE_ACCOUNT``, ``END_SESSIONS``, ``ACCOUNT_STATE``...);
+- ``accounts``: users, sessions, login and registration throttles, ``USER_BY_NAME``;
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
 - ``bookings``: ``BOOK``, ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN``, the
@@ -26,6 +27,7 @@ from .accounts import (
     ACCOUNT_LOCK_CLASS,
     ACCOUNT_STATE,
     CLEAR_LOGIN_FAILURES,
+    COUNT_REGISTRATION,
     CREATE_SESSION,
     END_SESSIONS,
     GET_USER,
@@ -34,9 +36,11 @@ from .accounts import (
     LOGIN_LOOKUP,
     LOGOUT_SESSION,
     PURGE_SESSIONS,
+    PURGE_THROTTLES,
     RECORD_LOGIN_FAILURE,
     REVOKE_SESSION,
     ROTATE_SESSION,
+    UNLOCK_USER,
     UPDATE_ACCOUNT,
     USER_BY_NAME,
     USER_COLUMNS,
@@ -100,6 +104,7 @@ __all__ = [
     "CHECK_IN",
     "CLEAR_LOGIN_FAILURES",
     "CONFIRM",
+    "COUNT_REGISTRATION",
     "CREATE_SESSION",
     "DELETE_EVENT",
     "END_SESSIONS",
@@ -132,12 +137,14 @@ __all__ = [
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
     "PURGE_SESSIONS",
+    "PURGE_THROTTLES",
     "RECORD_LOGIN_FAILURE",
     "REVOKE_API_TOKEN",
     "REVOKE_SESSION",
     "ROTATE_SESSION",
     "SEAT_LEDGER",
     "SHIFT_REPORT",
+    "UNLOCK_USER",
     "UPDATE_ACCOUNT",
     "USER_BY_NAME",
     "USER_COLUMNS",

@@ -1,5 +1,6 @@
-"""Accounts: users, sessions (login, refresh, logout), the lockout of failed logins, and
-what admins control: disabling, roles, ending sessions (see server/accounts.py)."""
+"""Accounts: users, sessions (login, refresh, logout), the throttling of failed logins
+and of registrations, and what admins control: disabling, roles, ending sessions (see
+server/accounts.py)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.sql import ColumnElement
 
 from ..db import compiled, script
-from ..tables import api_tokens, login_failures, sessions, users
+from ..tables import api_tokens, sessions, throttles, users
 from ._shared import _one_row, _param, _record
 
 # --- users and sessions ----------------------------------------------------------
@@ -81,52 +83,167 @@ LIST_USERS = compiled(
     .limit(_param("limit", Integer))
 )
 
-_name = func.lower(_param("username", String))
+# The username parameter of the statements below is already in its normal form
+# (auth.username_key), compared as is: no lower() here, which follows the locale.
+_name = _param("username", String)
+_address = _param("address", String)
 _one = _one_row()
-_lock = login_failures.alias("lock")
-# The user (if any) and the lock on the name (if any), in one round trip.
+
+
+def _counted(kind: str, username: Any, address: Any) -> ColumnElement[bool]:
+    return and_(
+        throttles.c.kind == kind, throttles.c.username == username, throttles.c.address == address
+    )
+
+
+# The latest lock on this login: on the name from this address, on the name from anywhere,
+# or on this address.
+_lock = (
+    select(func.max(throttles.c.locked_until))
+    .where(
+        or_(
+            _counted("login", _name, _address),
+            _counted("login_username", _name, ""),
+            _counted("login_address", "", _address),
+        ),
+        throttles.c.locked_until > func.now(),
+    )
+    .scalar_subquery()
+)
+# The user (if any) and the lock on the attempt (if any), in one round trip.
 LOGIN_LOOKUP = compiled(
     select(
         users.c.id,
         users.c.username,
         users.c.role,
         users.c.password_hash,
-        func.ceil(func.extract("epoch", _lock.c.locked_until - func.now())).label("retry_after"),
-    ).select_from(
-        _one.outerjoin(users, func.lower(users.c.username) == _name).outerjoin(
-            _lock, and_(_lock.c.username == _name, _lock.c.locked_until > func.now())
-        )
-    )
+        func.ceil(func.extract("epoch", _lock - func.now())).label("retry_after"),
+    ).select_from(_one.outerjoin(users, users.c.username_key == _name))
 )
 
-_stale = login_failures.c.first_failed_at < _param("window_start", DateTime)
-_count = case((_stale, 1), else_=login_failures.c.failures + 1)
-_max_failures = _param("max_failures", Integer)
+_stale = throttles.c.first_at < _param("window_start", DateTime)
+_hits = case((_stale, 1), else_=throttles.c.hits + 1)
 _locked_until = _param("locked_until", DateTime)
-# Count a failed login; a failure outside the window starts a new count, and reaching the
-# maximum locks the name until locked_until. One statement, shared by every instance.
+_max_pair = _param("max_failures", Integer)
+_max_username = _param("max_per_username", Integer)
+_max_address = _param("max_per_address", Integer)
+_max_hits = case(
+    (throttles.c.kind == "login", _max_pair),
+    (throttles.c.kind == "login_username", _max_username),
+    else_=_max_address,
+)
+
+
+def _first(max_hits: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((max_hits <= 1, _locked_until))
+
+
+# Count a failed login three times: for the name from this address, for the name and for
+# the address. A count outside the window starts again at 1; reaching its maximum locks
+# until locked_until. One statement, shared by every instance.
 RECORD_LOGIN_FAILURE = compiled(
-    pg_insert(login_failures)
+    pg_insert(throttles)
     .values(
-        username=_name,
-        failures=1,
-        first_failed_at=func.now(),
-        locked_until=case((_max_failures <= 1, _locked_until)),
+        [
+            {
+                "kind": "login",
+                "username": _name,
+                "hits": 1,
+                "address": _address,
+                "locked_until": _first(_max_pair),
+            },
+            {
+                "kind": "login_username",
+                "username": _name,
+                "hits": 1,
+                "address": "",
+                "locked_until": _first(_max_username),
+            },
+            {
+                "kind": "login_address",
+                "username": "",
+                "hits": 1,
+                "address": _address,
+                "locked_until": _first(_max_address),
+            },
+        ]
     )
     .on_conflict_do_update(
-        index_elements=[login_failures.c.username],
+        index_elements=[throttles.c.kind, throttles.c.username, throttles.c.address],
         set_={
-            "failures": _count,
-            "first_failed_at": case((_stale, func.now()), else_=login_failures.c.first_failed_at),
+            "hits": _hits,
+            "first_at": case((_stale, func.now()), else_=throttles.c.first_at),
             "locked_until": case(
-                (_count >= _max_failures, _locked_until), else_=login_failures.c.locked_until
+                (_hits >= _max_hits, _locked_until), else_=throttles.c.locked_until
             ),
         },
     )
-    .returning(login_failures.c.failures, login_failures.c.locked_until)
+)
+# A successful login clears the count of its name from its address, and only that: the
+# other two are what stop a guesser who also knows one good password.
+CLEAR_LOGIN_FAILURES = compiled(delete(throttles).where(_counted("login", _name, _address)))
+
+# Count a registration from an address; the answer says how many in the window so far and
+# how long until the window ends.
+COUNT_REGISTRATION = compiled(
+    pg_insert(throttles)
+    .values(kind="register", username="", address=_address, hits=1)
+    .on_conflict_do_update(
+        index_elements=[throttles.c.kind, throttles.c.username, throttles.c.address],
+        set_={
+            "hits": _hits,
+            "first_at": case((_stale, func.now()), else_=throttles.c.first_at),
+        },
+    )
+    .returning(
+        throttles.c.hits,
+        func.ceil(
+            func.extract("epoch", throttles.c.first_at - _param("window_start", DateTime))
+        ).label("retry_after"),
+    )
 )
 
-CLEAR_LOGIN_FAILURES = compiled(delete(login_failures).where(login_failures.c.username == _name))
+# An admin clears every failed-login count of an account's name (from every address, and
+# the name's own), with a user.unlock record; no row when there is no such account.
+_target = (
+    select(users.c.id, users.c.username, users.c.username_key)
+    .where(users.c.id == _param("user_id", BigInteger))
+    .cte("target")
+)
+_cleared = (
+    delete(throttles)
+    .where(
+        or_(throttles.c.kind == "login", throttles.c.kind == "login_username"),
+        throttles.c.username == select(_target.c.username_key).scalar_subquery(),
+    )
+    .returning(throttles.c.kind)
+    .cte("cleared")
+)
+_cleared_count = select(func.count()).select_from(_cleared).scalar_subquery()
+_unlock_audit = _record(
+    "user.unlock",
+    _target,
+    func.jsonb_build_object("username", _target.c.username, "cleared", _cleared_count),
+    user_id=_target.c.id,
+).cte("unlock_audit")
+UNLOCK_USER = compiled(
+    select(_target.c.id, _target.c.username, _cleared_count.label("cleared")).add_cte(_unlock_audit)
+)
+
+# Counts whose window has passed and that lock nothing: the next attempt would start them
+# again anyway.
+PURGE_THROTTLES = compiled(
+    delete(throttles).where(
+        case(
+            (
+                throttles.c.kind == "register",
+                throttles.c.first_at < _param("register_window_start", DateTime),
+            ),
+            else_=throttles.c.first_at < _param("login_window_start", DateTime),
+        ),
+        or_(throttles.c.locked_until.is_(None), throttles.c.locked_until <= func.now()),
+    )
+)
 
 # The account's row is read FOR SHARE: a concurrent disable or end of its sessions (which
 # takes the row FOR UPDATE first) either sees this session and ends it, or runs first, and
@@ -205,11 +322,8 @@ LOGOUT_SESSION = compiled(
 )
 
 
-USER_BY_NAME = compiled(
-    select(*USER_COLUMNS).where(
-        func.lower(users.c.username) == func.lower(_param("username", String))
-    )
-)
+# The username parameter in its normal form (auth.username_key).
+USER_BY_NAME = compiled(select(*USER_COLUMNS).where(users.c.username_key == _name))
 
 
 # --- what admins control (see server/accounts.py) ----------------------------------------
