@@ -15,7 +15,7 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
-  ``_one_row``, ``_record``, ``contains``...).
+  ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
 """
 
 from ._shared import ACTIVE_STATUSES, contains

@@ -22,6 +22,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     true,
@@ -30,8 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Query, compiled
-from ..tables import audit_log, bookings, events, users
-from ._shared import _active, _one_row, _param, _pattern
+from ..tables import bookings, events, users
+from ._shared import _active, _one_row, _param, _pattern, _record
 
 # --- bookings ----------------------------------------------------------------------
 
@@ -49,31 +50,10 @@ def ticket_code() -> ColumnElement[str]:
     return func.upper(func.replace(cast(func.gen_random_uuid(), Text), "-", ""))
 
 
-def _audit(
-    action: ColumnElement[str] | str,
-    rows: Any,
-    details: ColumnElement[Any],
-    *,
-    booking_id: ColumnElement[Any] | None = None,
-    event_id: ColumnElement[Any] | None = None,
-) -> Any:
-    """An INSERT of one audit record per row of ``rows`` (bookings), by the requesting
-    actor: a CTE, so the record is written by the very statement that makes the change.
-    The record names the booking's owner, so an account's history shows what staff did
-    to its bookings."""
-    return insert(audit_log).from_select(
-        ["actor_id", "actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
-        select(
-            _param("actor_id", BigInteger),
-            _param("actor", String),
-            _param("source", String),
-            action if not isinstance(action, str) else literal(action),
-            event_id if event_id is not None else rows.c.event_id,
-            booking_id if booking_id is not None else rows.c.id,
-            rows.c.user_id,
-            details,
-        ),
-    )
+def _about(rows: Any) -> dict[str, Any]:
+    """The ids an audit record of a booking change carries: the booking, its event and its
+    owner, so an account's history shows what staff did to its bookings."""
+    return {"event_id": rows.c.event_id, "booking_id": rows.c.id, "user_id": rows.c.user_id}
 
 
 def _booking_details(rows: Any) -> ColumnElement[Any]:
@@ -145,10 +125,11 @@ _booked = (
     .returning(*BOOKING_COLUMNS)
     .cte("booked")
 )  # fmt: skip
-_book_audit = _audit(
+_book_audit = _record(
     case((_hold, literal("booking.hold")), else_=literal("booking.create")),
     _booked,
     _booking_details(_booked),
+    **_about(_booked),
 ).cte("book_audit")
 _one = _one_row()
 # Take the seats, record the booking and its audit record in one statement. The "event"
@@ -198,9 +179,9 @@ _returned = (
     .returning(events.c.available_seats, events.c.version)
     .cte("returned")
 )
-_cancel_audit = _audit("booking.cancel", _cancelled, _booking_details(_cancelled)).cte(
-    "cancel_audit"
-)
+_cancel_audit = _record(
+    "booking.cancel", _cancelled, _booking_details(_cancelled), **_about(_cancelled)
+).cte("cancel_audit")
 _one = _one_row()
 _before = bookings.alias("before")
 # Flip the status only if the booking still holds seats and give them back in the same
@@ -243,9 +224,9 @@ _confirmed = (
     .returning(*BOOKING_COLUMNS)
     .cte("confirmed")
 )
-_confirm_audit = _audit("booking.confirm", _confirmed, _booking_details(_confirmed)).cte(
-    "confirm_audit"
-)
+_confirm_audit = _record(
+    "booking.confirm", _confirmed, _booking_details(_confirmed), **_about(_confirmed)
+).cte("confirm_audit")
 _one = _one_row()
 _before = bookings.alias("before")
 # A hold becomes a sale only while it has not expired; the seats are already taken. An
@@ -298,22 +279,15 @@ _released = (
     .returning(events.c.id)
     .cte("released")
 )
-_expire_audit = (
-    insert(audit_log)
-    .from_select(
-        ["actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
-        select(
-            literal("system"),
-            literal("hold expiry"),
-            literal("booking.expire"),
-            _expired.c.event_id,
-            _expired.c.id,
-            _expired.c.user_id,
-            _booking_details(_expired),
-        ),
-    )
-    .cte("expire_audit")
-)
+_expire_audit = _record(
+    "booking.expire",
+    _expired,
+    _booking_details(_expired),
+    **_about(_expired),
+    actor_id=null(),
+    actor=literal("system"),
+    source=literal("hold expiry"),
+).cte("expire_audit")
 EXPIRE_HOLDS = compiled(
     select(
         func.count(_expired.c.id).label("expired"),
@@ -345,10 +319,11 @@ _counted = (
     .returning(events.c.checked_in, events.c.title)
     .cte("counted")
 )
-_checkin_audit = _audit(
+_checkin_audit = _record(
     "ticket.check_in",
     _admitted,
     func.jsonb_build_object("gate", _admitted.c.checked_in_gate, "quantity", _admitted.c.quantity),
+    **_about(_admitted),
 ).cte("checkin_audit")
 _one = _one_row()
 _ticket = bookings.alias("ticket")
