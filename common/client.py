@@ -385,11 +385,17 @@ class Client:
         )
         return Booking.model_validate(data)
 
-    async def cancel(self, booking_id: int, *, idempotency_key: str | None = None) -> BookingResult:
-        """Cancel a booking or a hold; its seats return. A retry with the same
-        ``idempotency_key`` gets the first answer again, not a 409."""
+    async def cancel(
+        self, booking_id: int, *, override: bool = False, idempotency_key: str | None = None
+    ) -> BookingResult:
+        """Cancel a booking or a hold; its seats return. A booking whose ticket was admitted
+        or whose event has started is a 409 unless staff ``override`` (audited). A retry
+        with the same ``idempotency_key`` gets the first answer again, not a 409."""
         data = await self.request(
-            "DELETE", f"{API}/bookings/{booking_id}", idempotency_key=idempotency_key
+            "DELETE",
+            f"{API}/bookings/{booking_id}",
+            params={"override": True} if override else None,
+            idempotency_key=idempotency_key,
         )
         return BookingResult.model_validate(data)
 

@@ -347,6 +347,14 @@ class BookingQuery(PageQuery):
     ] = None
 
 
+class CancelQuery(QueryParams):
+    override: bool = Field(
+        False,
+        description="staff only: cancel (and refund) a booking whose ticket was already "
+        "admitted or whose event has started; the audit record says so",
+    )
+
+
 # --- tickets and reports ---------------------------------------------------------
 
 

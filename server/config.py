@@ -42,6 +42,11 @@ class Config:
     # A hold keeps its seats this long unless confirmed; the sweep releases lapsed holds.
     hold_seconds: int = 10 * 60
     hold_sweep_seconds: float = 1.0
+    # Who may sell: on a priced event a user's booking is a reservation ("reserve": a hold,
+    # paid at the counter or through a partner, confirmed by staff) unless users pay
+    # elsewhere ("confirm"). A user holds at most max_held_seats seats at a time.
+    user_bookings: str = "reserve"
+    max_held_seats: int = 10
     pool_min_size: int = 2
     pool_max_size: int = 8
     max_body_bytes: int = 64 * 1024
@@ -109,6 +114,10 @@ class Config:
             raise ConfigError("BOXOFFICE_BCRYPT_ROUNDS must be between 4 and 31")
         if not 1 <= self.max_tickets_per_booking <= 10_000:
             raise ConfigError("BOXOFFICE_MAX_TICKETS_PER_BOOKING must be between 1 and 10000")
+        if self.user_bookings not in ("reserve", "confirm"):
+            raise ConfigError("BOXOFFICE_USER_BOOKINGS must be 'reserve' or 'confirm'")
+        if not 0 <= self.max_held_seats <= 1_000_000:
+            raise ConfigError("BOXOFFICE_MAX_HELD_SEATS must be between 0 and 1000000")
         if self.pool_min_size < 0 or self.pool_max_size < max(1, self.pool_min_size):
             raise ConfigError("BOXOFFICE_POOL_MAX_SIZE must be at least 1 and >= POOL_MIN_SIZE")
         if self.idempotency_key_ttl < 1:

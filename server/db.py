@@ -81,22 +81,31 @@ def script(*parts: Query | str) -> Query:
     """Several statements sent as one round trip; the answer is the last one's.
 
     Under READ COMMITTED each statement of a script takes its own snapshot, so a statement
-    after a lock sees what the lock's previous holder committed.
+    after a lock sees what the lock's previous holder committed. One part may be prepared:
+    the script prepares it on a connection's first use, as the part alone would.
     """
     sql: list[str] = []
     defaults: dict[str, Any] = {}
+    prepared: Query | None = None
     for part in parts:
         if isinstance(part, str):
             sql.append(part)
             continue
         if part.prepare is not None:
-            raise ValueError("a prepared statement cannot be part of a script")
+            if prepared is not None:
+                raise ValueError("a script can hold only one prepared statement")
+            prepared = part
         for name, value in part.defaults.items():
             if defaults.get(name, value) != value:
                 raise ValueError(f"statements disagree on the literal parameter {name!r}")
             defaults[name] = value
         sql.append(part.sql)
-    return Query(sql=";\n".join(sql), defaults=defaults)
+    return Query(
+        sql=";\n".join(sql),
+        defaults=defaults,
+        prepare=prepared and prepared.prepare,
+        name=prepared and prepared.name,
+    )
 
 
 # The connection that one task has bound with ``Database.session()``: while it is bound,

@@ -104,6 +104,13 @@ class Unauthorized(ApiError):
 class Forbidden(ApiError):
     code = 403
 
+    @classmethod
+    def fields(cls, errors: Iterable[tuple[str, str]]) -> Forbidden:
+        """Fields the caller may not set, named in ``data.errors`` as a 422 names them."""
+        listed = [{"field": f, "message": m} for f, m in errors]
+        first = listed[0]
+        return cls(f"{first['field']}: {first['message']}", data={"errors": listed})
+
 
 class NotFound(ApiError):
     code = 404

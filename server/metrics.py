@@ -52,19 +52,20 @@ class Metrics:
         self.bookings = Counter(
             "boxoffice_bookings",
             "Booking attempts by outcome: created, held, refused_sold_out, refused_started, "
-            "refused_not_found, refused_too_many",
+            "refused_not_found, refused_too_many, refused_hold_limit, refused_staff_field",
             ["outcome"],
             registry=r,
         )
         self.confirmations = Counter(
             "boxoffice_hold_confirmations",
-            "Hold confirmations by outcome: confirmed, expired, not_found, refused",
+            "Hold confirmations by outcome: confirmed, expired, not_found, forbidden, refused",
             ["outcome"],
             registry=r,
         )
         self.cancellations = Counter(
             "boxoffice_cancellations",
-            "Cancellations by outcome: cancelled, not_found, already_cancelled",
+            "Cancellations by outcome: cancelled, not_found, already_cancelled, refused_used, "
+            "forbidden",
             ["outcome"],
             registry=r,
         )

@@ -7,14 +7,15 @@ scanner at the door can admit it; the code is printed too, to be typed in when a
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import segno
 from markupsafe import Markup
 
 from . import queries as q
+from .booking import ensure_visible
 from .db import Database, Row
-from .envelope import Conflict, NotFound
+from .envelope import Conflict
 from .security import Principal
 
 _NO_TICKET = {
@@ -27,9 +28,8 @@ _NO_TICKET = {
 async def load(db: Database, who: Principal, booking_id: int) -> Row:
     """A confirmed booking with its event, for its owner or staff; others get a 404."""
     row = await db.fetchone(q.GET_TICKET, booking_id=booking_id)
-    # Someone else's booking is "not found", so ids reveal nothing.
-    if row is None or not (who.is_staff or row["user_id"] == who.user_id):
-        raise NotFound(f"Booking {booking_id} not found")
+    ensure_visible(who, None if row is None else row["user_id"], booking_id)
+    row = cast(Row, row)  # not None: ensure_visible refused a missing booking
     if row["status"] != "confirmed":
         message = _NO_TICKET.get(row["status"], f"The booking is {row['status']}")
         raise Conflict(message, data={"status": row["status"]})

@@ -63,13 +63,13 @@ async def book(actor: Any, event_id: int, quantity: int = 1, **extra: Any) -> di
 # --- bookings ------------------------------------------------------------------------
 
 
-async def test_a_booking_leaves_one_record(admin, user, make_event, db_rows):
-    """booking.create: by the user, about the event and the booking, with what was sold."""
+async def test_a_booking_leaves_one_record(admin, clerk, make_event, db_rows):
+    """booking.create: by the seller, about the event and the booking, with what was sold."""
     event = await make_event(price="12.50")
     mark = last_id(db_rows)
-    booking = await book(user, event["id"], 2)
+    booking = await book(clerk, event["id"], 2)
     record = await one_record(admin, mark)
-    signed_by(record, user)
+    signed_by(record, clerk)
     assert record["action"] == "booking.create"
     assert (record["event_id"], record["booking_id"]) == (event["id"], booking["id"])
     assert record["details"] == {
@@ -288,7 +288,7 @@ async def test_the_command_line_signs_as_cli(admin, database_url, db_rows):
 
 async def test_refused_changes_write_no_record(client, admin, user, clerk, make_event, db_rows):
     """Sold out, not found, conflicts, forbidden, invalid: no change, so no record."""
-    event = await make_event(total_seats=2)
+    event = await make_event(total_seats=2, price="0.00")  # a user's booking is a sale
     booking = await book(user, event["id"], 2)
     await user.delete(f"{BOOKINGS}/{booking['id']}")
     sold = await book(user, event["id"], 2)
@@ -300,6 +300,7 @@ async def test_refused_changes_write_no_record(client, admin, user, clerk, make_
         (await user.post(BOOKINGS, json={"event_id": event["id"], "quantity": 0}), 422),
         (await user.delete(f"{BOOKINGS}/{booking['id']}"), 409),  # already cancelled
         (await user.post(f"{BOOKINGS}/{sold['id']}/confirm", json={}), 409),  # not a hold
+        (await user.post(BOOKINGS, json={"event_id": event["id"], "payment_method": "cash"}), 403),
         (await clerk.post(f"{V1}/checkins", json={"code": "0" * 32}), 404),
         (await admin.call("PATCH", ev, json={"total_seats": 1}), 409),  # below the sold
         (await admin.call("PATCH", f"{EVENTS}/999999", json={"title": "x"}), 404),
@@ -379,7 +380,8 @@ async def test_a_change_whose_record_fails_is_rolled_back(
 ):
     """When its record cannot be written the change does not happen either: the record is
     part of the same statement (or transaction) as the change."""
-    event, spare = await make_event(total_seats=5), await make_event()
+    # A free event: the user's booking is a sale (booking.create), not a hold.
+    event, spare = await make_event(total_seats=5, price="0.00"), await make_event()
     booking = await book(user, event["id"], 2)
     ev = f"{EVENTS}/{event['id']}"
     request: tuple[str, str, dict[str, Any]] = {
@@ -408,7 +410,8 @@ async def test_a_change_whose_record_fails_is_rolled_back(
 async def test_filters_narrow_and_combine(admin, actors, make_event, db_rows):
     """By event, booking, actor, account and action; several at once; newest first."""
     alice, bob = await actors.new("user"), await actors.new("user")
-    one, two = await make_event(title="One"), await make_event(title="Two")
+    # Free events: the users' bookings are sales (booking.create), not holds.
+    one, two = await make_event(title="One", price="0"), await make_event(title="Two", price="0")
     a1 = await book(alice, one["id"])
     b1 = await book(bob, one["id"])
     a2 = await book(alice, two["id"])
@@ -459,7 +462,7 @@ async def test_user_id_matches_records_about_the_account_or_made_by_it(admin, ma
     carol_id = created.data["id"]
     login = await call(admin.client, "POST", f"{V1}/auth/login", json=_account("carol"))
     token = login.data["access_token"]
-    event = await make_event()
+    event = await make_event(price="0.00")  # free: carol's booking is a sale
     booked = await call(admin.client, "POST", BOOKINGS, token=token, json={"event_id": event["id"]})
     assert booked.status == 201
     cancelled = await admin.delete(f"{BOOKINGS}/{booked.data['id']}")

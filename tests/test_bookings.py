@@ -25,7 +25,7 @@ def ids(reply):
 
 async def test_booking_takes_seats(user, make_event, ledger_ok):
     """A booking answers the seats left and the event's new version, and the event shows it."""
-    event = await make_event(total_seats=10)
+    event = await make_event(total_seats=10, price="0.00")  # free: a user's booking is a sale
     reply = await user.post(BOOKINGS, json={"event_id": event["id"], "quantity": 3})
     assert reply.status == 201
     assert (reply.data["status"], reply.data["quantity"]) == ("confirmed", 3)
@@ -134,7 +134,7 @@ async def test_users_list_only_their_own_bookings_newest_first(actors, make_even
 
 async def test_own_bookings_page_and_filter_by_status(user, make_event):
     """skip, limit and status narrow the caller's bookings."""
-    event = await make_event()
+    event = await make_event(price="0.00")
     made = [(await book(user, event["id"]))["id"] for _ in range(4)]
     await user.delete(f"{BOOKINGS}/{made[1]}")
     newest_first = made[::-1]

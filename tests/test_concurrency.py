@@ -22,6 +22,18 @@ from conftest import Actor, Reply, call
 from server import db as db_module
 from server.keys import DB
 
+
+@pytest.fixture
+def make_event(make_event: Any) -> Any:
+    """Free events by default: these tests are about seats and retries, and a user's booking
+    of a free event is a sale (of a priced one, a hold: see test_selling.py)."""
+
+    async def make(**overrides: Any) -> dict[str, Any]:
+        return await make_event(**{"price": "0.00", **overrides})
+
+    return make
+
+
 BOOKINGS = "/api/v1/bookings"
 EVENTS = "/api/v1/events"
 

@@ -47,7 +47,7 @@ async def test_losing_the_database_is_a_503_to_retry_not_a_500(client, user, mak
     """The database ends every connection (a restart): requests that meet a dead pooled
     connection get a 503 with Retry-After (how many do depends on timing), never a 500;
     the pool reconnects by itself."""
-    event = await make_event()
+    event = await make_event(price="0.00")  # free: a user books without holding seats
     db_rows(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         "WHERE datname = current_database() AND pid <> pg_backend_pid() "

@@ -62,7 +62,7 @@ async def wait_for(condition: Any, within: float = 10.0) -> None:
 async def test_metrics_count_a_booking_by_route_template(client, user, make_event):
     """A booking moves the business counters and the request counter of its route
     template; no label holds a concrete path or the client's address."""
-    event = await make_event(total_seats=3)
+    event = await make_event(total_seats=3, price="0.00")  # free: a user's booking is a sale
     before = await scrape(client)
     reply = await user.post(f"{V1}/bookings", json={"event_id": event["id"], "quantity": 2})
     assert reply.status == 201

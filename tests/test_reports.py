@@ -42,6 +42,13 @@ def till(sold: str, refunded: str, net: str) -> dict[str, str]:
 
 
 @pytest.fixture
+def config(config: Any) -> Any:
+    """Customers pay online here (BOXOFFICE_USER_BOOKINGS=confirm): their bookings are their
+    own sales, in no clerk's till."""
+    return config.replace(user_bookings="confirm")
+
+
+@pytest.fixture
 async def shift(actors, clerk, make_event) -> dict[str, Any]:
     """A clerk's shift: five sales (cash, card, card, unrecorded, a hold confirmed in cash),
     then a card sale refunded, an unpaid hold let go and a customer's booking cancelled.

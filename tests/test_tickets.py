@@ -79,7 +79,10 @@ async def test_ticket_page_shows_the_booking_and_a_qr_of_its_code(
     number, amount and the code, printed and as a QR symbol that decodes to it."""
     owner = await actors.new("user", username="alice")
     event = await make_event(title="Gala Night", venue="Grand Hall", price="12.50")
-    booking = await book(owner, event, quantity=3)
+    held = await book(owner, event, quantity=3)  # a reservation, paid at the counter
+    till = await actors.new("clerk")
+    paid = await till.post(f"{BOOKINGS}/{held['id']}/confirm", json={"payment_method": "card"})
+    booking = paid.data
     code = booking["ticket_code"]
     who = owner if viewer == "owner" else await actors.new(viewer)
 
@@ -129,7 +132,7 @@ async def test_ticket_of_a_confirmed_hold(clerk, make_event):
 async def test_another_users_ticket_is_not_found(actors, make_event):
     """Someone else's booking is a 404, as for GET /bookings/{id}: ids reveal nothing."""
     owner, other = await actors.new("user"), await actors.new("user")
-    booking = await book(owner, await make_event())
+    booking = await book(owner, await make_event(price="0"))
     reply = await other.get(ticket_url(booking))
     assert reply.status == 404
     assert booking["ticket_code"] not in str(reply.body)
@@ -144,7 +147,7 @@ async def test_bad_booking_id_is_422(user):
 
 async def test_only_confirmed_bookings_have_tickets(user, clerk, make_event, db_execute):
     """A pending hold, a cancelled and an expired booking have no ticket: 409 saying why."""
-    event = await make_event()
+    event = await make_event(price="0")
     held = await book(user, event, hold=True)
     cancelled = await book(user, event)
     assert (await user.delete(f"{BOOKINGS}/{cancelled['id']}")).status == 200
@@ -161,7 +164,7 @@ async def test_only_confirmed_bookings_have_tickets(user, clerk, make_event, db_
 
 async def test_a_cancelled_tickets_page_is_gone(user, make_event):
     """The page answers while the booking stands and stops when it is cancelled."""
-    booking = await book(user, await make_event())
+    booking = await book(user, await make_event(price="0"))
     assert (await page(user.client, ticket_url(booking), user.token))[0] == 200
     assert (await user.delete(f"{BOOKINGS}/{booking['id']}")).status == 200
     assert (await user.get(ticket_url(booking))).status == 409
@@ -169,7 +172,7 @@ async def test_a_cancelled_tickets_page_is_gone(user, make_event):
 
 async def test_ticket_needs_a_token(client, user, make_event):
     """No token is a 401 envelope; a browser may pass the access token as ?token=."""
-    booking = await book(user, await make_event())
+    booking = await book(user, await make_event(price="0"))
     url = ticket_url(booking)
     reply = await call(client, "GET", url)
     assert reply.status == 401
@@ -185,7 +188,7 @@ async def test_ticket_needs_a_token(client, user, make_event):
 async def test_query_token_does_not_override_the_header(actors, make_event):
     """With both, the Authorization header decides: a stranger's header is still a 404."""
     owner, stranger = await actors.new("user"), await actors.new("user")
-    booking = await book(owner, await make_event())
+    booking = await book(owner, await make_event(price="0"))
     reply = await stranger.get(f"{ticket_url(booking)}?token={owner.token}")
     assert reply.status == 404
 

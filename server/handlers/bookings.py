@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.models import Booking, BookingConfirm, BookingCreate, BookingQuery, BookingResult
+from common.models import (
+    Booking,
+    BookingConfirm,
+    BookingCreate,
+    BookingQuery,
+    BookingResult,
+    CancelQuery,
+)
 
 from ..api import ADMIN, ANY_ROLE, STAFF, endpoint, path_id
 from ..envelope import ok
@@ -23,19 +30,24 @@ def _bookings(rows: list) -> list[Booking]:
     body=BookingCreate,
     response=BookingResult,
     status=201,
-    errors=(404, 409, 422),
+    errors=(403, 404, 409, 422),
     description=(
         "Takes the seats and records the booking atomically; 409 when too few seats remain "
-        "or the event has started. Staff set customer_name for walk-in customers and the "
-        "payment_method. With hold: true the seats are held as a pending booking that "
-        "expires (hold_seconds, default 10 minutes) unless confirmed."
+        "or the event has started. With hold: true the seats are held as a pending booking "
+        "that expires (hold_seconds, default 10 minutes) unless confirmed. Who may sell: "
+        "staff sell outright and set customer_name and payment_method (a user sending "
+        "either gets a 403 naming it); a user's booking of a priced event is a reservation, "
+        "a hold paid at the counter or through a partner (unless the deployment lets users "
+        "pay elsewhere: BOXOFFICE_USER_BOOKINGS=confirm); free events confirm at once. A "
+        "user holds at most BOXOFFICE_MAX_HELD_SEATS seats at a time (409 with held_seats "
+        "and max_held_seats). The message says which: 'Seats held' or 'Booking confirmed'."
     ),
 )
 async def create_booking(
     request: web.Request, *, user: Principal, body: BookingCreate
 ) -> web.Response:
     row = await request.app[BOOKINGS].book(user, body)
-    message = "Seats held" if body.hold else "Booking confirmed"
+    message = "Seats held" if row["status"] == "pending" else "Booking confirmed"
     return ok(BookingResult.model_validate(row), code=201, message=message)
 
 
@@ -94,10 +106,13 @@ async def get_booking(request: web.Request, *, user: Principal) -> web.Response:
     roles=ANY_ROLE,
     body=BookingConfirm,
     response=Booking,
-    errors=(404, 409, 422),
+    errors=(403, 404, 409, 422),
     description=(
         "Only a pending hold that has not lapsed can be confirmed; an expired one is a 409 "
-        "(its seats were released: book again). Owners confirm their holds, staff any."
+        "(its seats were released: book again). Staff confirm any hold, taking the payment "
+        "(payment_method is theirs to set: a user sending it gets a 403). Owners confirm "
+        "their holds of free events; a hold of a priced event is confirmed by staff when "
+        "paid (403 for its owner, unless BOXOFFICE_USER_BOOKINGS=confirm)."
     ),
 )
 async def confirm_booking(
@@ -111,10 +126,20 @@ async def confirm_booking(
     summary="Cancel a booking and return its seats",
     tag="bookings",
     roles=ANY_ROLE,
+    query=CancelQuery,
     response=BookingResult,
-    errors=(404, 409, 422),
-    description="Users cancel their own bookings; clerks and admins any. Seats return once.",
+    errors=(403, 404, 409, 422),
+    description=(
+        "Users cancel their own bookings; clerks and admins any. Seats return once. A "
+        "booking whose ticket was already admitted, or whose event has started, is a 409 "
+        "unless staff pass override=true (recorded in the booking.cancel audit record); "
+        "a user passing override gets a 403."
+    ),
 )
-async def cancel_booking(request: web.Request, *, user: Principal) -> web.Response:
-    row = await request.app[BOOKINGS].cancel(user, path_id(request, "booking_id"))
+async def cancel_booking(
+    request: web.Request, *, user: Principal, query: CancelQuery
+) -> web.Response:
+    row = await request.app[BOOKINGS].cancel(
+        user, path_id(request, "booking_id"), override=query.override
+    )
     return ok(BookingResult.model_validate(row), message="Booking cancelled")

@@ -11,13 +11,14 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 - ``accounts``: users, sessions, login and registration throttles, ``USER_BY_NAME``;
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
-- ``bookings``: ``BOOK``, ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN``, the
-  booking lists, ``GET_BOOKING``, ``GET_TICKET`` and ``ticket_code``;
+- ``bookings``: ``BOOK`` (``BOOK_LIMITED`` for a user held to a number of held seats),
+  ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN`` and their answers' types
+  (``BookOutcome``...), the booking lists, ``GET_BOOKING``, ``GET_TICKET`` and ``ticket_code``;
 - ``reports``: ``SHIFT_REPORT`` and ``SEAT_LEDGER``;
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
-  ``_one_row``, ``_record``, ``contains``...).
+  ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
 """
 
 from ._shared import ACTIVE_STATUSES, contains
@@ -55,6 +56,7 @@ from .api_tokens import (
 from .audit import LIST_AUDIT
 from .bookings import (
     BOOK,
+    BOOK_LIMITED,
     BOOKING_COLUMNS,
     CANCEL,
     CHECK_IN,
@@ -66,6 +68,11 @@ from .bookings import (
     LIST_ALL_BOOKINGS,
     LIST_EVENT_BOOKINGS,
     LIST_USER_BOOKINGS,
+    BookOutcome,
+    CancelOutcome,
+    CheckInOutcome,
+    ConfirmOutcome,
+    ExpireOutcome,
     ticket_code,
 )
 from .events import (
@@ -100,6 +107,7 @@ __all__ = [
     "API_TOKEN_COLUMNS",
     "BOOK",
     "BOOKING_COLUMNS",
+    "BOOK_LIMITED",
     "CANCEL",
     "CHECK_IN",
     "CLEAR_LOGIN_FAILURES",
@@ -149,6 +157,11 @@ __all__ = [
     "USER_BY_NAME",
     "USER_COLUMNS",
     "USE_API_TOKEN",
+    "BookOutcome",
+    "CancelOutcome",
+    "CheckInOutcome",
+    "ConfirmOutcome",
+    "ExpireOutcome",
     "contains",
     "ticket_code",
     "update_event",

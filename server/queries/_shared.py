@@ -28,26 +28,30 @@ def _one_row():
 
 
 def _record(
-    action: str,
+    action: ColumnElement[str] | str,
     rows: Any,
     details: ColumnElement[Any],
     *,
     event_id: ColumnElement[Any] | None = None,
+    booking_id: ColumnElement[Any] | None = None,
     user_id: ColumnElement[Any] | None = None,
     actor_id: ColumnElement[Any] | None = None,
     actor: ColumnElement[Any] | None = None,
+    source: ColumnElement[Any] | None = None,
 ) -> Any:
-    """An INSERT of one audit record per row of ``rows`` (the CTE of a change), signed with
-    the actor_id, actor and source parameters unless ``actor_id``/``actor`` say otherwise.
-    As a CTE of the statement that makes the change, it commits or rolls back with it."""
+    """The one audit record builder: an INSERT of one record per row of ``rows`` (the CTE
+    of a change), signed with the actor_id, actor and source parameters unless
+    ``actor_id``/``actor``/``source`` say otherwise; an id not given is NULL. As a CTE of
+    the statement that makes the change, it commits or rolls back with it."""
     return insert(audit_log).from_select(
-        ["actor_id", "actor", "source", "action", "event_id", "user_id", "details"],
+        ["actor_id", "actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
         select(
             actor_id if actor_id is not None else _param("actor_id", BigInteger),
             actor if actor is not None else _param("actor", String),
-            _param("source", String),
-            literal(action),
+            source if source is not None else _param("source", String),
+            literal(action) if isinstance(action, str) else action,
             event_id if event_id is not None else null(),
+            booking_id if booking_id is not None else null(),
             user_id if user_id is not None else null(),
             details,
         ).select_from(rows),

@@ -11,7 +11,6 @@ from sqlalchemy import (
     and_,
     func,
     insert,
-    literal,
     or_,
     select,
     true,
@@ -19,8 +18,8 @@ from sqlalchemy import (
 )
 
 from ..db import compiled
-from ..tables import api_tokens, audit_log
-from ._shared import _one_row, _param
+from ..tables import api_tokens
+from ._shared import _one_row, _param, _record
 from .accounts import new_account
 
 # --- integration API tokens (see server/api_tokens.py) ----------------------------------
@@ -35,18 +34,11 @@ _token_hash = _param("token_hash", String)
 def _token_audit(action: str, rows: Any) -> Any:
     """The audit record of a token change, by the requesting admin: user_id is the
     token's account."""
-    return insert(audit_log).from_select(
-        ["actor_id", "actor", "source", "action", "user_id", "details"],
-        select(
-            _param("actor_id", BigInteger),
-            _param("actor", String),
-            _param("source", String),
-            literal(action),
-            rows.c.user_id,
-            func.jsonb_build_object(
-                "token_id", rows.c.id, "name", rows.c.name, "role", rows.c.role
-            ),
-        ),
+    return _record(
+        action,
+        rows,
+        func.jsonb_build_object("token_id", rows.c.id, "name", rows.c.name, "role", rows.c.role),
+        user_id=rows.c.user_id,
     )
 
 

@@ -8,7 +8,9 @@ whose WHERE clause make overselling and double refunds impossible.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -16,12 +18,15 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    and_,
     case,
     cast,
     exists,
     func,
     insert,
     literal,
+    not_,
+    null,
     or_,
     select,
     true,
@@ -29,13 +34,84 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ColumnElement
 
-from ..db import Query, compiled
-from ..tables import audit_log, bookings, events, users
-from ._shared import _active, _one_row, _param, _pattern
+from ..db import Query, compiled, script
+from ..tables import bookings, events, users
+from ._shared import _active, _one_row, _param, _pattern, _record
 
 # --- bookings ----------------------------------------------------------------------
 
 BOOKING_COLUMNS = tuple(bookings.c)
+
+
+# --- what the booking statements answer ----------------------------------------------
+# Each statement always answers one row: the changed booking's columns (all None when
+# nothing changed) and the columns that say why nothing did.
+
+
+class BookingOutcome(TypedDict):
+    """A booking's own columns, as the statements that change one answer them."""
+
+    id: int | None
+    event_id: int | None
+    user_id: int | None
+    quantity: int | None
+    status: str | None
+    customer_name: str | None
+    created_at: datetime | None
+    updated_at: datetime | None
+    expires_at: datetime | None
+    ticket_code: str | None
+    payment_method: str | None
+    amount: Decimal | None
+    confirmed_at: datetime | None
+    confirmed_by: int | None
+    cancelled_at: datetime | None
+    cancelled_by: int | None
+    checked_in_at: datetime | None
+    checked_in_by: int | None
+    checked_in_gate: str | None
+
+
+class BookOutcome(BookingOutcome):
+    available_seats: int | None  # the event's seats left after the booking
+    event_version: int | None
+    found_event: int | None  # None: no such event
+    seats_left: int | None  # the event's seats before, when refused
+    started: bool | None
+    would_hold: bool | None  # the booking is (or would have been) a hold
+    held_seats: int  # the caller's held seats before (0 when not limited)
+
+
+class CancelOutcome(BookingOutcome):
+    available_seats: int | None
+    event_version: int | None
+    owner_id: int | None  # None: no such booking
+    status_before: str | None
+    admitted_at: datetime | None
+    started: bool | None
+
+
+class ConfirmOutcome(BookingOutcome):
+    owner_id: int | None
+    status_before: str | None
+    lapsed: bool | None
+    priced: bool | None
+
+
+class CheckInOutcome(BookingOutcome):
+    event_checked_in: int | None
+    event_title: str | None
+    known_id: int | None  # None: not a ticket code of this box office
+    status_before: str | None
+    first_checked_in_at: datetime | None
+    first_gate: str | None
+    first_checked_in_by: str | None
+
+
+class ExpireOutcome(TypedDict):
+    expired: int  # holds expired by this batch
+    events: int  # events whose seats came back
+
 
 _event_id = _param("event_id", BigInteger)
 _quantity = _param("quantity", Integer)
@@ -49,31 +125,10 @@ def ticket_code() -> ColumnElement[str]:
     return func.upper(func.replace(cast(func.gen_random_uuid(), Text), "-", ""))
 
 
-def _audit(
-    action: ColumnElement[str] | str,
-    rows: Any,
-    details: ColumnElement[Any],
-    *,
-    booking_id: ColumnElement[Any] | None = None,
-    event_id: ColumnElement[Any] | None = None,
-) -> Any:
-    """An INSERT of one audit record per row of ``rows`` (bookings), by the requesting
-    actor: a CTE, so the record is written by the very statement that makes the change.
-    The record names the booking's owner, so an account's history shows what staff did
-    to its bookings."""
-    return insert(audit_log).from_select(
-        ["actor_id", "actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
-        select(
-            _param("actor_id", BigInteger),
-            _param("actor", String),
-            _param("source", String),
-            action if not isinstance(action, str) else literal(action),
-            event_id if event_id is not None else rows.c.event_id,
-            booking_id if booking_id is not None else rows.c.id,
-            rows.c.user_id,
-            details,
-        ),
-    )
+def _about(rows: Any) -> dict[str, Any]:
+    """The ids an audit record of a booking change carries: the booking, its event and its
+    owner, so an account's history shows what staff did to its bookings."""
+    return {"event_id": rows.c.event_id, "booking_id": rows.c.id, "user_id": rows.c.user_id}
 
 
 def _booking_details(rows: Any) -> ColumnElement[Any]:
@@ -104,12 +159,30 @@ _event = (
     .with_for_update(key_share=True)
     .cte("event")
 )
+# Whether the booking is a hold: asked for, or a booking of a priced event by a caller
+# whose priced bookings are reservations (a user, unless users pay elsewhere). Decided
+# here, as the price is only known under the event's lock.
+_pending = or_(_hold, and_(_param("reserve", Boolean), _event.c.price > 0))
+_hold_cap = _param("hold_cap", Integer)  # NULL: not limited (staff)
+# The seats the caller holds now: pending, unexpired holds across all events. Exact only
+# under the lock on the caller's row, taken by the statement before (see BOOK_LIMITED).
+_held = (
+    select(func.coalesce(func.sum(bookings.c.quantity), 0))
+    .where(
+        _hold_cap.is_not(None),
+        bookings.c.user_id == _user_id,
+        bookings.c.status == "pending",
+        bookings.c.expires_at > func.now(),
+    )
+    .scalar_subquery()
+)
 _seat = (
     update(events)
     .where(
         events.c.id == _event.c.id,
         _event.c.available_seats >= _quantity,
         _event.c.date > func.now(),
+        or_(_hold_cap.is_(None), not_(_pending), _held + _quantity <= _hold_cap),
     )
     .values(
         total_seats=_event.c.total_seats,
@@ -135,20 +208,21 @@ _booked = (
             _param("customer_name", String),
             _param("payment_method", String),
             _quantity * _event.c.price,
-            case((_hold, literal("pending")), else_=literal("confirmed")),
-            case((_hold, func.now() + _hold_time)),
-            case((_hold, None), else_=ticket_code()),
-            case((_hold, None), else_=func.now()),
-            case((_hold, None), else_=_user_id),
+            case((_pending, literal("pending")), else_=literal("confirmed")),
+            case((_pending, func.now() + _hold_time)),
+            case((_pending, None), else_=ticket_code()),
+            case((_pending, None), else_=func.now()),
+            case((_pending, None), else_=_user_id),
         ).select_from(_seat.join(_event, _event.c.id == _seat.c.id)),
     )
     .returning(*BOOKING_COLUMNS)
     .cte("booked")
 )  # fmt: skip
-_book_audit = _audit(
-    case((_hold, literal("booking.hold")), else_=literal("booking.create")),
+_book_audit = _record(
+    case((_booked.c.status == "pending", literal("booking.hold")), else_=literal("booking.create")),
     _booked,
     _booking_details(_booked),
+    **_about(_booked),
 ).cte("book_audit")
 _one = _one_row()
 # Take the seats, record the booking and its audit record in one statement. The "event"
@@ -162,6 +236,8 @@ BOOK = compiled(
         _event.c.id.label("found_event"),
         _event.c.available_seats.label("seats_left"),
         (_event.c.date <= func.now()).label("started"),
+        _pending.label("would_hold"),
+        _held.label("held_seats"),
     )
     .add_cte(_book_audit)
     .select_from(
@@ -169,6 +245,23 @@ BOOK = compiled(
     ),
     prepared=True,  # the hot paths (book, cancel, confirm, check in): planned once
 )
+# A limited caller's booking: their row is locked first, in a statement of its own, so
+# BOOK's snapshot starts after the lock and counts every hold a concurrent booking by the
+# same caller committed (a lock inside BOOK would wait but keep the older snapshot). Still
+# one round trip; the caller's lock is always taken before the event's.
+BOOK_LIMITED = script(
+    compiled(select(users.c.id).where(users.c.id == _user_id).with_for_update(key_share=True)),
+    BOOK,
+)
+
+_override = _param("override", Boolean)
+
+
+def _event_started(rows: Any) -> ColumnElement[bool]:
+    """Whether the event of the booking in ``rows`` has started."""
+    date = select(events.c.date).where(events.c.id == rows.c.event_id).scalar_subquery()
+    return date <= func.now()
+
 
 _cancelled = (
     update(bookings)
@@ -176,6 +269,9 @@ _cancelled = (
         bookings.c.id == _booking_id,
         _active(bookings.c.status),
         or_(_param("staff", Boolean), bookings.c.user_id == _user_id),
+        # An admitted ticket, or one of a started event, was used or could have been: only
+        # staff, overriding explicitly, refund it.
+        or_(_override, and_(bookings.c.checked_in_at.is_(None), not_(_event_started(bookings)))),
     )
     .values(
         status="cancelled",
@@ -198,9 +294,17 @@ _returned = (
     .returning(events.c.available_seats, events.c.version)
     .cte("returned")
 )
-_cancel_audit = _audit("booking.cancel", _cancelled, _booking_details(_cancelled)).cte(
-    "cancel_audit"
-)
+_cancel_audit = _record(
+    "booking.cancel",
+    _cancelled,
+    _booking_details(_cancelled).op("||")(
+        case(
+            (_override, func.jsonb_build_object("override", true())),
+            else_=func.jsonb_build_object(),
+        )
+    ),
+    **_about(_cancelled),
+).cte("cancel_audit")
 _one = _one_row()
 _before = bookings.alias("before")
 # Flip the status only if the booking still holds seats and give them back in the same
@@ -213,6 +317,8 @@ CANCEL = compiled(
         _returned.c.version.label("event_version"),
         _before.c.user_id.label("owner_id"),
         _before.c.status.label("status_before"),
+        _before.c.checked_in_at.label("admitted_at"),
+        _event_started(_before).label("started"),
     )
     .add_cte(_cancel_audit)
     .select_from(
@@ -223,13 +329,17 @@ CANCEL = compiled(
     prepared=True,
 )
 
+_staff = _param("staff", Boolean)
 _confirmed = (
     update(bookings)
     .where(
         bookings.c.id == _booking_id,
         bookings.c.status == "pending",
         bookings.c.expires_at > func.now(),
-        or_(_param("staff", Boolean), bookings.c.user_id == _user_id),
+        or_(_staff, bookings.c.user_id == _user_id),
+        # A hold of a priced event is paid when confirmed: by staff, who take the money,
+        # unless the deployment lets users confirm (they pay elsewhere).
+        or_(_param("confirm_priced", Boolean), bookings.c.amount == 0),
     )
     .values(
         status="confirmed",
@@ -238,14 +348,19 @@ _confirmed = (
         confirmed_at=func.now(),
         confirmed_by=_user_id,  # whoever takes the payment: the hold becomes their sale
         updated_at=func.now(),
-        payment_method=func.coalesce(_param("payment_method", String), bookings.c.payment_method),
+        # The confirming staff member's payment method; one stored with the hold is kept
+        # only when they made the hold themselves, never one a user could have set.
+        payment_method=func.coalesce(
+            _param("payment_method", String),
+            case((and_(_staff, bookings.c.user_id == _user_id), bookings.c.payment_method)),
+        ),
     )
     .returning(*BOOKING_COLUMNS)
     .cte("confirmed")
 )
-_confirm_audit = _audit("booking.confirm", _confirmed, _booking_details(_confirmed)).cte(
-    "confirm_audit"
-)
+_confirm_audit = _record(
+    "booking.confirm", _confirmed, _booking_details(_confirmed), **_about(_confirmed)
+).cte("confirm_audit")
 _one = _one_row()
 _before = bookings.alias("before")
 # A hold becomes a sale only while it has not expired; the seats are already taken. An
@@ -256,6 +371,7 @@ CONFIRM = compiled(
         _before.c.user_id.label("owner_id"),
         _before.c.status.label("status_before"),
         (_before.c.expires_at <= func.now()).label("lapsed"),
+        (_before.c.amount > 0).label("priced"),
     )
     .add_cte(_confirm_audit)
     .select_from(
@@ -298,22 +414,15 @@ _released = (
     .returning(events.c.id)
     .cte("released")
 )
-_expire_audit = (
-    insert(audit_log)
-    .from_select(
-        ["actor", "source", "action", "event_id", "booking_id", "user_id", "details"],
-        select(
-            literal("system"),
-            literal("hold expiry"),
-            literal("booking.expire"),
-            _expired.c.event_id,
-            _expired.c.id,
-            _expired.c.user_id,
-            _booking_details(_expired),
-        ),
-    )
-    .cte("expire_audit")
-)
+_expire_audit = _record(
+    "booking.expire",
+    _expired,
+    _booking_details(_expired),
+    **_about(_expired),
+    actor_id=null(),
+    actor=literal("system"),
+    source=literal("hold expiry"),
+).cte("expire_audit")
 EXPIRE_HOLDS = compiled(
     select(
         func.count(_expired.c.id).label("expired"),
@@ -345,10 +454,11 @@ _counted = (
     .returning(events.c.checked_in, events.c.title)
     .cte("counted")
 )
-_checkin_audit = _audit(
+_checkin_audit = _record(
     "ticket.check_in",
     _admitted,
     func.jsonb_build_object("gate", _admitted.c.checked_in_gate, "quantity", _admitted.c.quantity),
+    **_about(_admitted),
 ).cte("checkin_audit")
 _one = _one_row()
 _ticket = bookings.alias("ticket")
