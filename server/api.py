@@ -20,9 +20,9 @@ from pydantic import BaseModel, ValidationError
 from common.models import MAX_ID, Role
 
 from . import idempotency
-from .api_tokens import API_TOKENS, is_api_token
+from .api_tokens import is_api_token
 from .envelope import ApiError, Forbidden, Invalid, Unauthorized
-from .keys import TOKENS
+from .keys import API_TOKENS, IDEMPOTENCY, TOKENS
 from .security import Principal
 
 ANY_ROLE: frozenset[Role] = frozenset({"user", "clerk", "admin"})
@@ -71,7 +71,7 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
             if s.body is not None:
                 kwargs["body"] = _validate(s.body, await read_json(request))
             if key is not None:
-                return await request.app[idempotency.IDEMPOTENCY].run(
+                return await request.app[IDEMPOTENCY].run(
                     kwargs["user"],
                     key,
                     await idempotency.fingerprint(request),

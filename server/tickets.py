@@ -24,16 +24,20 @@ _NO_TICKET = {
 }
 
 
-async def load(db: Database, who: Principal, booking_id: int) -> Row:
-    """A confirmed booking with its event, for its owner or staff; others get a 404."""
-    row = await db.fetchone(q.GET_TICKET, booking_id=booking_id)
-    # Someone else's booking is "not found", so ids reveal nothing.
-    if row is None or not (who.is_staff or row["user_id"] == who.user_id):
-        raise NotFound(f"Booking {booking_id} not found")
-    if row["status"] != "confirmed":
-        message = _NO_TICKET.get(row["status"], f"The booking is {row['status']}")
-        raise Conflict(message, data={"status": row["status"]})
-    return row
+class Tickets:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, who: Principal, booking_id: int) -> Row:
+        """A confirmed booking with its event, for its owner or staff; others get a 404."""
+        row = await self.db.fetchone(q.GET_TICKET, booking_id=booking_id)
+        # Someone else's booking is "not found", so ids reveal nothing.
+        if row is None or not (who.is_staff or row["user_id"] == who.user_id):
+            raise NotFound(f"Booking {booking_id} not found")
+        if row["status"] != "confirmed":
+            message = _NO_TICKET.get(row["status"], f"The booking is {row['status']}")
+            raise Conflict(message, data={"status": row["status"]})
+        return row
 
 
 def qr_svg(code: str) -> Markup:

@@ -11,7 +11,7 @@ import pytest
 from conftest import call, event_body
 
 from server.app import create_app
-from server.idempotency import IDEMPOTENCY
+from server.keys import IDEMPOTENCY
 
 V1 = "/api/v1"
 BOOKINGS = f"{V1}/bookings"

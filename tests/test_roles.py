@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from conftest import PASSWORD, call, event_body
 
-from server.api_tokens import API_TOKENS
+from server.keys import API_TOKENS
 from server.security import Principal
 
 V1 = "/api/v1"

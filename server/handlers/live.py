@@ -27,9 +27,8 @@ from common.models import (
 )
 
 from ..api import ANY_ROLE, bearer_token, endpoint, identify
-from ..api_tokens import API_TOKENS
 from ..envelope import Unauthorized, connection_lost
-from ..keys import CONFIG, HUB, TOKENS
+from ..keys import API_TOKENS, CONFIG, HUB, TOKENS
 from ..live import (
     CLOSE_CODES,
     CLOSE_INTERNAL_ERROR,
