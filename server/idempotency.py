@@ -10,14 +10,15 @@ per caller: a user's account, or an API token.
 
 How: the request runs on a connection of its own, in one transaction that first takes an
 advisory lock on (caller, key) and looks the key up. The handler's statements run in that
-transaction too (see ``Database.session``), and the answer is stored in it, so the work
-and its record commit together or not at all: there is no window in which the work is
-done but its key is not (a crash, a lost connection), and concurrent retries queue on the
-lock and replay the first one's answer. 2xx and 4xx answers are kept (a 4xx's statements
-are rolled back to a savepoint first); 429s and 5xx are not, so those may be retried with
-the same key. Input that fails validation (a 422 before the handler runs) is not kept
-either. A handler whose answer holds a secret keeps a version without it instead
-(``KEEP_AS``): a retry of a token's issue learns the token, not its secret.
+transaction too (``Database.session`` binds the connection to the request's task; see
+server/db.py), and the answer is stored in it, so the work and its record commit together
+or not at all: there is no window in which the work is done but its key is not (a crash,
+a lost connection), and concurrent retries queue on the lock and replay the first one's
+answer. 2xx and 4xx answers are kept (a 4xx's statements are rolled back to a savepoint
+first); 429s and 5xx are not, so those may be retried with the same key. Input that fails
+validation (a 422 before the handler runs) is not kept either. A handler whose answer
+holds a secret keeps a version without it instead (``KEEP_AS``): a retry of a token's
+issue learns the token, not its secret.
 """
 
 from __future__ import annotations
