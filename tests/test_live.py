@@ -15,7 +15,7 @@ import aiohttp
 import jwt
 import psycopg2
 import pytest
-from conftest import call
+from support import Actors, call
 
 from server.app import create_app
 from server.keys import HUB, LISTENER
@@ -161,9 +161,11 @@ async def test_lost_listen_connection_resyncs_subscribers(
             (APPLICATION_NAME,),
         )
         assert cur.fetchone() == (True,)
-        # A change made straight in the database while the listener may be away.
+        # A change made straight in the database while the listener may be away (five
+        # seats withdrawn: total and available alike, so the seat ledger still holds).
         cur.execute(
-            "UPDATE events SET available_seats = 15, version = version + 1 WHERE id = %s",
+            "UPDATE events SET total_seats = 15, available_seats = 15, version = version + 1"
+            " WHERE id = %s",
             (event["id"],),
         )
     conn.close()
@@ -281,8 +283,6 @@ async def test_connection_closes_when_its_token_expires_unless_renewed(
 ):
     """A connection lives as long as its token: renewing it keeps it open."""
     short = await aiohttp_client(create_app(config.replace(access_token_ttl=2)))
-    from conftest import Actors
-
     actors = Actors(short)
     renewing, lapsing = await actors.new("user"), await actors.new("user")
     ws_renew = await connect(short, renewing)
@@ -377,8 +377,6 @@ async def test_a_client_that_stops_reading_is_dropped(
     """A subscriber that never reads is disconnected (4408) once the server cannot send
     to it for ws_send_timeout, while a reading subscriber keeps getting updates."""
     server = await aiohttp_client(create_app(config.replace(ws_send_timeout=0.5)))
-    from conftest import Actors
-
     actors = Actors(server)
     admin = await actors.new("admin")
     reader = await actors.new("user")
@@ -439,8 +437,6 @@ async def test_a_client_that_stops_reading_is_dropped(
 
 
 async def test_shutdown_closes_websockets_with_going_away(aiohttp_client, config, clean_db):
-    from conftest import Actors
-
     server = await aiohttp_client(create_app(config))
     someone = await Actors(server).new("user")
     ws = await connect(server, someone)

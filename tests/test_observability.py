@@ -14,8 +14,8 @@ import prometheus_client
 import psycopg2
 import pytest
 from aiohttp import web
-from conftest import call
 from prometheus_client.parser import text_string_to_metric_families
+from support import call
 
 from server import logs
 from server.app import create_app
