@@ -20,10 +20,10 @@ from pydantic import BaseModel, ValidationError
 from common.models import MAX_ID, ROLES, STAFF_ROLES, Role
 
 from . import idempotency
-from .api_tokens import API_TOKENS, is_api_token
+from .api_tokens import is_api_token
 from .clients import client_address
 from .envelope import ApiError, Forbidden, Invalid, Unauthorized
-from .keys import ACCOUNTS, TOKENS
+from .keys import ACCOUNTS, API_TOKENS, IDEMPOTENCY, TOKENS
 from .security import Principal
 
 # The roles of common.models, by the names endpoint specs use.
@@ -73,7 +73,7 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
             if s.body is not None:
                 kwargs["body"] = _validate(s.body, await read_json(request))
             if key is not None:
-                return await request.app[idempotency.IDEMPOTENCY].run(
+                return await request.app[IDEMPOTENCY].run(
                     kwargs["user"],
                     key,
                     await idempotency.fingerprint(request),

@@ -17,10 +17,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-
-from aiohttp import web
 
 from common.models import Role
 
@@ -28,7 +25,6 @@ from . import queries as q
 from .audit import Signs
 from .db import Database, Row
 from .envelope import Conflict, NotFound, Unauthorized
-from .keys import AUTH, CONFIG, DB
 from .security import Passwords, Principal
 
 PREFIX = "bo_"
@@ -142,12 +138,3 @@ class ApiTokens:
 
     async def list(self, skip: int, limit: int) -> list[Row]:
         return await self.db.fetchall(q.LIST_API_TOKENS, skip=skip, limit=limit)
-
-
-API_TOKENS = web.AppKey("api_tokens", ApiTokens)
-
-
-async def api_tokens(app: web.Application) -> AsyncIterator[None]:
-    """The token checker (after ``services``, whose database and password hasher it uses)."""
-    app[API_TOKENS] = ApiTokens(app[DB], app[AUTH].passwords, app[CONFIG].api_token_cache_seconds)
-    yield

@@ -1,5 +1,6 @@
 """The application factory: ``create_app(config)`` builds a server with no side effects
-until it starts; resources open and close in ``cleanup_ctx``."""
+until it starts; resources open and close in ``cleanup_ctx``, and every service is built
+in one place, ``build_services``."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from aiohttp import web
 
 from . import db, periodic
 from .accounts import Accounts
-from .api_tokens import api_tokens
+from .api_tokens import ApiTokens
+from .audit import AuditLog
 from .auth import Auth
 from .booking import Bookings
 from .config import Config, ConfigError
@@ -24,13 +26,33 @@ from .cors import cors_middlewares
 from .envelope import PARSER_LIMITS, error_middleware
 from .events import Events
 from .handlers.meta import build_document
-from .idempotency import idempotency
-from .keys import ACCOUNTS, AUTH, BOOKINGS, CONFIG, DB, EVENTS, HUB, LISTENER, TOKENS
+from .health import Health
+from .idempotency import Idempotency
+from .keys import (
+    ACCOUNTS,
+    API_TOKENS,
+    AUDIT,
+    AUTH,
+    BOOKINGS,
+    CONFIG,
+    DB,
+    EVENTS,
+    HEALTH,
+    HUB,
+    IDEMPOTENCY,
+    LISTENER,
+    METRICS,
+    REPORTS,
+    TICKETS,
+    TOKENS,
+)
 from .listener import Listener
 from .live import GOING_AWAY, Hub
-from .metrics import METRICS, Metrics, metrics_middleware
+from .metrics import Metrics, metrics_middleware
+from .reports import Reports
 from .routes import setup_routes
 from .security import AccessTokens, Passwords
+from .tickets import Tickets
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +81,10 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     if metrics is not None:
         app[METRICS] = metrics
-        metrics.watch(app)
-    app[TOKENS] = AccessTokens(config.jwt_secret, config.access_token_ttl)
     aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
     setup_routes(app)
     app.cleanup_ctx.append(services)
-    app.cleanup_ctx.append(api_tokens)
-    app.cleanup_ctx.append(idempotency)
+    app.cleanup_ctx.append(idempotency_purge)
     app.cleanup_ctx.append(live_updates)
     app.cleanup_ctx.append(hold_expiry)
     app.cleanup_ctx.append(account_purge)
@@ -75,7 +94,8 @@ def create_app(config: Config) -> web.Application:
 
 
 async def services(app: web.Application) -> AsyncIterator[None]:
-    """Open the pool (migrating the schema first) and the bcrypt threads; close them after."""
+    """Open the pool (migrating the schema first) and the bcrypt threads, build the services
+    on them; close them after."""
     config = app[CONFIG]
     pool = await db.create_pool(
         config.database_url or "", minsize=config.pool_min_size, maxsize=config.pool_max_size
@@ -87,13 +107,8 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         applied = await db.migrate(pool)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
-        database = db.Database(pool)
         passwords = Passwords(config.bcrypt_rounds, executor, limit=threads + queue)
-        app[DB] = database
-        app[AUTH] = Auth(database, passwords, app[TOKENS], config)
-        app[ACCOUNTS] = Accounts(database, config.account_cache_seconds)
-        app[EVENTS] = Events(database)
-        app[BOOKINGS] = Bookings(database, config, app.get(METRICS))
+        build_services(app, db.Database(pool), passwords)
         yield
     finally:
         pool.close()
@@ -101,13 +116,35 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         executor.shutdown(wait=True)
 
 
-async def live_updates(app: web.Application) -> AsyncIterator[None]:
-    """The hub of websocket subscribers and the LISTEN connection that feeds it."""
+def build_services(app: web.Application, database: db.Database, passwords: Passwords) -> None:
+    """Every service, each under its key (``server/keys.py``): the one place they are made.
+    Constructors only keep what they are given; the background work starts elsewhere."""
     config = app[CONFIG]
-    hub = Hub(app[DB], config.live_flush_interval)
+    metrics = app.get(METRICS)
+    tokens = AccessTokens(config.jwt_secret, config.access_token_ttl)
+    hub = Hub(database, config.live_flush_interval)
     listener = Listener(config.database_url or "", hub, ping_interval=config.listen_ping_interval)
+    app[DB] = database
+    app[TOKENS] = tokens
+    app[AUTH] = Auth(database, passwords, tokens, config)
+    app[ACCOUNTS] = Accounts(database, config.account_cache_seconds)
+    app[API_TOKENS] = ApiTokens(database, passwords, config.api_token_cache_seconds)
+    app[IDEMPOTENCY] = Idempotency(database, config.idempotency_key_ttl)
+    app[EVENTS] = Events(database)
+    app[BOOKINGS] = Bookings(database, config, metrics)
+    app[TICKETS] = Tickets(database)
+    app[REPORTS] = Reports(database)
+    app[AUDIT] = AuditLog(database)
     app[HUB] = hub
     app[LISTENER] = listener
+    app[HEALTH] = Health(database, listener)
+    if metrics is not None:
+        metrics.watch(database, hub, listener)
+
+
+async def live_updates(app: web.Application) -> AsyncIterator[None]:
+    """Run the hub of websocket subscribers and the LISTEN connection that feeds it."""
+    hub, listener = app[HUB], app[LISTENER]
     tasks = [
         asyncio.create_task(hub.flush_forever(), name="live-flush"),
         asyncio.create_task(listener.run_forever(), name="listen"),
@@ -130,6 +167,18 @@ async def hold_expiry(app: web.Application) -> AsyncIterator[None]:
             log.info("released %d expired hold(s)", expired)
 
     async with periodic.every(app[CONFIG].hold_sweep_seconds, sweep, "hold expiry sweep"):
+        yield
+
+
+async def idempotency_purge(app: web.Application) -> AsyncIterator[None]:
+    """Forget idempotency keys past their time to live."""
+    keys = app[IDEMPOTENCY]
+
+    async def purge() -> None:
+        if purged := await keys.purge():
+            log.info("forgot %d expired idempotency key(s)", purged)
+
+    async with periodic.every(keys.purge_interval, purge, "idempotency purge"):
         yield
 
 

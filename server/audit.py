@@ -2,7 +2,8 @@
 
 Records are written by the statements that make the changes (see the ``*_audit`` CTEs in
 ``server/queries/``), so a change and its record commit or roll back together. This module says
-who signs a record when no logged-in principal does, and lets admins browse the log.
+who signs a record when no logged-in principal does, and lets admins browse the log
+(``AuditLog``).
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ def command_line() -> Signer:
     return Signer("cli", f"{who}@{socket.gethostname()}")
 
 
-async def browse(db: Database, query: AuditQuery) -> list[Row]:
-    """Records matching every filter given, newest first."""
-    return await db.fetchall(q.LIST_AUDIT, **query.model_dump())
+class AuditLog:
+    """Reading the log; nothing here writes to it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def browse(self, query: AuditQuery) -> list[Row]:
+        """Records matching every filter given, newest first."""
+        return await self.db.fetchall(q.LIST_AUDIT, **query.model_dump())

@@ -108,16 +108,26 @@ def script(*parts: Query | str) -> Query:
     )
 
 
-# The connection that one task has bound with ``Database.session()``: while it is bound,
-# every statement that task runs through the Database goes to it, inside its transaction.
+# --- one transaction for a whole request -----------------------------------------
+#
+# A request with an Idempotency-Key must commit its work and the key's record together
+# (server/idempotency.py). The work is done by whichever service its handler calls, and
+# services hold the Database, not a connection. Rather than thread a connection through
+# every handler and service method, ``Database.session()`` binds one connection to the
+# current task: while the block runs, every statement that task runs through the Database
+# (fetchone, fetchall, execute; ``transaction()`` becomes a savepoint) goes to that
+# connection, inside the session's transaction. This is the whole mechanism: ``session``
+# is the only place that binds (Idempotency.run its only caller) and ``_bound_cursor`` the
+# only place that reads. A task started inside a session inherits the variable but not
+# the binding: it gets connections of its own.
 _BOUND: ContextVar[tuple[asyncio.Task[Any], aiopg.Cursor] | None] = ContextVar(
     "boxoffice_bound_cursor", default=None
 )
 
 
 def _bound_cursor() -> aiopg.Cursor | None:
+    """The current task's session cursor, if it is inside ``Database.session()``."""
     bound = _BOUND.get()
-    # A task started inside the session inherits the variable, not the connection.
     if bound is not None and bound[0] is asyncio.current_task():
         return bound[1]
     return None
@@ -178,6 +188,7 @@ class Database:
 
     @asynccontextmanager
     async def _cursor(self) -> AsyncIterator[aiopg.Cursor]:
+        """The task's session cursor when it has one (see above), else a pooled one."""
         bound = _bound_cursor()
         if bound is not None:
             yield bound
@@ -219,9 +230,8 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[Statements]:
-        """A connection of this task's own, for a transaction the caller spells out (BEGIN,
-        COMMIT): until the block ends, every statement the task runs through this Database,
-        its handler's included, goes to that connection. An error rolls back."""
+        """Bind a connection to this task for a transaction the caller spells out (BEGIN,
+        COMMIT); see "one transaction for a whole request" above. An error rolls back."""
         task = asyncio.current_task()
         if task is None or _bound_cursor() is not None:
             raise RuntimeError("a session needs a task without one")

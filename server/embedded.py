@@ -115,7 +115,7 @@ class _Rooted:
         os.chown(ROOT_HOME, 0, 0)
         ROOT_HOME.chmod(0o755)  # root's: the system user may enter it, not change it
         with _locked(ROOT_HOME / ".lock"):  # against another boxoffice starting meanwhile
-            self.user = _system_user()
+            self.user = system_user()
             self.bin = _binaries()
             self.home.mkdir(mode=0o700, exist_ok=True)
             os.chown(self.home, self.user.pw_uid, self.user.pw_gid)
@@ -190,7 +190,7 @@ class _Rooted:
                     os.chown(name, self.user.pw_uid, self.user.pw_gid, follow_symlinks=False)
 
 
-def _system_user() -> pwd.struct_passwd:
+def system_user() -> pwd.struct_passwd:
     """The user that runs PostgreSQL: a system account with no login shell and no home."""
     nologin = next(
         (p for p in ("/usr/sbin/nologin", "/sbin/nologin") if os.path.exists(p)), "/bin/false"

@@ -10,14 +10,15 @@ per caller: a user's account, or an API token.
 
 How: the request runs on a connection of its own, in one transaction that first takes an
 advisory lock on (caller, key) and looks the key up. The handler's statements run in that
-transaction too (see ``Database.session``), and the answer is stored in it, so the work
-and its record commit together or not at all: there is no window in which the work is
-done but its key is not (a crash, a lost connection), and concurrent retries queue on the
-lock and replay the first one's answer. 2xx and 4xx answers are kept (a 4xx's statements
-are rolled back to a savepoint first); 429s and 5xx are not, so those may be retried with
-the same key. Input that fails validation (a 422 before the handler runs) is not kept
-either. A handler whose answer holds a secret keeps a version without it instead
-(``KEEP_AS``): a retry of a token's issue learns the token, not its secret.
+transaction too (``Database.session`` binds the connection to the request's task; see
+server/db.py), and the answer is stored in it, so the work and its record commit together
+or not at all: there is no window in which the work is done but its key is not (a crash,
+a lost connection), and concurrent retries queue on the lock and replay the first one's
+answer. 2xx and 4xx answers are kept (a 4xx's statements are rolled back to a savepoint
+first); 429s and 5xx are not, so those may be retried with the same key. Input that fails
+validation (a 422 before the handler runs) is not kept either. A handler whose answer
+holds a secret keeps a version without it instead (``KEEP_AS``): a retry of a token's
+issue learns the token, not its secret.
 """
 
 from __future__ import annotations
@@ -25,25 +26,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import periodic
 from . import queries as q
 from .auth import KeyedLock
 from .db import Database, Row, Statements, script
 from .envelope import ApiError, Invalid, error_response
-from .keys import CONFIG, DB
 from .security import Principal
-
-log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Forgetting keys past their time runs this often (or once a ttl, when that is shorter).
 PURGE_SECONDS = 300.0
 # What to keep and replay instead of the answer's body (JSON text), when that holds a secret.
 KEEP_AS = web.ResponseKey("idempotency_keep_as", str)
@@ -132,6 +129,10 @@ class Idempotency:
         )
         return response
 
+    @property
+    def purge_interval(self) -> float:
+        return min(PURGE_SECONDS, float(self.ttl))
+
     async def purge(self) -> int:
         """Forget keys past their time to live; answer how many."""
         return await self.db.execute(q.IDEMPOTENCY_PURGE, ttl_seconds=self.ttl)
@@ -148,19 +149,3 @@ def _replay(found: Row, request_hash: str) -> web.Response:
         content_type="application/json",
         headers={REPLAYED_HEADER: "true"},
     )
-
-
-IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
-
-
-async def idempotency(app: web.Application) -> AsyncIterator[None]:
-    """Idempotency keys (after ``services``), and the sweep of those past their time."""
-    keys = Idempotency(app[DB], app[CONFIG].idempotency_key_ttl)
-    app[IDEMPOTENCY] = keys
-
-    async def purge() -> None:
-        if purged := await keys.purge():
-            log.info("forgot %d expired idempotency key(s)", purged)
-
-    async with periodic.every(min(PURGE_SECONDS, float(keys.ttl)), purge, "idempotency purge"):
-        yield

@@ -110,6 +110,11 @@ class Subscriber:
             self._holding -= 1
             self._wake.set()
 
+    @property
+    def waiting(self) -> int:
+        """Event states queued and not yet sent: never more than one per event."""
+        return len(self._pending)
+
     def wants(self, event_id: int) -> bool:
         return self.everything or event_id in self.events
 

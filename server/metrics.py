@@ -6,7 +6,8 @@ labelled by route template, method and status, never by client address or concre
 so their number stays bounded. Business counters are bumped in Python after the
 statement that decided the outcome: the booking hot path does no extra database work.
 Gauges of things that already exist elsewhere (websocket subscribers, pool connections,
-the LISTEN connection) are read when Prometheus scrapes, by ``StateCollector``.
+the LISTEN connection) are read when Prometheus scrapes, by ``StateCollector``, which
+``watch`` gives the services once they are built.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from .db import Database
 from .envelope import Handler
-from .keys import DB, HUB, LISTENER
+from .listener import Listener
+from .live import Hub
 
 UNMATCHED = "unmatched"
 # Any other method (aiohttp accepts any token) is "other": labels stay a small set.
@@ -84,16 +87,23 @@ class Metrics:
             registry=r,
         )
 
-    def watch(self, app: web.Application) -> None:
-        """Also report the app's websocket subscribers, LISTEN connection and pool."""
-        self.registry.register(StateCollector(app))
+    def watch(self, database: Database, hub: Hub, listener: Listener) -> None:
+        """Also report the websocket subscribers, the LISTEN connection and the pool."""
+        self.registry.register(StateCollector(database, hub, listener))
+
+    def exposition(self, accept: str) -> tuple[bytes, str]:
+        """Every series, in the format an ``Accept`` header asks for: (body, content type)."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(self.registry), content_type
 
 
 class StateCollector:
-    """Gauges and counters read from the running app at scrape time."""
+    """Gauges and counters read from the running services at scrape time."""
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    def __init__(self, database: Database, hub: Hub, listener: Listener) -> None:
+        self.database = database
+        self.hub = hub
+        self.listener = listener
 
     def describe(self) -> list[Metric]:
         return list(self._families())
@@ -120,22 +130,17 @@ class StateCollector:
         pool_max = GaugeMetricFamily(
             "boxoffice_db_pool_max_connections", "The most connections the pool may open"
         )
-        if read:  # before startup and after cleanup, some of these do not exist: no sample
-            app = self.app
-            if (hub := app.get(HUB)) is not None:
-                subscribers.add_metric([], len(hub.subscribers))
-            if (listener := app.get(LISTENER)) is not None:
-                connected.add_metric([], 1 if listener.connected.is_set() else 0)
-                reconnects.add_metric([], listener.reconnects)
-            if (database := app.get(DB)) is not None:
-                pool = database.pool
-                pool_size.add_metric([], pool.size)
-                pool_free.add_metric([], pool.freesize)
-                pool_max.add_metric([], pool.maxsize)
+        if read:
+            subscribers.add_metric([], len(self.hub.subscribers))
+            connected.add_metric([], 1 if self.listener.connected.is_set() else 0)
+            reconnects.add_metric([], self.listener.reconnects)
+            pool = self.database.pool
+            pool_size.add_metric([], pool.size)
+            pool_free.add_metric([], pool.freesize)
+            pool_max.add_metric([], pool.maxsize)
         yield from (subscribers, connected, reconnects, pool_size, pool_free, pool_max)
 
 
-METRICS = web.AppKey("metrics", Metrics)
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
@@ -175,10 +180,3 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
                 latency.labels(route, method).observe(time.perf_counter() - started)
 
     return middleware
-
-
-async def metrics_handler(request: web.Request) -> web.Response:
-    """Prometheus metrics (text exposition format, or OpenMetrics when asked)."""
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    body = encoder(request.app[METRICS].registry)
-    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -18,7 +18,6 @@ from .handlers import (
     users,
 )
 from .keys import CONFIG
-from .metrics import metrics_handler
 
 V1 = "/api/v1"
 
@@ -31,7 +30,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/healthz", meta.healthz, name="healthz")
     r.add_get("/readyz", meta.readyz, name="readyz")
     if app[CONFIG].metrics:  # BOXOFFICE_METRICS=false: no route, no counting
-        r.add_get("/metrics", metrics_handler, name="metrics")
+        r.add_get("/metrics", meta.metrics, name="metrics")
 
     r.add_post(f"{V1}/auth/register", auth.register, name="register")
     r.add_post(f"{V1}/auth/login", auth.login, name="login")

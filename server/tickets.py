@@ -25,15 +25,19 @@ _NO_TICKET = {
 }
 
 
-async def load(db: Database, who: Principal, booking_id: int) -> Row:
-    """A confirmed booking with its event, for its owner or staff; others get a 404."""
-    row = await db.fetchone(q.GET_TICKET, booking_id=booking_id)
-    ensure_visible(who, None if row is None else row["user_id"], booking_id)
-    row = cast(Row, row)  # not None: ensure_visible refused a missing booking
-    if row["status"] != "confirmed":
-        message = _NO_TICKET.get(row["status"], f"The booking is {row['status']}")
-        raise Conflict(message, data={"status": row["status"]})
-    return row
+class Tickets:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def load(self, who: Principal, booking_id: int) -> Row:
+        """A confirmed booking with its event, for its owner or staff; others get a 404."""
+        row = await self.db.fetchone(q.GET_TICKET, booking_id=booking_id)
+        ensure_visible(who, None if row is None else row["user_id"], booking_id)
+        row = cast(Row, row)  # not None: ensure_visible refused a missing booking
+        if row["status"] != "confirmed":
+            message = _NO_TICKET.get(row["status"], f"The booking is {row['status']}")
+            raise Conflict(message, data={"status": row["status"]})
+        return row
 
 
 def qr_svg(code: str) -> Markup:

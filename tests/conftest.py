@@ -1,9 +1,11 @@
-"""Fixtures: a real PostgreSQL, a real server on loopback, and actors with each role.
+"""Fixtures, and only fixtures (what tests import is in support.py): a real PostgreSQL, a
+real server on loopback, and actors with each role.
 
 The database is BOXOFFICE_TEST_DATABASE_URL when set, else the server on 127.0.0.1:5432
 (user postgres) when one answers, else an embedded PostgreSQL started for the session.
 Each session works in a database of its own, dropped at the end; tables are emptied
-before every test.
+before every test. After every test that used a database, each event's seats must still
+add up (the seat ledger), whatever the test did: a test that breaks it fails.
 """
 
 from __future__ import annotations
@@ -13,21 +15,18 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 from aiohttp.test_utils import TestClient
-from server_process import ledger, rows
+from support import PASSWORD, Actor, Actors, event_body, rows, seat_ledger_errors
 
-from common.models import Role
 from server import embedded
 from server.app import create_app
 from server.config import Config
-from server.keys import AUTH
 
 TABLES = (
     "bookings",
@@ -53,12 +52,18 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+def _check_seat_ledger(dsn: str) -> None:
+    if broken := seat_ledger_errors(dsn):
+        pytest.fail("seat ledger broken: " + "; ".join(broken), pytrace=False)
+
+
 @pytest.fixture
 def scratch_dsn() -> Iterator[str]:
     """A new, empty database of its own: for a server run as a separate process, or to
-    migrate step by step."""
+    migrate step by step. Its seat ledger is checked after the test."""
     with embedded.scratch_database("boxoffice_proc") as url:
         yield url
+        _check_seat_ledger(url)
 
 
 @pytest.fixture
@@ -77,7 +82,8 @@ def config(database_url: str) -> Config:
 
 
 @pytest.fixture
-def clean_db(database_url: str) -> None:
+def clean_db(database_url: str) -> Iterator[None]:
+    """Empty tables for the test; after it, the seat ledger must hold."""
     conn = _admin(database_url)
     try:
         with conn.cursor() as cur:
@@ -86,126 +92,13 @@ def clean_db(database_url: str) -> None:
                 cur.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
     finally:
         conn.close()
+    yield
+    _check_seat_ledger(database_url)
 
 
 @pytest.fixture
 async def client(aiohttp_client: Any, config: Config, clean_db: None) -> TestClient:
     return await aiohttp_client(create_app(config))
-
-
-@dataclass
-class Reply:
-    status: int
-    body: dict[str, Any]
-    headers: Any = field(repr=False)
-
-    @property
-    def data(self) -> Any:
-        return self.body["data"]
-
-    @property
-    def fields(self) -> list[str]:
-        """The fields named in a validation error."""
-        return [e["field"] for e in (self.body.get("data") or {}).get("errors", [])]
-
-
-async def call(
-    client: TestClient, method: str, path: str, *, token: str | None = None, **kwargs: Any
-) -> Reply:
-    """Make a request and check the envelope contract on whatever comes back."""
-    headers = dict(kwargs.pop("headers", {}))
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    async with client.request(method, path, headers=headers, **kwargs) as resp:
-        body = await resp.json()
-        assert set(body) == {"code", "message", "status", "data"}, body
-        assert body["code"] == resp.status, body
-        assert body["status"] == ("success" if resp.status < 400 else "error"), body
-        assert resp.status != 500, body
-        return Reply(resp.status, body, resp.headers)
-
-
-@dataclass
-class Actor:
-    """A logged-in account with one role, making requests through the real server."""
-
-    client: TestClient
-    user_id: int
-    username: str
-    role: Role
-    token: str
-    refresh_token: str
-
-    async def call(self, method: str, path: str, **kwargs: Any) -> Reply:
-        return await call(self.client, method, path, token=self.token, **kwargs)
-
-    async def get(self, path: str, **kwargs: Any) -> Reply:
-        return await self.call("GET", path, **kwargs)
-
-    async def post(self, path: str, json: Any = None, **kwargs: Any) -> Reply:
-        return await self.call("POST", path, json=json, **kwargs)
-
-    async def delete(self, path: str, **kwargs: Any) -> Reply:
-        return await self.call("DELETE", path, **kwargs)
-
-
-PASSWORD = "correct horse battery"
-
-
-async def register(
-    client: TestClient, username: str, password: str = PASSWORD, **extra: Any
-) -> Reply:
-    body = {"username": username, "password": password, **extra}
-    return await call(client, "POST", "/api/v1/auth/register", json=body)
-
-
-async def login(client: TestClient, username: str, password: str = PASSWORD) -> Reply:
-    body = {"username": username, "password": password}
-    return await call(client, "POST", "/api/v1/auth/login", json=body)
-
-
-def access_claims(who: Actor, **changes: Any) -> dict[str, Any]:
-    """The claims of an access token for ``who``, built here as the server builds its own
-    (not with its code): ``changes`` replace them, and a claim set to None is left out."""
-    now = int(time.time())
-    claims = {
-        "sub": str(who.user_id),
-        "name": who.username,
-        "role": who.role,
-        "typ": "access",
-        "iat": now,
-        "exp": now + 600,
-        **changes,
-    }
-    return {name: value for name, value in claims.items() if value is not None}
-
-
-class Actors:
-    """Makes accounts: ``await actors.new("admin")`` is a logged-in admin."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self._n = 0
-
-    async def new(self, role: Role = "user", username: str | None = None) -> Actor:
-        self._n += 1
-        username = username or f"{role}{self._n}"
-        row = await self.client.server.app[AUTH].create_user(username, PASSWORD, role)
-        reply = await call(
-            self.client,
-            "POST",
-            "/api/v1/auth/login",
-            json={"username": username, "password": PASSWORD},
-        )
-        assert reply.status == 200, reply.body
-        return Actor(
-            self.client,
-            row["id"],
-            username,
-            role,
-            reply.data["access_token"],
-            reply.data["refresh_token"],
-        )
 
 
 @pytest.fixture
@@ -226,19 +119,6 @@ async def clerk(actors: Actors) -> Actor:
 @pytest.fixture
 async def user(actors: Actors) -> Actor:
     return await actors.new("user")
-
-
-def event_body(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "title": "Test Concert",
-        "description": "A night of tests",
-        "date": "2099-06-01T19:30:00+00:00",
-        "venue": "Loopback Hall",
-        "total_seats": 100,
-        "price": "25.00",
-    }
-    body.update(overrides)
-    return body
 
 
 @pytest.fixture
@@ -286,17 +166,6 @@ def db_execute(database_url: str) -> Any:
 def db_rows(database_url: str) -> Any:
     """Read the database directly, to check what the API says against what is stored."""
     return functools.partial(rows, database_url)
-
-
-@pytest.fixture
-async def ledger_ok(database_url: str) -> AsyncIterator[Any]:
-    """A check that every event's sold seats equal its active bookings."""
-
-    def check() -> None:
-        for event_id, sold, booked in ledger(database_url):
-            assert sold == booked, f"event {event_id}: {sold} seats gone, {booked} booked"
-
-    yield check
 
 
 @pytest.fixture

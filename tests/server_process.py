@@ -1,6 +1,6 @@
 """A real `boxoffice serve` process on a scratch database of its own, for the tests that
-need to signal or kill the server (tests/test_workers.py, tests/test_crash.py); and reading
-the database directly (``rows``, ``ledger``), which tests/conftest.py's fixtures use too."""
+need to signal or kill the server (tests/test_workers.py, tests/test_crash.py), and plain
+aiohttp requests to it."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psycopg2
-
-from server import queries as q
+from support import rows
 
 BOXOFFICE = str(Path(sys.executable).parent / "boxoffice")
 ADMIN = "crashadmin"
@@ -31,17 +29,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, ...]]:
-    """Run ``statement`` on a connection of its own, with positional or named parameters."""
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(statement, named or args)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 class ServerProcess:
@@ -194,9 +181,3 @@ async def make_event(http: aiohttp.ClientSession, base: str, admin: str, seats: 
     status, reply, _ = await request(http, "POST", base + "/api/v1/events", admin, json=body)
     assert status == 201, reply
     return reply["data"]["id"]
-
-
-def ledger(dsn: str) -> list[tuple[int, int, int]]:
-    """(event, seats gone, seats in active bookings) for every event."""
-    found = rows(dsn, q.SEAT_LEDGER.sql, **q.SEAT_LEDGER.params({}))
-    return [(event, total - available, taken) for event, total, available, taken in found]

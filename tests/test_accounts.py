@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from conftest import PASSWORD, Actor, access_claims, call, login
+from support import PASSWORD, Actor, access_claims, call, login
 from test_api_tokens import issue
 from test_live import WS, receive
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, call
+from support import PASSWORD, call
 
 from server.app import create_app
 

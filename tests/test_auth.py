@@ -10,7 +10,7 @@ from typing import Any
 import bcrypt
 import jwt
 import pytest
-from conftest import PASSWORD, access_claims, call, login, register
+from support import PASSWORD, access_claims, call, login, register
 
 from server.app import create_app
 

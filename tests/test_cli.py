@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import call, event_body
+from support import call, event_body
 
 from server import embedded
 from server.config import Config, ConfigError

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import jwt
 import pytest
-from conftest import PASSWORD
+from support import PASSWORD
 
 from common.client import ApiError, Client, Connection, Unreachable
 from common.models import AuditRecord, Booking, EventCreate, EventPatch, LiveEvent, ShiftReport

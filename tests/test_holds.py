@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from conftest import Actors
+from support import Actors
 
 from server.app import create_app
 from server.config import Config
@@ -51,17 +51,16 @@ def lapse(db_execute: Any) -> Any:
     return run
 
 
-async def test_hold_takes_seats_until_it_expires(user, make_event, ledger_ok, config):
+async def test_hold_takes_seats_until_it_expires(user, make_event, config):
     event = await make_event(total_seats=10, price="20.00")
     held = await hold(user, event["id"], 3)
     assert held["status"] == "pending"
     assert held["ticket_code"] is None and held["expires_at"] is not None
     assert held["available_seats"] == 7 and held["amount"] == "60.00"
     assert await seats_left(user, event["id"]) == 7
-    ledger_ok()
 
 
-async def test_confirming_a_hold_issues_a_ticket(clerk, make_event, ledger_ok):
+async def test_confirming_a_hold_issues_a_ticket(clerk, make_event):
     event = await make_event(total_seats=10)
     held = await hold(clerk, event["id"], 2, customer_name="Ann")
     reply = await clerk.post(f"{BOOKINGS}/{held['id']}/confirm", json={"payment_method": "card"})
@@ -71,7 +70,6 @@ async def test_confirming_a_hold_issues_a_ticket(clerk, make_event, ledger_ok):
     assert await seats_left(clerk, event["id"]) == 8  # the held seats, now sold
     again = await clerk.post(f"{BOOKINGS}/{held['id']}/confirm", json={})
     assert again.status == 409 and "already confirmed" in again.body["message"]
-    ledger_ok()
 
 
 async def test_confirming_a_lapsed_hold_is_409_never_a_rebook(user, make_event, lapse, db_rows):
@@ -84,7 +82,7 @@ async def test_confirming_a_lapsed_hold_is_409_never_a_rebook(user, make_event, 
     assert status in ("pending", "expired")  # not confirmed, whatever the sweep did
 
 
-async def test_lapsed_hold_releases_its_seats_on_time(user, make_event, lapse, db_rows, ledger_ok):
+async def test_lapsed_hold_releases_its_seats_on_time(user, make_event, lapse, db_rows):
     event = await make_event(total_seats=5)
     held = await hold(user, event["id"], 4)
     kept = await hold(user, event["id"], 1)
@@ -97,20 +95,18 @@ async def test_lapsed_hold_releases_its_seats_on_time(user, make_event, lapse, d
         held["id"],
     )
     assert count == 1
-    ledger_ok()
 
 
 async def _is(actor: Any, event: dict[str, Any], seats: int) -> bool:
     return await seats_left(actor, event["id"]) == seats
 
 
-async def test_a_hold_can_be_cancelled_and_its_seats_return(user, make_event, ledger_ok):
+async def test_a_hold_can_be_cancelled_and_its_seats_return(user, make_event):
     event = await make_event(total_seats=5)
     held = await hold(user, event["id"], 2)
     reply = await user.delete(f"{BOOKINGS}/{held['id']}")
     assert reply.status == 200 and reply.data["status"] == "cancelled"
     assert await seats_left(user, event["id"]) == 5
-    ledger_ok()
 
 
 async def test_others_cannot_confirm_my_hold(actors, make_event):
@@ -133,7 +129,7 @@ async def test_bad_hold_and_payment_values_are_422(user, make_event):
 
 
 async def test_two_instances_release_each_lapsed_hold_exactly_once(
-    config: Config, clean_db: None, make_event, db_rows, lapse, ledger_ok
+    config: Config, clean_db: None, make_event, db_rows, lapse
 ):
     """Both instances sweep at once; SKIP LOCKED gives each hold to one of them."""
     fast = config.replace(hold_sweep_seconds=0.01)
@@ -154,7 +150,6 @@ async def test_two_instances_release_each_lapsed_hold_exactly_once(
             "(SELECT count(*) FROM audit_log WHERE action = 'booking.expire')"
         )
         assert (expired, records) == (len(holds), len(holds))
-        ledger_ok()
     finally:
         for c in clients:
             await c.close()

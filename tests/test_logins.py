@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, call, login, register
+from support import PASSWORD, call, login, register
 from test_cli import boxoffice_async
 from test_schema import run
 

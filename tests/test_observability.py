@@ -14,14 +14,13 @@ import prometheus_client
 import psycopg2
 import pytest
 from aiohttp import web
-from conftest import call
 from prometheus_client.parser import text_string_to_metric_families
+from support import call
 
 from server import logs
 from server.app import create_app
 from server.config import Config, ConfigError
-from server.keys import LISTENER
-from server.metrics import METRICS
+from server.keys import LISTENER, METRICS
 
 V1 = "/api/v1"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -3,8 +3,8 @@
 import re
 
 import pytest
-from conftest import call, event_body
 from jsonschema import Draft202012Validator
+from support import call, event_body
 
 METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
-from conftest import access_claims, call, event_body, login, register
+from support import access_claims, call, event_body, login, register
 
 from server.app import create_app
 from server.config import Config, ConfigError

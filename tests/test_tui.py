@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import PASSWORD
+from support import PASSWORD
 from tui_support import started, until
 
 from server import demo

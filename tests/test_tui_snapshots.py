@@ -23,7 +23,7 @@ from typing import Any
 import psycopg2
 import pytest
 from aiohttp import web
-from conftest import PASSWORD
+from support import PASSWORD
 from tui_support import started, until
 
 from common.models import BookingCreate

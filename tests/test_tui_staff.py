@@ -9,6 +9,7 @@ from typing import Any
 
 from textual.widgets import Input, Markdown, Select
 from tui_support import (
+    Notices,
     go_to,
     kept_out,
     keys_do_nothing,
@@ -98,7 +99,8 @@ async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, 
     event = await make_event(total_seats=10)
     booking = await sell(clerk, event, 2, "Ada Lovelace")
     app = tui(clerk)
-    async with on_bookings(app, listed=1) as (pilot, _screen, table):
+    notices = Notices()
+    async with on_bookings(app, listed=1, notices=notices) as (pilot, _screen, table):
         await go_to(pilot, ConfirmScreen, "enter", "c")
         key = once("cancel", table.selected)
         lost = await app.client.cancel(booking["id"], idempotency_key=key)
@@ -106,9 +108,9 @@ async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, 
 
         await pilot.press("y")
         await until(pilot, lambda: "cancelled" in rows(table)[0])
-        messages = [n.message for n in app._notifications]
+        messages = notices.messages
         assert any("cancelled; 2 seats back on sale" in m for m in messages), messages
-        assert not any(n.severity == "error" for n in app._notifications), messages
+        assert not any(n.severity == "error" for n in notices.seen), messages
 
 
 async def test_the_list_follows_cancellations_elsewhere_and_keeps_the_cursor(
@@ -246,7 +248,7 @@ async def test_dashboard_left_for_another_area_catches_up_on_return(tui, admin, 
     app = tui(admin)
     async with running(app) as pilot:
         screen = await go_to(pilot, DashboardScreen, "f4")
-        gala_gauge = screen._gauges[gala["id"]]
+        gala_gauge = screen.query_one(f"#gauge-{gala['id']}", SeatGauge)
         events = (await go_to(pilot, EventsScreen, "f2")).query_one(EventsTable)
 
         await sell(clerk, gala, 3, "Ada Lovelace")
@@ -266,7 +268,7 @@ async def test_dashboard_left_for_another_area_catches_up_on_return(tui, admin, 
         # And the other way round: the events screen catches up with what the dashboard saw.
         await sell(clerk, gala, 1, "Cy Twombly")
         late = await make_event(title="Late Show", date="2099-09-01T19:00:00+00:00")
-        await until(pilot, lambda: late["id"] in screen._gauges)
+        await until(pilot, lambda: bool(screen.query(f"#gauge-{late['id']}")))
         await until(pilot, lambda: gala_gauge.event.available_seats == 14)
         assert "15 / 20" in " ".join(rows(events))
         await go_to(pilot, EventsScreen, "f2")
@@ -277,8 +279,9 @@ async def test_dashboard_left_for_another_area_catches_up_on_return(tui, admin, 
 async def test_clerk_has_no_dashboard_and_no_event_admin(tui, clerk, make_event):
     await make_event(title="Counter Night")
     app = tui(clerk)
-    async with running(app) as pilot:
-        await kept_out(pilot, "dashboard", "admins only", "f4")
+    notices = Notices()
+    async with running(app, notices=notices) as pilot:
+        await kept_out(pilot, notices, "dashboard", "admins only", "f4")
         footer = {key.action for key in app.screen.query("FooterKey")}
         assert footer and "go('dashboard')" not in footer
         assert not footer & EventsScreen.ADMIN_ACTIONS

@@ -1,7 +1,7 @@
 """Bad input is always a clear 4xx envelope that names the field at fault, never a 500."""
 
 import pytest
-from conftest import call, event_body
+from support import call, event_body
 
 EVENTS = "/api/v1/events"
 BOOKINGS = "/api/v1/bookings"

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import DataTable
@@ -19,6 +21,22 @@ from tui.widgets.bookings_table import BookingsTable
 SIZE = (100, 30)
 
 S = TypeVar("S", bound=Screen[Any])
+
+
+class Notices:
+    """Every notification the app raised (``notify``), as Textual's public message hook
+    sees it: pass one to ``running`` and read ``seen`` or ``messages``."""
+
+    def __init__(self) -> None:
+        self.seen: list[Notification] = []
+
+    def __call__(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.seen.append(message.notification)
+
+    @property
+    def messages(self) -> list[str]:
+        return [n.message for n in self.seen]
 
 
 async def until(pilot: Any, condition: Callable[[], object], within: float = 10.0) -> None:
@@ -35,9 +53,12 @@ async def started(pilot: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(app: BoxofficeApp, size: tuple[int, int] = SIZE) -> AsyncIterator[Any]:
-    """The app under Textual's pilot, once logged in on the events screen: the pilot."""
-    async with app.run_test(size=size) as pilot:
+async def running(
+    app: BoxofficeApp, size: tuple[int, int] = SIZE, *, notices: Notices | None = None
+) -> AsyncIterator[Any]:
+    """The app under Textual's pilot, once logged in on the events screen: the pilot.
+    ``notices`` records what the app notifies."""
+    async with app.run_test(size=size, message_hook=notices) as pilot:
         await started(pilot)
         yield pilot
 
@@ -58,16 +79,16 @@ async def keys_do_nothing(pilot: Any, *keys: str) -> None:
         assert pilot.app.screen is screen, key
 
 
-async def kept_out(pilot: Any, name: str, notice: str, *keys: str) -> None:
+async def kept_out(pilot: Any, notices: Notices, name: str, notice: str, *keys: str) -> None:
     """The logged-in role may not open screen ``name``: its ``keys`` do nothing, and asking
-    for it by name only notifies ``notice``."""
+    for it by name only notifies ``notice`` (``notices`` is what ``running`` was given)."""
     app = pilot.app
     screen = app.screen
     await keys_do_nothing(pilot, *keys)
     app.action_go(name)
     await pilot.pause(0.1)
     assert app.screen is screen, name
-    assert any(notice in n.message for n in app._notifications)
+    assert any(notice in m for m in notices.messages)
 
 
 def rows(table: DataTable[Any]) -> list[str]:
@@ -97,11 +118,11 @@ async def sell(
 
 @contextlib.asynccontextmanager
 async def on_bookings(
-    app: BoxofficeApp, listed: int
+    app: BoxofficeApp, listed: int, *, notices: Notices | None = None
 ) -> AsyncIterator[tuple[Any, BookingsScreen, BookingsTable]]:
     """The app running on its bookings screen, once the table lists ``listed`` bookings:
     (pilot, screen, table)."""
-    async with running(app) as pilot:
+    async with running(app, notices=notices) as pilot:
         screen = await go_to(pilot, BookingsScreen, "f3")
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == listed)

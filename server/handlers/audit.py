@@ -6,10 +6,9 @@ from aiohttp import web
 
 from common.models import AuditQuery, AuditRecord
 
-from .. import audit
 from ..api import ADMIN, endpoint
 from ..envelope import ok
-from ..keys import DB
+from ..keys import AUDIT
 from ..security import Principal
 
 
@@ -28,5 +27,5 @@ from ..security import Principal
     ),
 )
 async def list_audit(request: web.Request, *, user: Principal, query: AuditQuery) -> web.Response:
-    rows = await audit.browse(request.app[DB], query)
+    rows = await request.app[AUDIT].browse(query)
     return ok([AuditRecord.model_validate(r) for r in rows])

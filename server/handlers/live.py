@@ -26,9 +26,8 @@ from common.models import (
 )
 
 from ..api import ANY_ROLE, bearer_token, endpoint, identify
-from ..api_tokens import API_TOKENS
 from ..envelope import Unauthorized, connection_lost
-from ..keys import ACCOUNTS, CONFIG, HUB, TOKENS
+from ..keys import ACCOUNTS, API_TOKENS, CONFIG, HUB, TOKENS
 from ..live import (
     CLOSE_CODES,
     CLOSE_INTERNAL_ERROR,

@@ -1,8 +1,7 @@
-"""Health checks (liveness, readiness), the OpenAPI document and the docs page."""
+"""Health checks (liveness, readiness), metrics, the OpenAPI document and the docs page."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 import aiohttp_jinja2
@@ -12,17 +11,11 @@ from common.models import Health, Response
 
 from .. import openapi
 from ..api import endpoint
-from ..db import Query
 from ..envelope import dumps, error_response, ok
-from ..keys import DB, LISTENER
+from ..keys import HEALTH, METRICS, OPENAPI
 
 NAME = "Boxoffice"
 VERSION = "0.1.0"
-OPENAPI = web.AppKey("openapi", dict)
-
-# How long the database may take to answer readiness's SELECT 1.
-READY_TIMEOUT = 2.0
-_SELECT_1 = Query(sql="SELECT 1", defaults={})
 
 
 class Readiness(Response):
@@ -52,7 +45,7 @@ async def healthz(request: web.Request) -> web.Response:
     ),
 )
 async def readyz(request: web.Request) -> web.Response:
-    checks = {"database": await _database_check(request.app), "listen": _listen_check(request.app)}
+    checks = await request.app[HEALTH].checks()
     if all(v == "ok" for v in checks.values()):
         return ok(Readiness(status="ready", checks=checks), message="Ready")
     failed = ", ".join(k for k, v in checks.items() if v != "ok")
@@ -60,23 +53,10 @@ async def readyz(request: web.Request) -> web.Response:
     return error_response(503, f"Not ready: {failed}", data)
 
 
-async def _database_check(app: web.Application) -> str:
-    database = app.get(DB)
-    if database is None:
-        return "down"
-    try:
-        async with asyncio.timeout(READY_TIMEOUT):
-            await database.fetchone(_SELECT_1)
-    except TimeoutError:
-        return "timeout"
-    except Exception as exc:  # whatever the driver raises, the answer is "not ready"
-        return f"error: {type(exc).__name__}"
-    return "ok"
-
-
-def _listen_check(app: web.Application) -> str:
-    listener = app.get(LISTENER)
-    return "ok" if listener is not None and listener.connected.is_set() else "down"
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics (text exposition format, or OpenMetrics when asked)."""
+    body, content_type = request.app[METRICS].exposition(request.headers.get("Accept", ""))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def build_document(app: web.Application) -> None:

@@ -9,7 +9,7 @@ from common.models import ShiftQuery, ShiftReport
 from .. import reports
 from ..api import STAFF, endpoint
 from ..envelope import ok
-from ..keys import DB
+from ..keys import REPORTS
 from ..openapi import produces
 from ..security import Principal
 
@@ -35,7 +35,7 @@ from ..security import Principal
     ),
 )
 async def shift_report(request: web.Request, *, user: Principal, query: ShiftQuery) -> web.Response:
-    report = await reports.Reports(request.app[DB]).shift(user, query)
+    report = await request.app[REPORTS].shift(user, query)
     if not _wants_csv(request, query):
         return ok(report, headers={"Vary": "Accept"})
     return web.Response(

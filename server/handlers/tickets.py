@@ -12,7 +12,7 @@ from common.models import TicketQuery
 
 from .. import tickets
 from ..api import ANY_ROLE, Handler, endpoint, path_id
-from ..keys import DB
+from ..keys import TICKETS
 from ..openapi import produces
 from ..security import Principal
 
@@ -63,7 +63,7 @@ def token_parameter(handler: Handler) -> Handler:
     ),
 )
 async def ticket(request: web.Request, *, user: Principal, query: TicketQuery) -> web.Response:
-    row = await tickets.load(request.app[DB], user, path_id(request, "booking_id"))
+    row = await request.app[TICKETS].load(user, path_id(request, "booking_id"))
     response = aiohttp_jinja2.render_template("ticket.html", request, tickets.context(row))
     response.headers.update(PAGE_HEADERS)
     return response

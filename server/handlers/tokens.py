@@ -7,9 +7,9 @@ from aiohttp import web
 from common.models import ApiToken, IssuedToken, PageQuery, TokenCreate
 
 from ..api import ADMIN, endpoint, path_id
-from ..api_tokens import API_TOKENS
 from ..envelope import ok
 from ..idempotency import KEEP_AS
+from ..keys import API_TOKENS
 from ..security import Principal
 
 

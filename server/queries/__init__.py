@@ -17,6 +17,7 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 - ``reports``: ``SHIFT_REPORT`` and ``SEAT_LEDGER``;
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
+- ``health``: ``PING``, readiness's check that the database answers;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
   ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
 """
@@ -88,6 +89,7 @@ from .events import (
     LIST_EVENTS,
     update_event,
 )
+from .health import PING
 from .idempotency import (
     IDEMPOTENCY_LOCK,
     IDEMPOTENCY_LOCK_CLASS,
@@ -144,6 +146,7 @@ __all__ = [
     "LIST_USER_BOOKINGS",
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
+    "PING",
     "PURGE_SESSIONS",
     "PURGE_THROTTLES",
     "RECORD_LOGIN_FAILURE",

@@ -1,0 +1,181 @@
+"""What tests import: talking to the server as a logged-in actor (``call``, ``Actor``,
+``Actors``, ``register``, ``login``), building requests (``event_body``, ``access_claims``)
+and reading the database directly (``rows``, ``seat_ledger_errors``). Fixtures live in
+conftest.py and only there; driving a separate server process is server_process.py's,
+the terminal app tui_support.py's."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2
+from aiohttp.test_utils import TestClient
+
+from common.models import Role
+from server import db
+from server import queries as q
+from server.keys import AUTH
+
+PASSWORD = "correct horse battery"
+
+
+# --- the HTTP API ----------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict[str, Any]
+    headers: Any = field(repr=False)
+
+    @property
+    def data(self) -> Any:
+        return self.body["data"]
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields named in a validation error."""
+        return [e["field"] for e in (self.body.get("data") or {}).get("errors", [])]
+
+
+async def call(
+    client: TestClient, method: str, path: str, *, token: str | None = None, **kwargs: Any
+) -> Reply:
+    """Make a request and check the envelope contract on whatever comes back."""
+    headers = dict(kwargs.pop("headers", {}))
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    async with client.request(method, path, headers=headers, **kwargs) as resp:
+        body = await resp.json()
+        assert set(body) == {"code", "message", "status", "data"}, body
+        assert body["code"] == resp.status, body
+        assert body["status"] == ("success" if resp.status < 400 else "error"), body
+        assert resp.status != 500, body
+        return Reply(resp.status, body, resp.headers)
+
+
+@dataclass
+class Actor:
+    """A logged-in account with one role, making requests through the real server."""
+
+    client: TestClient
+    user_id: int
+    username: str
+    role: Role
+    token: str
+    refresh_token: str
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Reply:
+        return await call(self.client, method, path, token=self.token, **kwargs)
+
+    async def get(self, path: str, **kwargs: Any) -> Reply:
+        return await self.call("GET", path, **kwargs)
+
+    async def post(self, path: str, json: Any = None, **kwargs: Any) -> Reply:
+        return await self.call("POST", path, json=json, **kwargs)
+
+    async def delete(self, path: str, **kwargs: Any) -> Reply:
+        return await self.call("DELETE", path, **kwargs)
+
+
+async def register(
+    client: TestClient, username: str, password: str = PASSWORD, **extra: Any
+) -> Reply:
+    body = {"username": username, "password": password, **extra}
+    return await call(client, "POST", "/api/v1/auth/register", json=body)
+
+
+async def login(client: TestClient, username: str, password: str = PASSWORD) -> Reply:
+    body = {"username": username, "password": password}
+    return await call(client, "POST", "/api/v1/auth/login", json=body)
+
+
+def access_claims(who: Actor, **changes: Any) -> dict[str, Any]:
+    """The claims of an access token for ``who``, built here as the server builds its own
+    (not with its code): ``changes`` replace them, and a claim set to None is left out."""
+    now = int(time.time())
+    claims = {
+        "sub": str(who.user_id),
+        "name": who.username,
+        "role": who.role,
+        "typ": "access",
+        "iat": now,
+        "exp": now + 600,
+        **changes,
+    }
+    return {name: value for name, value in claims.items() if value is not None}
+
+
+class Actors:
+    """Makes accounts on a server: ``await Actors(client).new("admin")`` is a logged-in
+    admin (the ``actors`` fixture is one for the ``client`` fixture's server)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self._n = 0
+
+    async def new(self, role: Role = "user", username: str | None = None) -> Actor:
+        self._n += 1
+        username = username or f"{role}{self._n}"
+        row = await self.client.server.app[AUTH].create_user(username, PASSWORD, role)
+        reply = await call(
+            self.client,
+            "POST",
+            "/api/v1/auth/login",
+            json={"username": username, "password": PASSWORD},
+        )
+        assert reply.status == 200, reply.body
+        return Actor(
+            self.client,
+            row["id"],
+            username,
+            role,
+            reply.data["access_token"],
+            reply.data["refresh_token"],
+        )
+
+
+def event_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "title": "Test Concert",
+        "description": "A night of tests",
+        "date": "2099-06-01T19:30:00+00:00",
+        "venue": "Loopback Hall",
+        "total_seats": 100,
+        "price": "25.00",
+    }
+    body.update(overrides)
+    return body
+
+
+# --- the database, directly ------------------------------------------------------------
+
+
+def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, ...]]:
+    """Run ``statement`` on a connection of its own, with positional or named parameters."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement, named or args)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def seat_ledger_errors(dsn: str) -> list[str]:
+    """Every event whose seats gone (total - available) differ from the seats of its active
+    bookings, one line each; none when the database is not (fully) migrated."""
+    [(migrated,)] = rows(dsn, "SELECT to_regclass('schema_migrations') IS NOT NULL")
+    if not migrated:
+        return []
+    applied = {version for (version,) in rows(dsn, "SELECT version FROM schema_migrations")}
+    if applied != {version for version, _, _ in db.migration_files()}:
+        return []  # an upgrade test stopped part way: the ledger's statement may not apply
+    found = rows(dsn, q.SEAT_LEDGER.sql, **q.SEAT_LEDGER.params({}))
+    return [
+        f"event {event}: {total - available} seats gone, {taken} booked"
+        for event, total, available, taken in found
+        if total - available != taken
+    ]
