@@ -202,10 +202,10 @@ async def test_patch_unknown_event_is_404(admin):
 
 
 @pytest.fixture
-async def thirty_sold(make_event, user):
-    """An event of 100 seats with 30 sold."""
+async def thirty_sold(make_event, clerk):
+    """An event of 100 seats with 30 sold at the counter."""
     event = await make_event(total_seats=100)
-    await sell(user, event["id"], 30)
+    await sell(clerk, event["id"], 30)
     return event
 
 

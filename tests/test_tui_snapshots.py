@@ -51,7 +51,7 @@ EVENTS_DATA = (
 async def _seed(app: web.Application) -> None:
     auth, events = app[AUTH], app[EVENTS]
     clerk = await auth.create_user("clerk", PASSWORD, "clerk")
-    await auth.create_user("admin", PASSWORD, "admin")
+    await auth.create_user("admin", PASSWORD, "admin", operator=True)  # as the demo seed
     who = Principal(clerk["id"], "clerk", "clerk")
     for day, (title, venue, seats, price, sold) in enumerate(EVENTS_DATA, start=1):
         event = await events.create(
