@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from support import PASSWORD
-from tui_support import started, until
+from textual.widgets import Button, Static
+from tui_support import go_to, started, until
 
 from server import demo
 from server.app import create_app
@@ -219,3 +220,25 @@ async def test_throttled_login_says_when_to_try_again(tui, clerk, client, config
         await until(pilot, lambda: "Too many failed attempts" in str(message.render()))
         assert "Try again in" in str(message.render())
         assert isinstance(app.screen, LoginScreen)
+
+
+async def test_a_user_books_and_a_priced_event_is_reserved(tui, user, make_event):
+    """A user's sell dialog has no customer or payment fields (staff fields the server
+    refuses them) and one Book button; on a priced event the booking is a reservation to
+    pay at the box office, and the receipt says so."""
+    await make_event(title="Kiosk Night", total_seats=10, price="12.50")
+    app = tui(user)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot)
+        sell = await go_to(pilot, SellScreen, "enter")
+        assert not sell.query("#customer") and not sell.query("#payment")
+        assert not sell.query("#sell-hold")
+        assert str(sell.query_one("#sell-confirm", Button).label) == "Book"
+        await pilot.press("backspace", "2", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ReceiptScreen))
+        receipt = app.screen
+        assert isinstance(receipt, ReceiptScreen)
+        assert "HELD" in str(receipt.query_one(".title", Static).render())
+        assert "pay at the box office" in str(receipt.query_one("#ticket-code").render())
+    booking = (await user.get(f"/api/v1/bookings/{receipt.booking.id}")).data
+    assert (booking["status"], booking["payment_method"]) == ("pending", None)

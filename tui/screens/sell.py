@@ -4,6 +4,10 @@ receipt.
 The sell dialog watches its event live: if seats run out while the clerk types, the
 dialog says so at once; the server has the last word, and a refusal is shown, not raised.
 The payment method chosen last is the next sale's default.
+
+Staff sell or hold, naming the customer and the payment. A user (a customer at a kiosk) only
+books: who they are and how they pay are staff fields, and on a priced event the server
+makes their booking a reservation, paid at the counter.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class SellScreen(Modal[BookingResult | None]):
 
     def compose(self) -> ComposeResult:
         chosen = self.boxoffice.payment_method
+        staff = self.boxoffice.is_staff
         with Vertical(classes="dialog", id="sell"):
             yield Static(f"[b]{self.event.title}[/b]", classes="title")
             yield Static(f"{when(self.event)} · {self.event.venue or ''}", classes="muted")
@@ -45,26 +50,30 @@ class SellScreen(Modal[BookingResult | None]):
                 yield Label("Seats")
                 yield Input("1", type="integer", id="quantity", max_length=6)
                 yield Static("", id="total")
-            with Horizontal(classes="field"):
-                yield Label("Customer")
-                yield Input(placeholder="walk-in customer's name", id="customer", max_length=255)
-            with Horizontal(classes="field compact", id="payment-row"):
-                yield Label("Payment")
-                with RadioSet(id="payment", compact=True):
-                    for method, label in PAYMENT_METHODS.items():
-                        yield RadioButton(
-                            label, value=method == chosen, id=f"pay-{method}", compact=True
-                        )
+            if staff:
+                with Horizontal(classes="field"):
+                    yield Label("Customer")
+                    yield Input(
+                        placeholder="walk-in customer's name", id="customer", max_length=255
+                    )
+                with Horizontal(classes="field compact", id="payment-row"):
+                    yield Label("Payment")
+                    with RadioSet(id="payment", compact=True):
+                        for method, label in PAYMENT_METHODS.items():
+                            yield RadioButton(
+                                label, value=method == chosen, id=f"pay-{method}", compact=True
+                            )
             yield Static("", id="sell-message")
             with Horizontal(classes="buttons"):
-                yield Button("Sell", variant="success", id="sell-confirm")
-                yield Button(
-                    "Hold",
-                    variant="warning",
-                    id="sell-hold",
-                    tooltip="Keep the seats for a customer paying later; confirm the hold "
-                    "in Bookings (F3) when they pay, or it lapses.",
-                )
+                yield Button("Sell" if staff else "Book", variant="success", id="sell-confirm")
+                if staff:
+                    yield Button(
+                        "Hold",
+                        variant="warning",
+                        id="sell-hold",
+                        tooltip="Keep the seats for a customer paying later; confirm the "
+                        "hold in Bookings (F3) when they pay, or it lapses.",
+                    )
                 yield Button("Cancel", id="sell-cancel")
 
     def on_mount(self) -> None:
@@ -79,8 +88,8 @@ class SellScreen(Modal[BookingResult | None]):
             ):
                 if change.after is None:
                     self._say("This event was just deleted.", error=True)
-                    for button in ("#sell-confirm", "#sell-hold"):
-                        self.query_one(button, Button).disabled = True
+                    for button in self.query(".buttons Button").exclude("#sell-cancel"):
+                        button.disabled = True
                     return
                 self.event = change.after
                 self._refresh_figures()
@@ -94,7 +103,10 @@ class SellScreen(Modal[BookingResult | None]):
         return value if value > 0 else None
 
     @property
-    def payment_method(self) -> PaymentMethod:
+    def payment_method(self) -> PaymentMethod | None:
+        """The staff's choice; None for a user, who does not pay here."""
+        if not self.boxoffice.is_staff:
+            return None
         pressed = self.query_one("#payment", RadioSet).pressed_button
         if pressed is None or pressed.id is None:
             return self.boxoffice.payment_method
@@ -102,7 +114,8 @@ class SellScreen(Modal[BookingResult | None]):
 
     @on(RadioSet.Changed, "#payment")
     def _remember_payment(self) -> None:
-        self.boxoffice.payment_method = self.payment_method
+        if method := self.payment_method:
+            self.boxoffice.payment_method = method
 
     @on(Input.Changed, "#quantity")
     def _refresh_figures(self) -> None:
@@ -131,7 +144,10 @@ class SellScreen(Modal[BookingResult | None]):
 
     @on(Input.Submitted, "#quantity")
     def _to_customer(self) -> None:
-        self.query_one("#customer").focus()
+        if self.boxoffice.is_staff:
+            self.query_one("#customer").focus()
+        else:
+            self.confirm()
 
     @on(Input.Submitted, "#customer")
     @on(Button.Pressed, "#sell-confirm")
@@ -148,7 +164,8 @@ class SellScreen(Modal[BookingResult | None]):
             self._say("Enter how many seats, 1 or more.", error=True)
             self.query_one("#quantity").focus()
             return
-        self.sell(quantity, self.query_one("#customer", Input).value.strip(), hold)
+        customers = self.query("#customer").results(Input)
+        self.sell(quantity, next((c.value.strip() for c in customers), ""), hold)
 
     @on(Button.Pressed, "#sell-cancel")
     def _cancel(self) -> None:
@@ -156,10 +173,10 @@ class SellScreen(Modal[BookingResult | None]):
 
     @work(exclusive=True, group="sell")
     async def sell(self, quantity: int, customer: str, hold: bool = False) -> None:
-        buttons = [self.query_one(b, Button) for b in ("#sell-confirm", "#sell-hold")]
+        buttons = list(self.query(".buttons Button").exclude("#sell-cancel").results(Button))
         for button in buttons:
             button.disabled = True
-        self._say("Holding…" if hold else "Selling…")
+        self._say("Holding…" if hold else "Selling…" if self.boxoffice.is_staff else "Booking…")
         # A hold is paid, and its method recorded, when it is confirmed.
         payment = None if hold else self.payment_method
         inputs = (quantity, customer, payment, hold)
@@ -212,11 +229,12 @@ class ReceiptScreen(Modal[None]):
         until = clock(booking.expires_at) if booking.expires_at else "?"
         if held:
             title = Static(f"HELD until {until}", classes="title warning")
-            code = Static(
-                f"Not paid yet: confirm it in Bookings (F3, p) by {until}",
-                id="ticket-code",
-                classes="muted",
+            pay = (
+                f"confirm it in Bookings (F3, p) by {until}"
+                if self.boxoffice.is_staff
+                else f"pay at the box office by {until}, or the seats are released"
             )
+            code = Static(f"Not paid yet: {pay}", id="ticket-code", classes="muted")
             paid = "to pay"
         else:
             title = Static("Sold ✓", classes="title success")
