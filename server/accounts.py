@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from common.models import Role
 
 from . import queries as q
-from .db import Database, Row
+from .db import Database, Row, answer
 from .envelope import Conflict, NotFound, Unauthorized
 from .security import Principal
 
@@ -116,10 +116,9 @@ class Accounts:
                 )
         finally:
             self._forget(user_id)
-        assert row is not None  # the account is locked: it is still there
-        return row
+        return answer(row, Row)  # the account is locked: it is still there
 
-    async def end_sessions(self, by: Principal, user_id: int) -> Row:
+    async def end_sessions(self, by: Principal, user_id: int) -> q.SessionsEndedOutcome:
         """End every session of the account, and so its refresh tokens, and every access
         token issued so far; it may log in again. Answers how many sessions were live."""
         try:
@@ -131,8 +130,7 @@ class Accounts:
                 row = await tx.fetchone(q.END_SESSIONS, user_id=user_id, **by.audit())
         finally:
             self._forget(user_id)
-        assert row is not None
-        return row
+        return answer(row, q.SessionsEndedOutcome)
 
     async def purge_sessions(self, grace_seconds: int, batch: int = 10_000) -> int:
         """Delete sessions that ended more than ``grace_seconds`` ago; answer how many."""

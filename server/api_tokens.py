@@ -23,7 +23,7 @@ from common.models import Role
 
 from . import queries as q
 from .audit import Signs
-from .db import Database, Row
+from .db import Database, Row, answer
 from .envelope import Conflict, NotFound, Unauthorized
 from .security import Passwords, Principal
 
@@ -125,9 +125,11 @@ class ApiTokens:
             raise Conflict("Could not create the token's account; try again")
         return row, str(TokenSecret(row["id"], secret))
 
-    async def revoke(self, by: Principal, token_id: int) -> Row:
-        row = await self.db.fetchone(q.REVOKE_API_TOKEN, token_id=token_id, **by.audit())
-        assert row is not None  # the statement always answers one row
+    async def revoke(self, by: Principal, token_id: int) -> q.RevokeOutcome:
+        row = answer(
+            await self.db.fetchone(q.REVOKE_API_TOKEN, token_id=token_id, **by.audit()),
+            q.RevokeOutcome,
+        )
         if row["id"] is None:
             if row["known_id"] is None:
                 raise NotFound(f"Token {token_id} not found")

@@ -14,7 +14,7 @@ from common.models import Role, TokenPair
 from . import queries as q
 from .audit import SYSTEM, Signs, registration
 from .config import Config
-from .db import Database, Row
+from .db import Database, Row, answer
 from .envelope import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 from .security import AccessTokens, Passwords, Principal, RefreshToken
 
@@ -94,12 +94,14 @@ class Auth:
         """A self-registration from ``address``, counted against the address's allowance
         first (a taken name included, so names cannot be probed for quickly)."""
         now = datetime.now(UTC)
-        counted = await self.db.fetchone(
-            q.COUNT_REGISTRATION,
-            address=address_key(address),
-            window_start=now - timedelta(seconds=self.config.register_window),
+        counted = answer(
+            await self.db.fetchone(
+                q.COUNT_REGISTRATION,
+                address=address_key(address),
+                window_start=now - timedelta(seconds=self.config.register_window),
+            ),
+            q.RegistrationCount,
         )
-        assert counted is not None  # the upsert always answers its row
         if counted["hits"] > self.config.register_max_per_address:
             retry = max(1, int(counted["retry_after"]))
             raise TooManyRequests(
@@ -119,8 +121,10 @@ class Auth:
                 return await self._login(key, password, address_key(address))
 
     async def _login(self, username: str, password: str, address: str) -> TokenPair:
-        found = await self.db.fetchone(q.LOGIN_LOOKUP, username=username, address=address)
-        assert found is not None  # the lookup always answers one row
+        found = answer(
+            await self.db.fetchone(q.LOGIN_LOOKUP, username=username, address=address),
+            q.LoginLookup,
+        )
         if found["retry_after"] is not None:
             retry = max(1, int(found["retry_after"]))
             raise TooManyRequests(f"Too many failed logins; try again in {retry} s", retry)

@@ -7,13 +7,13 @@ turns their answers into results or clear errors.
 from __future__ import annotations
 
 from datetime import UTC
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, cast
 
 from common.models import BookingConfirm, BookingCreate, BookingQuery, CheckIn
 
 from . import queries as q
 from .config import Config
-from .db import Database, Row
+from .db import Database, Row, answer
 from .envelope import Conflict, Forbidden, Invalid, NotFound
 from .security import Principal
 
@@ -26,17 +26,6 @@ def ensure_visible(who: Principal, owner_id: int | None, booking_id: int) -> Non
     None), so ids reveal nothing: only its owner and staff see it."""
     if owner_id is None or not (who.is_staff or owner_id == who.user_id):
         raise NotFound(f"Booking {booking_id} not found")
-
-
-T = TypeVar("T")
-
-
-def answer(row: Row | None, outcome: type[T]) -> T:
-    """A statement's one-row answer as its outcome type; a statement built to always answer
-    one row that answers none is a bug, not a refusal."""
-    if row is None:
-        raise RuntimeError(f"the statement answered no row (expected a {outcome.__name__})")
-    return cast(T, row)
 
 
 class Bookings:

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import aiopg
 import psycopg2.extras
@@ -28,6 +28,17 @@ from sqlalchemy.sql import ClauseElement
 log = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+T = TypeVar("T")
+
+
+def answer(row: Row | None, outcome: type[T]) -> T:
+    """A statement's one-row answer as its outcome type (a TypedDict of the statement's
+    columns, or ``Row``); a statement built to always answer one row that answers none is a
+    bug, not a refusal."""
+    if row is None:
+        raise RuntimeError(f"the statement answered no row (expected a {outcome.__name__})")
+    return cast(T, row)
+
 
 _DIALECT = postgresql.psycopg2.dialect()  # type: ignore[attr-defined]
 

@@ -12,7 +12,7 @@ from common.models import EventQuery
 
 from . import queries as q
 from .audit import Signs
-from .db import Database, Row
+from .db import Database, Row, answer
 from .envelope import Conflict, Invalid, NotFound
 
 # Columns that may not be set to null by a PATCH.
@@ -42,9 +42,7 @@ class Events:
         return row
 
     async def create(self, fields: dict[str, Any], *, by: Signs) -> Row:
-        row = await self.db.fetchone(q.INSERT_EVENT, **fields, **by.audit())
-        assert row is not None
-        return row
+        return answer(await self.db.fetchone(q.INSERT_EVENT, **fields, **by.audit()), Row)
 
     async def update(self, event_id: int, fields: dict[str, Any], *, by: Signs) -> Row:
         nulls = sorted(REQUIRED_FIELDS & {k for k, v in fields.items() if v is None})

@@ -46,6 +46,9 @@ from .accounts import (
     UPDATE_ACCOUNT,
     USER_BY_NAME,
     USER_COLUMNS,
+    LoginLookup,
+    RegistrationCount,
+    SessionsEndedOutcome,
 )
 from .api_tokens import (
     API_TOKEN_COLUMNS,
@@ -53,6 +56,7 @@ from .api_tokens import (
     LIST_API_TOKENS,
     REVOKE_API_TOKEN,
     USE_API_TOKEN,
+    RevokeOutcome,
 )
 from .audit import LIST_AUDIT
 from .bookings import (
@@ -165,6 +169,10 @@ __all__ = [
     "CheckInOutcome",
     "ConfirmOutcome",
     "ExpireOutcome",
+    "LoginLookup",
+    "RegistrationCount",
+    "RevokeOutcome",
+    "SessionsEndedOutcome",
     "contains",
     "ticket_code",
     "update_event",

@@ -4,7 +4,7 @@ server/accounts.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -110,7 +110,19 @@ _lock = (
     )
     .scalar_subquery()
 )
+
+
 # The user (if any) and the lock on the attempt (if any), in one round trip.
+class LoginLookup(TypedDict):
+    """LOGIN_LOOKUP's one row: the account (all None when there is none) and the lock."""
+
+    id: int | None
+    username: str | None
+    role: str | None
+    password_hash: str | None
+    retry_after: float | None  # seconds until a lock on this attempt ends; None: none
+
+
 LOGIN_LOOKUP = compiled(
     select(
         users.c.id,
@@ -183,8 +195,14 @@ RECORD_LOGIN_FAILURE = compiled(
 # other two are what stop a guesser who also knows one good password.
 CLEAR_LOGIN_FAILURES = compiled(delete(throttles).where(_counted("login", _name, _address)))
 
+
 # Count a registration from an address; the answer says how many in the window so far and
 # how long until the window ends.
+class RegistrationCount(TypedDict):
+    hits: int  # registrations from the address in the window so far, this one included
+    retry_after: float  # seconds until the window ends
+
+
 COUNT_REGISTRATION = compiled(
     pg_insert(throttles)
     .values(kind="register", username="", address=_address, hits=1)
@@ -470,7 +488,14 @@ _bumped = (
     .cte("bumped")
 )
 _ended = _end_sessions(_bumped, "ended")
+
+
 # Ends every session of the account and, by a new epoch, every access token issued so far.
+class SessionsEndedOutcome(TypedDict):
+    user_id: int
+    sessions_ended: int
+
+
 END_SESSIONS = compiled(
     select(_bumped.c.id.label("user_id"), _count(_ended).label("sessions_ended")).add_cte(
         _record(

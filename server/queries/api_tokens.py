@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from sqlalchemy import (
     BigInteger,
@@ -73,7 +74,24 @@ _revoked = (
 )
 _one = _one_row()
 _known = api_tokens.alias("known")
+
+
 # Concurrent revokes of one token queue on its row lock; all but the first match nothing.
+class RevokeOutcome(TypedDict):
+    """REVOKE_API_TOKEN's one row: the revoked token's columns (None when nothing was
+    revoked) and known_id (None: no such token; else it was already revoked)."""
+
+    id: int | None
+    name: str | None
+    role: str | None
+    user_id: int | None
+    created_by: int | None
+    created_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    known_id: int | None
+
+
 REVOKE_API_TOKEN = compiled(
     select(*_revoked.c, _known.c.id.label("known_id"))
     .add_cte(_token_audit("token.revoke", _revoked).cte("revoke_audit"))
