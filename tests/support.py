@@ -179,3 +179,14 @@ def seat_ledger_errors(dsn: str) -> list[str]:
         for event, total, available, taken in found
         if total - available != taken
     ]
+
+
+def free_by_default(make_event: Any) -> Any:
+    """``make_event`` making free events unless told a price: for tests about seats and
+    retries, where a user's booking must be a sale (of a priced event it is a hold, see
+    test_selling.py)."""
+
+    async def make(**overrides: Any) -> dict[str, Any]:
+        return await make_event(**{"price": "0.00", **overrides})
+
+    return make

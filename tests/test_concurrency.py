@@ -17,7 +17,7 @@ from typing import Any
 import aiopg
 import psycopg2
 import pytest
-from support import Actor, Reply, call
+from support import Actor, Reply, call, free_by_default
 
 from server import db as db_module
 from server.keys import DB
@@ -32,13 +32,7 @@ def config(config: Any) -> Any:
 
 @pytest.fixture
 def make_event(make_event: Any) -> Any:
-    """Free events by default: these tests are about seats and retries, and a user's booking
-    of a free event is a sale (of a priced one, a hold: see test_selling.py)."""
-
-    async def make(**overrides: Any) -> dict[str, Any]:
-        return await make_event(**{"price": "0.00", **overrides})
-
-    return make
+    return free_by_default(make_event)
 
 
 BOOKINGS = "/api/v1/bookings"

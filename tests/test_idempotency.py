@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg2
 import pytest
-from support import call, event_body
+from support import call, event_body, free_by_default
 
 from server.app import create_app
 from server.keys import IDEMPOTENCY
@@ -16,13 +16,7 @@ from server.keys import IDEMPOTENCY
 
 @pytest.fixture
 def make_event(make_event: Any) -> Any:
-    """Free events by default: these tests are about seats and retries, and a user's booking
-    of a free event is a sale (of a priced one, a hold: see test_selling.py)."""
-
-    async def make(**overrides: Any) -> dict[str, Any]:
-        return await make_event(**{"price": "0.00", **overrides})
-
-    return make
+    return free_by_default(make_event)
 
 
 V1 = "/api/v1"
