@@ -74,6 +74,8 @@ async def direct_sql(
                 customer_name=None,
                 payment_method=None,
                 hold=False,
+                reserve=False,  # a sale: users pay through the shop (see own_server)
+                hold_cap=None,
                 hold_seconds=600,
                 actor_id=user_id,
                 actor=f"user{user_id}",
