@@ -91,6 +91,37 @@ async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, a
         await until(pilot, lambda: app.store.events[event["id"]].available_seats == 10)
 
 
+async def test_cancelling_an_admitted_ticket_asks_for_the_override(tui, clerk, make_event, db_rows):
+    """An admitted ticket is not refunded by a plain cancel: the clerk is told why and asked
+    whether to cancel anyway; only yes refunds it, recorded as an override."""
+    event = await make_event(total_seats=10)
+    booking = await sell(clerk, event, 2, "Ada Lovelace")
+    scanned = await clerk.post("/api/v1/checkins", json={"code": booking["ticket_code"]})
+    assert scanned.status == 200, scanned.body
+    app = tui(clerk)
+    async with on_bookings(app, listed=1) as (pilot, screen, table):
+        await go_to(pilot, ConfirmScreen, "enter", "c")
+        await pilot.press("y")
+        asked = await go_to(pilot, ConfirmScreen)
+        assert "already admitted" in text(asked.query_one(".question"))
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        assert (await clerk.get(f"/api/v1/bookings/{booking['id']}")).data["status"] == (
+            "confirmed"
+        )
+
+        await go_to(pilot, ConfirmScreen, "c")
+        await pilot.press("y")
+        await go_to(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: "cancelled" in rows(table)[0])
+    [(details,)] = db_rows(
+        "SELECT details FROM audit_log WHERE action = 'booking.cancel' AND booking_id = %s",
+        booking["id"],
+    )
+    assert details["override"] is True
+
+
 async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, clerk, make_event):
     """The clerk's first cancel went through but its answer never arrived, and the table
     still shows the booking confirmed: cancelling again tells the clerk it is cancelled,

@@ -240,17 +240,40 @@ class BookingsScreen(StaffScreen):
         confirm_then(self.app, question, "Cancel booking", lambda: self.cancel(booking))
 
     @work(group="cancel")
-    async def cancel(self, booking: Booking) -> None:
+    async def cancel(self, booking: Booking, *, override: bool = False) -> None:
+        key = once("cancel", booking, *(["override"] if override else []))
         try:
             result = await self.boxoffice.client.cancel(
-                booking.id, idempotency_key=once("cancel", booking)
+                booking.id, override=override, idempotency_key=key
             )
+        except ApiError as exc:
+            if used(exc) and self.boxoffice.is_staff and not override:
+                question = (
+                    f"{exc.message.split(' (')[0]}.\n\nRefund booking #{booking.id} anyway? "
+                    "The override is recorded in the audit log under your name."
+                )
+                confirm_then(
+                    self.app,
+                    question,
+                    "Cancel anyway",
+                    lambda: self.cancel(booking, override=True),
+                )
+                return
+            self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
+            return
         except ClientError as exc:
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return
         self.table.replace(result, self.boxoffice.store.events)
         self._show_detail()
         self.notify(f"Booking #{booking.id} cancelled; {seats(booking.quantity)} back on sale.")
+
+
+def used(exc: ApiError) -> bool:
+    """The server refused a cancel because the ticket was admitted or the event started:
+    staff may override that."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    return exc.status == 409 and bool(data.get("admitted") or data.get("started"))
 
 
 def once(action: str, booking: Booking, *details: str) -> str:
