@@ -24,13 +24,6 @@ from server.keys import DB
 
 
 @pytest.fixture
-def config(config: Any) -> Any:
-    """An account's state, read once, is trusted for a minute: round trips counted here are
-    the bookings' own, not the periodic check of who is calling."""
-    return config.replace(account_cache_seconds=60)
-
-
-@pytest.fixture
 def make_event(make_event: Any) -> Any:
     return free_by_default(make_event)
 
@@ -581,8 +574,6 @@ async def test_booking_and_cancelling_are_one_round_trip_each(
         return acquire()
 
     monkeypatch.setattr(database.pool, "acquire", counting_acquire)
-    for actor in (user, clerk, admin):  # each account's state read once, then cached
-        assert (await actor.get("/api/v1/auth/me")).status == 200
 
     event = await make_event(total_seats=25)
     small = await make_event(total_seats=2)
