@@ -10,13 +10,15 @@ from typing import Any
 
 import aiohttp
 import jwt
+import psycopg2
 import pytest
 from support import PASSWORD, Actor, access_claims, call, login
 from test_api_tokens import issue
 from test_live import WS, receive
 
 from server.app import SESSION_GRACE_SECONDS, create_app
-from server.keys import ACCOUNTS
+from server.keys import ACCOUNTS, LISTENER
+from server.listener import APPLICATION_NAME
 
 V1 = "/api/v1"
 USERS = f"{V1}/users"
@@ -313,6 +315,45 @@ async def test_disabling_on_one_instance_stops_the_token_on_another(
     assert (msg.data, msg.extra) == (4401, "This account is disabled")
     assert time.monotonic() - started < NOTIFY_DELAY
     assert (await me(other, clerk.token)).status == 401
+
+
+async def test_a_disable_made_while_the_listen_connection_was_lost_is_enforced(
+    aiohttp_client, client, config, database_url, admin, clerk
+):
+    """An instance that lost its LISTEN connection cannot hear of a change made meanwhile
+    on another one: until it is back it reads accounts from the database, so the clerk's
+    token is refused at once; back, it reloads what it knows of accounts before trusting
+    it again, so the clerk's websocket there is closed with 4401."""
+    other = await aiohttp_client(create_app(config))
+    ws = await client.ws_connect(WS, headers={"Authorization": f"Bearer {clerk.token}"})
+    assert (await receive(ws))["type"] == "hello"
+    listener = client.server.app[LISTENER]
+    reconnects, dsn = listener.reconnects, listener.dsn
+    listener.dsn = "postgresql://postgres@127.0.0.1:1/nowhere"  # it stays away meanwhile
+
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = %s AND datname = current_database()",
+            (APPLICATION_NAME,),
+        )
+    conn.close()
+    async with asyncio.timeout(10):  # until the instance has noticed (readiness says so)
+        while (await call(client, "GET", "/readyz")).status != 503:
+            pass
+    body = {"disabled": True}
+    disabled = await call(other, "PATCH", f"{USERS}/{clerk.user_id}", token=admin.token, json=body)
+    assert disabled.status == 200
+    assert (await me(client, clerk.token)).status == 401
+    listener.dsn = dsn
+
+    msg = await ws.receive(timeout=10)
+    assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+    assert (msg.data, msg.extra) == (4401, "This account is disabled")
+    assert listener.reconnects == reconnects + 1
+    assert (await me(client, clerk.token)).status == 401
 
 
 async def test_ending_sessions_closes_the_websocket_on_the_same_instance(client, admin, user):
