@@ -116,7 +116,6 @@ class Accounts:
         # version the change made, monotonic deadline).
         self._pending: dict[int, tuple[int, float]] = {}
         self._watchers: dict[int, set[Callable[[], None]]] = {}
-        self.reloads = 0
 
     # --- the check of access tokens ------------------------------------------------------
 
@@ -185,7 +184,6 @@ class Accounts:
             self._heard = None
         self._known = known
         self._prune_at = max(_PRUNE_AT, 2 * len(known))
-        self.reloads += 1
 
     def trust(self) -> None:
         """The map holds every change that matters: check against it alone, and check every
@@ -196,7 +194,7 @@ class Accounts:
                 watcher()
 
     def lost(self) -> None:
-        """The LISTEN connection is gone: changes may be missed until the next resync."""
+        """The LISTEN connection is gone: changes may be missed until the next reload."""
         self.synced = False
 
     def _apply(self, user_id: int, state: AccountState) -> None:
