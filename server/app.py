@@ -125,11 +125,14 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     metrics = app.get(METRICS)
     tokens = AccessTokens(config.jwt_secret, config.access_token_ttl)
     hub = Hub(database, config.live_flush_interval)
-    listener = Listener(config.database_url or "", hub, ping_interval=config.listen_ping_interval)
+    accounts = Accounts(database, config.access_token_ttl)
+    listener = Listener(
+        config.database_url or "", hub, accounts, ping_interval=config.listen_ping_interval
+    )
     app[DB] = database
     app[TOKENS] = tokens
     app[AUTH] = Auth(database, passwords, tokens, config)
-    app[ACCOUNTS] = Accounts(database, config.account_cache_seconds)
+    app[ACCOUNTS] = accounts
     app[API_TOKENS] = ApiTokens(database, passwords, config.api_token_cache_seconds)
     app[IDEMPOTENCY] = Idempotency(database, config.idempotency_key_ttl)
     app[EVENTS] = Events(database)

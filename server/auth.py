@@ -153,7 +153,9 @@ class Auth:
         )
         if session is None:  # only the password's holder learns this
             raise Forbidden("This account is disabled; ask an administrator")
-        who = Principal(found["id"], found["username"], found["role"], epoch=session["epoch"])
+        # The role read with the epoch, under the row lock, not the one read before the
+        # password check: what accounts.py counts on.
+        who = Principal(found["id"], found["username"], session["role"], epoch=session["epoch"])
         return self._pair(who, refresh)
 
     async def unlock(self, by: Principal, user_id: int) -> Row:

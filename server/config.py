@@ -87,10 +87,6 @@ class Config:
     # other server instances within this many seconds; 0 checks on every request).
     idempotency_key_ttl: int = 24 * 3600
     api_token_cache_seconds: float = 5.0
-    # How long an account's state (disabled? role? sessions ended?) is trusted when checking
-    # its access tokens: an admin's change reaches the other instances within this many
-    # seconds (0 reads it on every request).
-    account_cache_seconds: float = 5.0
     # Browsers on these exact origins ("https://shop.example.com") may call the API;
     # none by default, and then no response carries Access-Control-* headers.
     cors_origins: tuple[str, ...] = ()
@@ -124,8 +120,6 @@ class Config:
             raise ConfigError("BOXOFFICE_IDEMPOTENCY_KEY_TTL must be at least 1 (seconds)")
         if not 0 <= self.api_token_cache_seconds <= 60:
             raise ConfigError("BOXOFFICE_API_TOKEN_CACHE_SECONDS must be between 0 and 60")
-        if not 0 <= self.account_cache_seconds <= 60:
-            raise ConfigError("BOXOFFICE_ACCOUNT_CACHE_SECONDS must be between 0 and 60")
         if self.session_max_age < 60:
             raise ConfigError("BOXOFFICE_SESSION_MAX_AGE must be at least 60 (seconds)")
         if self.log_format not in ("text", "json"):

@@ -1,9 +1,11 @@
 """The one LISTEN connection of a server instance.
 
-Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql); this
-connection hears them all, whichever instance made the change, and hands them to the hub.
-When it drops (database restart, network), it reconnects with backoff and the hub resends
-every subscriber a snapshot, so nobody is left showing stale numbers.
+Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql), and
+every change to an account's access (0007_account_push.sql); this connection hears them
+all, whichever instance made the change, and hands them to the hub and to the accounts.
+When it drops (database restart, network), the accounts stop trusting what they know (see
+accounts.py); it reconnects with backoff, the accounts reload what matters and the hub
+resends every subscriber a snapshot, so nobody is left showing stale numbers.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import logging
 
 import aiopg
 import psycopg2
+from psycopg2.extensions import Notify
 
 from common.models import CHANNEL
 
+from . import accounts
+from .accounts import Accounts
 from .live import Hub
 
 log = logging.getLogger(__name__)
@@ -25,9 +30,12 @@ APPLICATION_NAME = "boxoffice-listen"
 
 
 class Listener:
-    def __init__(self, dsn: str, hub: Hub, *, ping_interval: float = 10.0) -> None:
+    def __init__(
+        self, dsn: str, hub: Hub, accounts: Accounts, *, ping_interval: float = 10.0
+    ) -> None:
         self.dsn = dsn
         self.hub = hub
+        self.accounts = accounts
         self.ping_interval = ping_interval
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -45,20 +53,27 @@ class Listener:
             else:
                 try:
                     async with conn.cursor() as cur:
-                        await cur.execute(f"LISTEN {CHANNEL}")
+                        await cur.execute(f"LISTEN {CHANNEL}; LISTEN {accounts.CHANNEL}")
+                    # Changes to accounts made while we were away: covered by a fresh load,
+                    # trusted once what was heard meanwhile is applied too.
+                    await self.accounts.reload()
+                    while not conn.notifies.empty():
+                        self._dispatch(conn.notifies.get_nowait())
+                    self.accounts.trust()
                     self.connected.set()
                     if not first:
                         self.reconnects += 1
                         log.info("LISTEN connection back; resyncing subscribers")
                     first = False
                     backoff = 0.1
-                    # Changes made while we were away: covered by a fresh snapshot.
+                    # And a fresh snapshot for every subscriber.
                     await self.hub.resync()
                     await self._pump(conn)
                 except (psycopg2.Error, OSError, TimeoutError) as exc:
                     log.warning("LISTEN connection lost (%s); reconnecting", exc)
                 finally:
                     self.connected.clear()
+                    self.accounts.lost()
                     conn.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
@@ -73,7 +88,13 @@ class Listener:
                 async with asyncio.timeout(self.ping_interval), conn.cursor() as cur:
                     await cur.execute("SELECT 1")
                 continue
-            try:
+            self._dispatch(note)
+
+    def _dispatch(self, note: Notify) -> None:
+        try:
+            if note.channel == accounts.CHANNEL:
+                self.accounts.notified(note.payload)
+            else:
                 self.hub.notified(note.payload)
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("unreadable notification %r: %s", note.payload[:200], exc)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("unreadable notification %r: %s", note.payload[:200], exc)

@@ -38,6 +38,9 @@ users = Table(
     Column("username_key", Text, Computed('lower(username COLLATE "C")'), nullable=False),
     Column("disabled_at", TIMESTAMPTZ),
     Column("session_epoch", BigInteger, nullable=False, server_default="0"),
+    # Set by the database (migration 0007) whenever role, disabled or the epoch changes.
+    Column("state_version", BigInteger, nullable=False, server_default="0"),
+    Column("state_changed_at", TIMESTAMPTZ),
 )
 
 sessions = Table(

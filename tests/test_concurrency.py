@@ -24,13 +24,6 @@ from server.keys import DB
 
 
 @pytest.fixture
-def config(config: Any) -> Any:
-    """An account's state, read once, is trusted for a minute: round trips counted here are
-    the bookings' own, not the periodic check of who is calling."""
-    return config.replace(account_cache_seconds=60)
-
-
-@pytest.fixture
 def make_event(make_event: Any) -> Any:
     return free_by_default(make_event)
 
@@ -555,11 +548,8 @@ async def test_bookings_work_on_new_connections_after_the_old_ones_closed(client
     assert (after.status, after.data["available_seats"]) == (201, 25)
 
 
-async def test_booking_and_cancelling_are_one_round_trip_each(
-    client, user, clerk, admin, make_event, monkeypatch
-):
-    """Count the statements the real Database runs and the connections it takes."""
-    database = client.server.app[DB]
+def count_round_trips(database: Any, monkeypatch: Any) -> tuple[list[str], list[int]]:
+    """From now on, each statement the real Database runs and each connection it takes."""
     statements: list[str] = []
     acquired: list[int] = []
 
@@ -581,8 +571,14 @@ async def test_booking_and_cancelling_are_one_round_trip_each(
         return acquire()
 
     monkeypatch.setattr(database.pool, "acquire", counting_acquire)
-    for actor in (user, clerk, admin):  # each account's state read once, then cached
-        assert (await actor.get("/api/v1/auth/me")).status == 200
+    return statements, acquired
+
+
+async def test_booking_and_cancelling_are_one_round_trip_each(
+    client, user, clerk, admin, make_event, monkeypatch
+):
+    """Count the statements the real Database runs and the connections it takes."""
+    statements, acquired = count_round_trips(client.server.app[DB], monkeypatch)
 
     event = await make_event(total_seats=25)
     small = await make_event(total_seats=2)
@@ -622,3 +618,21 @@ async def test_booking_and_cancelling_are_one_round_trip_each(
     undone = await asyncio.gather(*(cancel(clerk, r.data["id"]) for r in made))
     assert Counter(r.status for r in undone) == {200: 20}
     assert (len(statements), len(acquired)) == (20, 20)
+
+
+async def test_a_booking_by_an_account_never_seen_before_is_one_round_trip(
+    client, actors, make_event, monkeypatch
+):
+    """A hot event: many users each book once. Checking each one's account costs no
+    statement, even on its first request to this instance."""
+    event = await make_event(total_seats=10)
+    newcomers = await new_actors(actors, "user", 5)
+    statements, acquired = count_round_trips(client.server.app[DB], monkeypatch)
+    for actor in newcomers:
+        before = len(statements), len(acquired)
+        reply = await book(actor, event["id"])
+        assert reply.status == 201, reply.body
+        assert (len(statements) - before[0], len(acquired) - before[1]) == (1, 1)
+    made = await asyncio.gather(*(book(a, event["id"]) for a in newcomers))
+    assert Counter(r.status for r in made) == {201: 5}
+    assert (len(statements), len(acquired)) == (10, 10)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import psycopg2
@@ -73,17 +74,16 @@ revoked token (log in again, or get a new API token); 4408 the client did not re
 messages in time (reconnect). The server pings every `heartbeat` seconds and drops peers
 that do not answer. A connection made with an API token is checked again every
 `BOXOFFICE_API_TOKEN_CACHE_SECONDS` (at least every second) and closed with 4401 once
-the token is revoked. One made with an access token is checked again every
-`BOXOFFICE_ACCOUNT_CACHE_SECONDS` (at least every second) and closed with 4401 once its
-account is disabled, its sessions are ended or its role changes (reconnect with a
-refreshed token).
+the token is revoked. One made with an access token is closed with 4401 as soon as the
+server hears that its account was disabled, its sessions were ended or its role changed
+(reconnect with a refreshed token).
 """
 
 log = logging.getLogger(__name__)
 
 # Seconds to wait for the client's reply to our close frame.
 CLOSE_HANDSHAKE_TIMEOUT = 2.0
-# A connection's token is checked again this often at most, even when the cache is off
+# An API token's connection is checked again this often at most, even when the cache is off
 # (a cache period of 0 checks every request; a socket has none).
 MIN_RECHECK_SECONDS = 1.0
 
@@ -182,32 +182,37 @@ def _close_at(sub: Subscriber, expires_at: float) -> asyncio.TimerHandle:
 def _recheck(
     request: web.Request, sub: Subscriber, token: str, api_token: bool
 ) -> contextlib.AbstractAsyncContextManager[object]:
-    """While open, check the connection's token again every cache period and close the
-    connection with 4401 once it no longer works: an API token revoked (it never expires,
-    so this is what ends its connection), or an access token's account disabled, its
-    sessions ended or its role changed (its expiry is ``_close_at``'s)."""
+    """While open, close the connection with 4401 once its token no longer works: an API
+    token revoked (checked again every cache period; it never expires, so this is what ends
+    its connection), or an access token's account disabled, its sessions ended or its role
+    changed (checked whenever the server hears of a change to it; its expiry is
+    ``_close_at``'s)."""
+    if not api_token:
+        return _watch_account(request, sub)
     config = request.app[CONFIG]
-    if api_token:
-        tokens = request.app[API_TOKENS]
+    tokens = request.app[API_TOKENS]
 
-        async def check_token() -> None:
-            try:
-                await tokens.verify(token)
-            except Unauthorized:
-                await sub.close(CLOSE_UNAUTHORIZED, "API token revoked")
+    async def check_token() -> None:
+        try:
+            await tokens.verify(token)
+        except Unauthorized:
+            await sub.close(CLOSE_UNAUTHORIZED, "API token revoked")
 
-        interval = max(config.api_token_cache_seconds, MIN_RECHECK_SECONDS)
-        return every(interval, check_token, f"recheck API token {sub.who.token_id}")
+    interval = max(config.api_token_cache_seconds, MIN_RECHECK_SECONDS)
+    return every(interval, check_token, f"recheck API token {sub.who.token_id}")
+
+
+@contextlib.asynccontextmanager
+async def _watch_account(request: web.Request, sub: Subscriber) -> AsyncIterator[None]:
     accounts = request.app[ACCOUNTS]
 
-    async def check_account() -> None:
-        try:
-            await accounts.check(sub.who)  # sub.who: the latest token sent with auth
-        except Unauthorized as exc:
-            await sub.close(CLOSE_UNAUTHORIZED, exc.message)
+    def recheck() -> None:
+        reason = accounts.refusal(sub.who)  # sub.who: the latest token sent with auth
+        if reason is not None:
+            sub.close_soon(CLOSE_UNAUTHORIZED, reason)
 
-    interval = max(config.account_cache_seconds, MIN_RECHECK_SECONDS)
-    return every(interval, check_account, f"recheck account {sub.who.user_id}")
+    with accounts.watching(sub.who.user_id, recheck):
+        yield
 
 
 async def _handle(

@@ -43,8 +43,8 @@ async def list_users(request: web.Request, *, user: Principal, query: PageQuery)
         "Only the fields given change, each recorded in the audit log (user.disable, "
         "user.enable, user.role). Disabling ends the account's sessions: it cannot log in "
         "or refresh, and its access tokens get 401 at once on this server instance and "
-        "within account_cache_seconds (5 s by default) on the others; so do the tokens of "
-        "an account whose role changed, until they are refreshed. An API token is an "
+        "within milliseconds on the others (they hear of it); so do the tokens of an "
+        "account whose role changed, until they are refreshed. An API token is an "
         "account of its own: disabling the admin who issued one leaves it working (revoke "
         "it at /tokens), and its account cannot be changed here. 409 for disabling or "
         "demoting yourself, for leaving no enabled admin, and for an API token's account."
@@ -65,8 +65,8 @@ async def update_user(request: web.Request, *, user: Principal, body: UserPatch)
     errors=(404, 422),
     description=(
         "Its refresh tokens stop working, and so do the access tokens issued so far (at "
-        "once on this server instance, within account_cache_seconds on the others). The "
-        "account may log in again. Recorded as user.sessions_end."
+        "once on this server instance, within milliseconds on the others). The account "
+        "may log in again. Recorded as user.sessions_end."
     ),
 )
 async def end_sessions(request: web.Request, *, user: Principal) -> web.Response:

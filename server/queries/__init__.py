@@ -7,7 +7,8 @@ whose WHERE clause make overselling and double refunds impossible.
 Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 
 - ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``, and what
-  admins control (``UPDATE_ACCOUNT``, ``END_SESSIONS``, ``ACCOUNT_STATE``...);
+  admins control (``UPDATE_ACCOUNT``, ``END_SESSIONS``, ``ACCOUNT_STATE``,
+  ``ACCOUNTS_TO_WATCH``...);
 - ``accounts``: users, sessions, login and registration throttles, ``USER_BY_NAME``;
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
@@ -28,6 +29,7 @@ from .accounts import (
     ACCOUNT_FOR_CHANGE,
     ACCOUNT_LOCK_CLASS,
     ACCOUNT_STATE,
+    ACCOUNTS_TO_WATCH,
     CLEAR_LOGIN_FAILURES,
     COUNT_REGISTRATION,
     CREATE_SESSION,
@@ -46,6 +48,7 @@ from .accounts import (
     UPDATE_ACCOUNT,
     USER_BY_NAME,
     USER_COLUMNS,
+    AccountStateRow,
     LoginLookup,
     RegistrationCount,
     SessionsEndedOutcome,
@@ -104,6 +107,7 @@ from .idempotency import (
 from .reports import SEAT_LEDGER, SHIFT_REPORT
 
 __all__ = [
+    "ACCOUNTS_TO_WATCH",
     "ACCOUNT_COLUMNS",
     "ACCOUNT_FOR_CHANGE",
     "ACCOUNT_LOCK_CLASS",
@@ -164,6 +168,7 @@ __all__ = [
     "USER_BY_NAME",
     "USER_COLUMNS",
     "USE_API_TOKEN",
+    "AccountStateRow",
     "BookOutcome",
     "CancelOutcome",
     "CheckInOutcome",

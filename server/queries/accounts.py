@@ -268,7 +268,7 @@ PURGE_THROTTLES = compiled(
 # then this statement reads the row as it left it: disabled, nothing is inserted; ended,
 # the session and its access tokens start in the new epoch.
 _account = (
-    select(users.c.id, users.c.session_epoch)
+    select(users.c.id, users.c.role, users.c.session_epoch)
     .where(users.c.id == _user_id, users.c.disabled_at.is_(None))
     .with_for_update(read=True)
     .cte("account")
@@ -287,10 +287,11 @@ _created = (
     .returning(sessions.c.user_id)
     .cte("created")
 )
-# A new session of an account that is not disabled, and the epoch its access tokens carry;
-# no row when the account is disabled.
+# A new session of an account that is not disabled, and the role and epoch its access
+# tokens carry, read together under the row lock (see server/accounts.py for why); no row
+# when the account is disabled.
 CREATE_SESSION = compiled(
-    select(_account.c.session_epoch.label("epoch")).select_from(
+    select(_account.c.role, _account.c.session_epoch.label("epoch")).select_from(
         _account.join(_created, _created.c.user_id == _account.c.id)
     )
 )
@@ -346,13 +347,34 @@ USER_BY_NAME = compiled(select(*USER_COLUMNS).where(users.c.username_key == _nam
 
 # --- what admins control (see server/accounts.py) ----------------------------------------
 
-# What decides whether an access token of the account still works.
-ACCOUNT_STATE = compiled(
-    select(
-        users.c.role,
-        users.c.disabled_at.is_not(None).label("disabled"),
-        users.c.session_epoch.label("epoch"),
-    ).where(users.c.id == _user_id)
+# What decides whether an access token of the account still works, and its version (see
+# migrations/0007_account_push.sql), as the database's notifications carry them.
+_STATE_COLUMNS = (
+    users.c.id,
+    users.c.role,
+    users.c.disabled_at.is_not(None).label("disabled"),
+    users.c.session_epoch.label("epoch"),
+    users.c.state_version.label("version"),
+)
+
+
+class AccountStateRow(TypedDict):
+    id: int
+    role: str
+    disabled: bool
+    epoch: int
+    version: int
+
+
+ACCOUNT_STATE = compiled(select(*_STATE_COLUMNS).where(users.c.id == _user_id))
+
+# The accounts whose access tokens a change may have made wrong: every disabled one, and
+# every one changed within the last window_seconds.
+_window = func.make_interval(0, 0, 0, 0, 0, 0, _param("window_seconds", Integer))
+ACCOUNTS_TO_WATCH = compiled(
+    select(*_STATE_COLUMNS).where(
+        or_(users.c.disabled_at.is_not(None), users.c.state_changed_at > func.now() - _window)
+    )
 )
 
 # The first key of the advisory lock that serialises admins' changes to accounts ("acct"),
@@ -440,6 +462,8 @@ _changed = (
     )
     .returning(
         *ACCOUNT_COLUMNS,
+        users.c.session_epoch.label("epoch"),
+        users.c.state_version.label("version"),
         _before_row.c.role.label("role_before"),
         _before_row.c.disabled_at.is_not(None).label("disabled_before"),
     )
@@ -484,20 +508,32 @@ _bumped = (
     update(users)
     .where(users.c.id == _user_id)
     .values(session_epoch=users.c.session_epoch + 1)
-    .returning(users.c.id)
+    .returning(*_STATE_COLUMNS)
     .cte("bumped")
 )
 _ended = _end_sessions(_bumped, "ended")
 
 
 # Ends every session of the account and, by a new epoch, every access token issued so far.
+# Also the account's new state (AccountStateRow's columns), for the instance's own map.
 class SessionsEndedOutcome(TypedDict):
     user_id: int
     sessions_ended: int
+    role: str
+    disabled: bool
+    epoch: int
+    version: int
 
 
 END_SESSIONS = compiled(
-    select(_bumped.c.id.label("user_id"), _count(_ended).label("sessions_ended")).add_cte(
+    select(
+        _bumped.c.id.label("user_id"),
+        _count(_ended).label("sessions_ended"),
+        _bumped.c.role,
+        _bumped.c.disabled,
+        _bumped.c.epoch,
+        _bumped.c.version,
+    ).add_cte(
         _record(
             "user.sessions_end",
             _bumped,
