@@ -171,6 +171,7 @@ def _book(*, limited: bool) -> Query:
     # or a booking of a priced event by a caller whose priced bookings are reservations (a
     # user, unless users pay elsewhere). The price is only known under the lock (a
     # concurrent edit makes the lock re-read the row and compute this again).
+    is_hold = or_(_hold, and_(_param("reserve", Boolean), events.c.price > 0))
     event = (
         select(
             events.c.id,
@@ -179,7 +180,11 @@ def _book(*, limited: bool) -> Query:
             events.c.date,
             events.c.price,
             events.c.version,
-            or_(_hold, and_(_param("reserve", Boolean), events.c.price > 0)).label("pending"),
+            is_hold.label("pending"),
+            # A limited hold's count of the seats the caller holds. Computed with the row
+            # it locks, before waiting for the lock (the count needs only the caller's
+            # lock), so that the bookings queued on a hot event do not sum under its lock.
+            *([case((is_hold, _held), else_=0).label("held")] if limited else []),
         )
         .where(events.c.id == _event_id)
         .with_for_update(key_share=True)
@@ -192,8 +197,7 @@ def _book(*, limited: bool) -> Query:
             events.c.id == event.c.id,
             event.c.available_seats >= _quantity,
             event.c.date > func.now(),
-            # The held seats are summed only for a hold (OR evaluates left to right).
-            *([or_(not_(pending), _held + _quantity <= _hold_cap)] if limited else []),
+            *([or_(not_(pending), event.c.held + _quantity <= _hold_cap)] if limited else []),
         )
         .values(
             total_seats=event.c.total_seats,
@@ -237,13 +241,7 @@ def _book(*, limited: bool) -> Query:
         _booking_details(booked),
         **_about(booked),
     ).cte("book_audit")
-    # What a refusal for the hold limit reports: summed again only then (a refusal is rare;
-    # a booking made needs no count).
-    held: ColumnElement[int] = (
-        case((and_(pending, booked.c.id.is_(None)), _held), else_=0)
-        if limited
-        else literal(0, Integer)
-    )
+    held: ColumnElement[int] = event.c.held if limited else literal(0, Integer)
     one = _one_row()
     return compiled(
         select(
