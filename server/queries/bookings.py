@@ -160,8 +160,9 @@ def _book(*, limited: bool) -> Query:
     """The booking statement; ``limited``: the caller may hold at most ``hold_cap`` seats.
 
     Two compiled statements rather than one with NULL-parameter switches: a prepared
-    statement runs a generic plan, which keeps every switched-off branch (and the index
-    scans of the held-seats sum) in each execution, all of it under the event's lock."""
+    statement's generic plan keeps every switched-off branch (the held-seats sums, under
+    the event's lock), and once bookings grow their estimated cost makes PostgreSQL plan
+    every execution afresh instead (measured: 100k bookings, 0.40 -> 0.65 ms a booking)."""
     # Lock the event first: the lock waits for any booking, edit or delete in flight, then
     # reads the event as it is now (no row if it was deleted). The seats are taken from
     # that current row and a refusal is diagnosed from it, never from the snapshot the
