@@ -141,117 +141,140 @@ def _booking_details(rows: Any) -> ColumnElement[Any]:
     )  # fmt: skip
 
 
-# Lock the event first: the lock waits for any booking, edit or delete in flight, then
-# reads the event as it is now (no row if it was deleted). The seats are taken from that
-# current row and a refusal is diagnosed from it, never from the snapshot the statement
-# began with: that may predate the wait. The new values are computed from the locked row
-# too, as PostgreSQL checks constraints on the snapshot's version before its recheck.
-_event = (
-    select(
-        events.c.id,
-        events.c.total_seats,
-        events.c.available_seats,
-        events.c.date,
-        events.c.price,
-        events.c.version,
-    )
-    .where(events.c.id == _event_id)
-    .with_for_update(key_share=True)
-    .cte("event")
-)
-# Whether the booking is a hold: asked for, or a booking of a priced event by a caller
-# whose priced bookings are reservations (a user, unless users pay elsewhere). Decided
-# here, as the price is only known under the event's lock.
-_pending = or_(_hold, and_(_param("reserve", Boolean), _event.c.price > 0))
-_hold_cap = _param("hold_cap", Integer)  # NULL: not limited (staff)
+_hold_cap = _param("hold_cap", Integer)
+_hold_time = func.make_interval(0, 0, 0, 0, 0, 0, _param("hold_seconds", Integer))
 # The seats the caller holds now: pending, unexpired holds across all events. Exact only
 # under the lock on the caller's row, taken by the statement before (see BOOK_LIMITED).
 _held = (
     select(func.coalesce(func.sum(bookings.c.quantity), 0))
     .where(
-        _hold_cap.is_not(None),
         bookings.c.user_id == _user_id,
         bookings.c.status == "pending",
         bookings.c.expires_at > func.now(),
     )
     .scalar_subquery()
 )
-_seat = (
-    update(events)
-    .where(
-        events.c.id == _event.c.id,
-        _event.c.available_seats >= _quantity,
-        _event.c.date > func.now(),
-        or_(_hold_cap.is_(None), not_(_pending), _held + _quantity <= _hold_cap),
-    )
-    .values(
-        total_seats=_event.c.total_seats,
-        available_seats=_event.c.available_seats - _quantity,
-        version=_event.c.version + 1,
-        updated_at=func.now(),
-    )
-    .returning(events.c.id, events.c.available_seats, events.c.version)
-    .cte("seat")
-)
-_hold_time = func.make_interval(0, 0, 0, 0, 0, 0, _param("hold_seconds", Integer))
-_booked = (
-    insert(bookings)
-    .from_select(
-        [
-            "event_id", "user_id", "quantity", "customer_name", "payment_method", "amount",
-            "status", "expires_at", "ticket_code", "confirmed_at", "confirmed_by",
-        ],
+
+
+def _book(*, limited: bool) -> Query:
+    """The booking statement; ``limited``: the caller may hold at most ``hold_cap`` seats.
+
+    Two compiled statements rather than one with NULL-parameter switches: a prepared
+    statement's generic plan keeps every switched-off branch (the held-seats sums, under
+    the event's lock), and once bookings grow their estimated cost makes PostgreSQL plan
+    every execution afresh instead (measured: 100k bookings, 0.40 -> 0.65 ms a booking)."""
+    # Lock the event first: the lock waits for any booking, edit or delete in flight, then
+    # reads the event as it is now (no row if it was deleted). The seats are taken from
+    # that current row and a refusal is diagnosed from it, never from the snapshot the
+    # statement began with: that may predate the wait. The new values are computed from
+    # the locked row too, as PostgreSQL checks constraints on the snapshot's version
+    # before its recheck. Whether the booking is a hold is decided here, once: asked for,
+    # or a booking of a priced event by a caller whose priced bookings are reservations (a
+    # user, unless users pay elsewhere). The price is only known under the lock (a
+    # concurrent edit makes the lock re-read the row and compute this again).
+    is_hold = or_(_hold, and_(_param("reserve", Boolean), events.c.price > 0))
+    event = (
         select(
-            _seat.c.id,
-            _user_id,
-            _quantity,
-            _param("customer_name", String),
-            _param("payment_method", String),
-            _quantity * _event.c.price,
-            case((_pending, literal("pending")), else_=literal("confirmed")),
-            case((_pending, func.now() + _hold_time)),
-            case((_pending, None), else_=ticket_code()),
-            case((_pending, None), else_=func.now()),
-            case((_pending, None), else_=_user_id),
-        ).select_from(_seat.join(_event, _event.c.id == _seat.c.id)),
+            events.c.id,
+            events.c.total_seats,
+            events.c.available_seats,
+            events.c.date,
+            events.c.price,
+            events.c.version,
+            is_hold.label("pending"),
+            # A limited hold's count of the seats the caller holds. Computed with the row
+            # it locks, before waiting for the lock (the count needs only the caller's
+            # lock), so that the bookings queued on a hot event do not sum under its lock.
+            *([case((is_hold, _held), else_=0).label("held")] if limited else []),
+        )
+        .where(events.c.id == _event_id)
+        .with_for_update(key_share=True)
+        .cte("event")
     )
-    .returning(*BOOKING_COLUMNS)
-    .cte("booked")
-)  # fmt: skip
-_book_audit = _record(
-    case((_booked.c.status == "pending", literal("booking.hold")), else_=literal("booking.create")),
-    _booked,
-    _booking_details(_booked),
-    **_about(_booked),
-).cte("book_audit")
-_one = _one_row()
+    pending = event.c.pending
+    seat = (
+        update(events)
+        .where(
+            events.c.id == event.c.id,
+            event.c.available_seats >= _quantity,
+            event.c.date > func.now(),
+            *([or_(not_(pending), event.c.held + _quantity <= _hold_cap)] if limited else []),
+        )
+        .values(
+            total_seats=event.c.total_seats,
+            available_seats=event.c.available_seats - _quantity,
+            version=event.c.version + 1,
+            updated_at=func.now(),
+        )
+        .returning(events.c.id, events.c.available_seats, events.c.version)
+        .cte("seat")
+    )
+    booked = (
+        insert(bookings)
+        .from_select(
+            [
+                "event_id", "user_id", "quantity", "customer_name", "payment_method", "amount",
+                "status", "expires_at", "ticket_code", "confirmed_at", "confirmed_by",
+            ],
+            select(
+                seat.c.id,
+                _user_id,
+                _quantity,
+                _param("customer_name", String),
+                _param("payment_method", String),
+                _quantity * event.c.price,
+                case((pending, literal("pending")), else_=literal("confirmed")),
+                case((pending, func.now() + _hold_time)),
+                case((pending, None), else_=ticket_code()),
+                case((pending, None), else_=func.now()),
+                case((pending, None), else_=_user_id),
+            ).select_from(seat.join(event, event.c.id == seat.c.id)),
+        )
+        .returning(*BOOKING_COLUMNS)
+        .cte("booked")
+    )  # fmt: skip
+    audit = _record(
+        case(
+            (booked.c.status == "pending", literal("booking.hold")),
+            else_=literal("booking.create"),
+        ),
+        booked,
+        _booking_details(booked),
+        **_about(booked),
+    ).cte("book_audit")
+    held: ColumnElement[int] = event.c.held if limited else literal(0, Integer)
+    one = _one_row()
+    return compiled(
+        select(
+            *booked.c,
+            seat.c.available_seats,
+            seat.c.version.label("event_version"),
+            event.c.id.label("found_event"),
+            event.c.available_seats.label("seats_left"),
+            (event.c.date <= func.now()).label("started"),
+            pending.label("would_hold"),
+            held.label("held_seats"),
+        )
+        .add_cte(audit)
+        .select_from(
+            one.outerjoin(event, true()).outerjoin(booked, true()).outerjoin(seat, true())
+        ),
+        prepared=True,  # the hot paths (book, cancel, confirm, check in): planned once
+    )
+
+
 # Take the seats, record the booking and its audit record in one statement. The "event"
 # CTE locks the event row, so concurrent bookings queue on it and each sees the seats the
-# previous one left. A hold is a booking in 'pending' with an expiry.
-BOOK = compiled(
-    select(
-        *_booked.c,
-        _seat.c.available_seats,
-        _seat.c.version.label("event_version"),
-        _event.c.id.label("found_event"),
-        _event.c.available_seats.label("seats_left"),
-        (_event.c.date <= func.now()).label("started"),
-        _pending.label("would_hold"),
-        _held.label("held_seats"),
-    )
-    .add_cte(_book_audit)
-    .select_from(
-        _one.outerjoin(_event, true()).outerjoin(_booked, true()).outerjoin(_seat, true())
-    ),
-    prepared=True,  # the hot paths (book, cancel, confirm, check in): planned once
-)
+# previous one left. A hold is a booking in 'pending' with an expiry. For staff, and for
+# users whose bookings are sales (no hold): hold_cap is not used.
+BOOK = _book(limited=False)
 # A limited caller's booking: their row is locked first, in a statement of its own, so
 # BOOK's snapshot starts after the lock and counts every hold a concurrent booking by the
 # same caller committed (a lock inside BOOK would wait but keep the older snapshot). Still
 # one round trip; the caller's lock is always taken before the event's.
 BOOK_LIMITED = script(
     compiled(select(users.c.id).where(users.c.id == _user_id).with_for_update(key_share=True)),
-    BOOK,
+    _book(limited=True),
 )
 
 _override = _param("override", Boolean)
