@@ -25,6 +25,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     not_,
     null,
     or_,
@@ -149,7 +150,8 @@ _held = (
     select(func.coalesce(func.sum(bookings.c.quantity), 0))
     .where(
         bookings.c.user_id == _user_id,
-        bookings.c.status == "pending",
+        # A literal, not a parameter: a generic plan can then use bookings_user_holds_idx.
+        bookings.c.status == literal_column("'pending'"),
         bookings.c.expires_at > func.now(),
     )
     .scalar_subquery()
