@@ -205,6 +205,8 @@ async def test_log_out_from_the_command_palette(tui, clerk, make_event):
         await pilot.press("ctrl+p", *"log out", "enter")
         await until(pilot, lambda: isinstance(app.screen, LoginScreen))
         assert app.client.tokens is None and app.connected is None
+        message = str(app.screen.query_one("#login-message").render())
+        assert message == "Logged out." and app.screen.query_one("#password").value == ""
         await pilot.press("f2")  # no way past the login screen without logging in
         assert isinstance(app.screen, LoginScreen)
 

@@ -156,6 +156,8 @@ class BoxofficeApp(App[None]):
         self.connected = None
         self.payment_method = "cash"
         await self.switch_mode("login")
+        if isinstance(self.screen, LoginScreen):
+            self.screen.logged_out()
         for mode in MODES:  # forget the screens of the last session
             if mode != "login":
                 await self.remove_mode(mode)

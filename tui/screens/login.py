@@ -41,6 +41,14 @@ class LoginScreen(AppScreen):
         if auto := self.boxoffice.auto_login:
             self.log_in(*auto)
 
+    def logged_out(self) -> None:
+        """Shown again after a log out: say so, with no password left in the form."""
+        message = self.query_one("#login-message", Static)
+        message.set_classes("")
+        message.update("Logged out.")
+        self.query_one("#password", Input).value = ""
+        self.query_one("#password").focus()
+
     @on(Input.Submitted)
     def next_or_submit(self, event: Input.Submitted) -> None:
         for field in ("#server", "#username", "#password"):
