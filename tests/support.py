@@ -17,6 +17,7 @@ from common.models import Role
 from server import db
 from server import queries as q
 from server.keys import AUTH
+from server.listener import APPLICATION_NAME
 
 PASSWORD = "correct horse battery"
 
@@ -162,6 +163,18 @@ def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, 
             return cur.fetchall()
     finally:
         conn.close()
+
+
+def cut_listeners(dsn: str) -> int:
+    """End the servers' LISTEN connections to this database, as a network cut or a database
+    restart would; how many there were."""
+    [(cut,)] = rows(
+        dsn,
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = %s AND datname = current_database()",
+        APPLICATION_NAME,
+    )
+    return cut
 
 
 def seat_ledger_errors(dsn: str) -> list[str]:

@@ -10,15 +10,13 @@ from typing import Any
 
 import aiohttp
 import jwt
-import psycopg2
 import pytest
-from support import PASSWORD, Actor, access_claims, call, login
+from support import PASSWORD, Actor, access_claims, call, cut_listeners, login
 from test_api_tokens import issue
 from test_live import WS, receive
 
 from server.app import SESSION_GRACE_SECONDS, create_app
 from server.keys import ACCOUNTS, LISTENER
-from server.listener import APPLICATION_NAME
 
 V1 = "/api/v1"
 USERS = f"{V1}/users"
@@ -331,15 +329,7 @@ async def test_a_disable_made_while_the_listen_connection_was_lost_is_enforced(
     reconnects, dsn = listener.reconnects, listener.dsn
     listener.dsn = "postgresql://postgres@127.0.0.1:1/nowhere"  # it stays away meanwhile
 
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = %s AND datname = current_database()",
-            (APPLICATION_NAME,),
-        )
-    conn.close()
+    cut_listeners(database_url)
     async with asyncio.timeout(10):  # until the instance has noticed (readiness says so)
         while (await call(client, "GET", "/readyz")).status != 503:
             pass

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import prometheus_client
-import psycopg2
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
-from support import call
+from support import call, cut_listeners
 
 from server import logs
 from server.app import create_app
@@ -168,7 +167,7 @@ async def test_readyz_503_while_the_listen_connection_is_down(
     good_dsn = listener.dsn
     listener.dsn = "postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 1
     try:
-        killed = _terminate_listen_connections(database_url)
+        killed = cut_listeners(database_url)
         assert killed >= 1
         await wait_for(lambda: not listener.connected.is_set())
         reply = await call(client, "GET", "/readyz")
@@ -184,21 +183,6 @@ async def test_readyz_503_while_the_listen_connection_is_down(
     samples = await scrape(client)
     assert value(samples, "boxoffice_listen_reconnects_total") == 1
     assert value(samples, "boxoffice_listen_connected") == 1
-
-
-def _terminate_listen_connections(database_url: str) -> int:
-    """End this test database's LISTEN connections (others' databases are left alone)."""
-    conn = psycopg2.connect(database_url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = 'boxoffice-listen' AND datname = current_database()"
-            )
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
 
 
 # --- logs ------------------------------------------------------------------------------
