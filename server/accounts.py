@@ -117,6 +117,11 @@ class Accounts:
         self._pending: dict[int, tuple[int, float]] = {}
         self._watchers: dict[int, set[Callable[[], None]]] = {}
 
+    @property
+    def watched(self) -> int:
+        """How many accounts the map holds (a metric)."""
+        return len(self._known)
+
     # --- the check of access tokens ------------------------------------------------------
 
     async def check(self, who: Principal) -> None:

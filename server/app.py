@@ -144,7 +144,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[LISTENER] = listener
     app[HEALTH] = Health(database, listener)
     if metrics is not None:
-        metrics.watch(database, hub, listener)
+        metrics.watch(database, hub, listener, accounts)
 
 
 async def live_updates(app: web.Application) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
+from .accounts import Accounts
 from .db import Database
 from .envelope import Handler
 from .listener import Listener
@@ -87,9 +88,10 @@ class Metrics:
             registry=r,
         )
 
-    def watch(self, database: Database, hub: Hub, listener: Listener) -> None:
-        """Also report the websocket subscribers, the LISTEN connection and the pool."""
-        self.registry.register(StateCollector(database, hub, listener))
+    def watch(self, database: Database, hub: Hub, listener: Listener, accounts: Accounts) -> None:
+        """Also report the websocket subscribers, the LISTEN connection, the pool and the
+        map of accounts whose tokens a change affected."""
+        self.registry.register(StateCollector(database, hub, listener, accounts))
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """Every series, in the format an ``Accept`` header asks for: (body, content type)."""
@@ -100,10 +102,13 @@ class Metrics:
 class StateCollector:
     """Gauges and counters read from the running services at scrape time."""
 
-    def __init__(self, database: Database, hub: Hub, listener: Listener) -> None:
+    def __init__(
+        self, database: Database, hub: Hub, listener: Listener, accounts: Accounts
+    ) -> None:
         self.database = database
         self.hub = hub
         self.listener = listener
+        self.accounts = accounts
 
     def describe(self) -> list[Metric]:
         return list(self._families())
@@ -130,7 +135,19 @@ class StateCollector:
         pool_max = GaugeMetricFamily(
             "boxoffice_db_pool_max_connections", "The most connections the pool may open"
         )
+        accounts = GaugeMetricFamily(
+            "boxoffice_accounts_watched",
+            "Accounts whose access tokens a change affected (disabled, or changed within a "
+            "token's lifetime), held in memory to check tokens without a round trip",
+        )
+        synced = GaugeMetricFamily(
+            "boxoffice_accounts_synced",
+            "1 while that map holds every change (tokens are checked in memory), else 0 "
+            "(they are checked against the database)",
+        )
         if read:
+            accounts.add_metric([], self.accounts.watched)
+            synced.add_metric([], 1 if self.accounts.synced else 0)
             subscribers.add_metric([], len(self.hub.subscribers))
             connected.add_metric([], 1 if self.listener.connected.is_set() else 0)
             reconnects.add_metric([], self.listener.reconnects)
@@ -139,6 +156,7 @@ class StateCollector:
             pool_free.add_metric([], pool.freesize)
             pool_max.add_metric([], pool.maxsize)
         yield from (subscribers, connected, reconnects, pool_size, pool_free, pool_max)
+        yield from (accounts, synced)
 
 
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

@@ -115,6 +115,18 @@ async def test_metrics_read_live_state_at_scrape_time(client, config):
     assert value(samples, "boxoffice_websocket_subscribers") == 0
     assert ("boxoffice_listen_reconnects_total", frozenset()) in samples
     assert value(samples, "boxoffice_http_requests_in_flight") == 1  # this scrape
+    assert value(samples, "boxoffice_accounts_synced") == 1
+
+
+async def test_metrics_count_the_accounts_watched(client, admin, clerk):
+    """A disabled account joins the in-memory map that access tokens are checked against,
+    once its change is heard."""
+    assert value(await scrape(client), "boxoffice_accounts_watched") == 0
+    reply = await admin.call("PATCH", f"/api/v1/users/{clerk.user_id}", json={"disabled": True})
+    assert reply.status == 200, reply.body
+    async with asyncio.timeout(10):
+        while value(await scrape(client), "boxoffice_accounts_watched") != 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)  # polling the scrape, which has no event to wait on
 
 
 async def test_two_apps_in_one_process_count_apart(aiohttp_client, config, clean_db):
@@ -175,6 +187,7 @@ async def test_readyz_503_while_the_listen_connection_is_down(
         assert reply.body["status"] == "error"
         assert reply.data["checks"] == {"database": "ok", "listen": "down"}
         assert "listen" in reply.body["message"]
+        assert value(await scrape(client), "boxoffice_accounts_synced") == 0
     finally:
         listener.dsn = good_dsn
     async with asyncio.timeout(15):
@@ -183,6 +196,7 @@ async def test_readyz_503_while_the_listen_connection_is_down(
     samples = await scrape(client)
     assert value(samples, "boxoffice_listen_reconnects_total") == 1
     assert value(samples, "boxoffice_listen_connected") == 1
+    assert value(samples, "boxoffice_accounts_synced") == 1
 
 
 # --- logs ------------------------------------------------------------------------------
