@@ -10,8 +10,11 @@ import time
 from typing import Any
 
 import pytest
-from support import call
+from support import PASSWORD, call
 
+from common.client import ApiError, Client
+from common.models import VenuePlan
+from server import demo
 from server.venues import shipped_plan
 
 V1 = "/api/v1"
@@ -352,13 +355,16 @@ async def test_every_change_is_audited(admin):
     assert all(r["actor"] == admin.username for r in venue_records)
     by_action = {r["action"]: r["details"] for r in venue_records}
     assert by_action["venue.create"]["seats"] == 26
-    assert by_action["venue.update"].items() >= {
-        "venue_id": venue["id"],
-        "seats": 20,
-        "kept": 18,
-        "added": 2,
-        "retired": 8,
-    }.items()
+    assert (
+        by_action["venue.update"].items()
+        >= {
+            "venue_id": venue["id"],
+            "seats": 20,
+            "kept": 18,
+            "added": 2,
+            "retired": 8,
+        }.items()
+    )
 
 
 async def test_idempotent_retry_creates_one_venue(client, admin):
@@ -401,3 +407,43 @@ async def test_arena_of_10000_seats_is_a_short_document_and_imports(client, admi
             f" seats read {len(body)} bytes in {read:.2f}s"
         )
     assert took < 30  # generous: a shared 2-core machine; the figure is printed above
+
+
+# --- the typed client and the demo ---------------------------------------------------------
+
+
+async def test_typed_client_covers_every_venue_call(client, admin):
+    """create, list, read, seats, replace (with an Idempotency-Key) and delete, typed."""
+    async with Client(str(client.make_url(""))) as api:
+        await api.login(admin.username, PASSWORD)
+        plan = VenuePlan.model_validate(small_plan())
+        made = await api.create_venue(plan)
+        assert made.seat_count == 26
+        assert [v.id for v in await api.venues()] == [made.id]
+        detail = await api.venue(made.id)
+        seats = await api.venue_seats(made.id)
+        assert len(seats.id) == 26 and seats.version == 1
+        renamed = detail.plan.model_copy(update={"name": "Renamed"})
+        first = await api.replace_venue(made.id, renamed, idempotency_key="rename-1")
+        again = await api.replace_venue(made.id, renamed, idempotency_key="rename-1")
+        assert first == again and first.version == 2
+        assert (await api.venue_seats(made.id)).id == seats.id
+        await api.delete_venue(made.id)
+        with pytest.raises(ApiError) as refused:
+            await api.venue(made.id)
+        assert refused.value.status == 404
+
+
+async def test_demo_seed_creates_the_theatre_and_the_studio(client):
+    """The demo has a ~400-seat theatre (3 zones, wheelchair spaces) and a small studio;
+    seeding again adds nothing."""
+    await demo.seed(client.server.app)
+    await demo.seed(client.server.app)
+    venues = {v["name"]: v for v in (await call(client, "GET", VENUES)).data}
+    assert set(venues) == {"Royal Court Theatre", "Studio Theatre"}
+    theatre = venues["Royal Court Theatre"]
+    assert 350 <= theatre["seat_count"] <= 450
+    assert venues["Studio Theatre"]["seat_count"] == 60
+    seats = await seats_of(client, theatre["id"])
+    assert len(set(seats["zone"])) == 3 and set(seats["section"]) == {"Stalls", "Circle"}
+    assert seats["wheelchair"]
