@@ -708,7 +708,7 @@ class PlanSection(Request):
     x: GridOffset = Field(0, description="the section's origin on the venue's grid")
     y: GridOffset = 0
     zone: ZoneCode | None = Field(None, description="the zone of rows that name none")
-    rows: list[PlanRow] = Field(default_factory=list, max_length=5000)
+    rows: list[PlanRow] = Field(default_factory=list, max_length=MAX_PLAN_SEATS)
 
 
 class VenuePlan(Request):
@@ -719,7 +719,7 @@ class VenuePlan(Request):
     address: Text255 | None = None
     description: Text1000 | None = None
     zones: list[Zone] = Field(default_factory=list, max_length=100)
-    sections: list[PlanSection] = Field(default_factory=list, max_length=500)
+    sections: list[PlanSection] = Field(default_factory=list, max_length=MAX_PLAN_SEATS)
 
 
 class Venue(Response):

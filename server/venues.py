@@ -27,6 +27,10 @@ from .envelope import Invalid, NotFound
 # usually the same mistake again).
 MAX_ERRORS = 50
 
+# The grid's last line either way: a section's origin plus its rows' offsets stay within
+# it, so every exported row's offsets are valid input again.
+MAX_GRID = 100_000
+
 _LABEL = re.compile(r"[A-Za-z0-9]{1,8}")
 _RANGE = re.compile(r"(\d{1,6})-(\d{1,6})(?:/(\d{1,3}))?")
 GAP = "_"
@@ -111,6 +115,12 @@ def expand(plan: VenuePlan) -> list[Seat]:
                     errors.add(where, f"the plan has more than {MAX_PLAN_SEATS} seats")
                     errors.raise_any()
                 name = f"{seat.section} {seat.row} {seat.number}"
+                if max(seat.x, seat.y) > MAX_GRID:
+                    errors.add(
+                        f"{where}.seats",
+                        f"{name} is at x={seat.x}, y={seat.y}: past the grid's {MAX_GRID}",
+                    )
+                    errors.raise_any()
                 if seat.label in labels:
                     errors.add(f"{where}.seats", f"{name} is already at {labels[seat.label]}")
                     continue

@@ -209,6 +209,11 @@ INVALID = {
         "sections.0.rows.2.seats",
         ["more than 100000 seats"],
     ),
+    "past the grid": (
+        with_row(seats="1-3", x=100_000),
+        "sections.0.rows.2.seats",
+        ["Stalls Z 2 is at x=100001"],
+    ),
     "zone defined twice": (
         small_plan(zones=[{"code": "A", "name": "x"}, {"code": "A", "name": "y"}]),
         "zones",
