@@ -4,11 +4,13 @@ idempotent retries and the 10,000-seat arena."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import time
 from typing import Any
 
+import psycopg2.errors
 import pytest
 from support import PASSWORD, call
 
@@ -452,3 +454,52 @@ async def test_demo_seed_creates_the_theatre_and_the_studio(client):
     seats = await seats_of(client, theatre["id"])
     assert len(set(seats["zone"])) == 3 and set(seats["section"]) == {"Stalls", "Circle"}
     assert seats["wheelchair"]
+
+
+# --- what the database enforces -------------------------------------------------------------
+
+
+async def test_database_refuses_a_second_current_seat_at_a_label_or_position(
+    admin, db_execute, db_rows
+):
+    """Unique (venue, section, row, number) and (venue, x, y) among current seats, and a
+    seat's zone one of its venue's; a retired seat frees its position and label."""
+    venue = await create(admin, small_plan())
+    insert = (
+        "INSERT INTO seats (venue_id, section, row_label, number, x, y, zone)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    )
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        db_execute(insert, venue["id"], "Stalls", "A", "1", 50, 50, "A")  # label taken
+    with pytest.raises(psycopg2.errors.UniqueViolation):
+        db_execute(insert, venue["id"], "Stalls", "Z", "1", 1, 0, "A")  # Stalls A 1's place
+    with pytest.raises(psycopg2.errors.ForeignKeyViolation):
+        db_execute(insert, venue["id"], "Stalls", "Z", "1", 50, 50, "Q")
+    db_execute(
+        "UPDATE seats SET retired_at = now() WHERE venue_id = %s AND number = '1'"
+        " AND row_label = 'A' AND section = 'Stalls'",
+        venue["id"],
+    )
+    db_execute(insert, venue["id"], "Stalls", "A", "1", 1, 0, "A")
+    assert db_rows(
+        "SELECT count(*) FROM seats WHERE section = 'Stalls' AND row_label = 'A' AND number = '1'"
+    ) == [(2,)]
+
+
+async def test_concurrent_plan_edits_each_apply_whole(client, admin):
+    """Two replaces of one plan at once: both succeed one after the other (version 3), no
+    seat is duplicated, and the plan is one of the two."""
+    venue = await create(admin, small_plan())
+    url = f"{VENUES}/{venue['id']}"
+    first = small_plan(name="First")
+    second = small_plan(name="Second")
+    second["sections"][0]["rows"][0]["seats"] = "1-4, _, 5-9"
+    replies = await asyncio.gather(
+        admin.call("PUT", url, json=first), admin.call("PUT", url, json=second)
+    )
+    assert sorted(r.status for r in replies) == [200, 200]
+    assert sorted(r.data["version"] for r in replies) == [2, 3]
+    seats = await seats_of(client, venue["id"])
+    assert len(set(ids_by_label(seats))) == len(seats["id"])
+    last = max(replies, key=lambda r: r.data["version"]).data["name"]
+    assert len(seats["id"]) == {"First": 26, "Second": 27}[last]
