@@ -43,6 +43,10 @@ from .models import (
     ShiftReport,
     TokenPair,
     User,
+    Venue,
+    VenueDetail,
+    VenuePlan,
+    VenueSeats,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -339,6 +343,38 @@ class Client:
 
     async def delete_event(self, event_id: int) -> None:
         await self.request("DELETE", f"{API}/events/{event_id}")
+
+    # --- venues and seating plans --------------------------------------------------------
+
+    async def venues(self) -> list[Venue]:
+        return await self._list(f"{API}/venues", Venue)
+
+    async def venue(self, venue_id: int) -> VenueDetail:
+        """The venue with its plan in the compact form (what ``replace_venue`` takes)."""
+        return await self._get(f"{API}/venues/{venue_id}", VenueDetail)
+
+    async def venue_seats(self, venue_id: int) -> VenueSeats:
+        return await self._get(f"{API}/venues/{venue_id}/seats", VenueSeats)
+
+    async def create_venue(self, plan: VenuePlan, *, idempotency_key: str | None = None) -> Venue:
+        body = plan.model_dump(mode="json", exclude_none=True)
+        data = await self.request(
+            "POST", f"{API}/venues", json=body, idempotency_key=idempotency_key
+        )
+        return Venue.model_validate(data)
+
+    async def replace_venue(
+        self, venue_id: int, plan: VenuePlan, *, idempotency_key: str | None = None
+    ) -> Venue:
+        """Replace the plan: seats keep their ids by label, removed ones are retired."""
+        body = plan.model_dump(mode="json", exclude_none=True)
+        data = await self.request(
+            "PUT", f"{API}/venues/{venue_id}", json=body, idempotency_key=idempotency_key
+        )
+        return Venue.model_validate(data)
+
+    async def delete_venue(self, venue_id: int) -> None:
+        await self.request("DELETE", f"{API}/venues/{venue_id}")
 
     # --- bookings ----------------------------------------------------------------------
 

@@ -659,6 +659,102 @@ class LiveError(Response):
     errors: list[FieldError] = Field(default_factory=list)
 
 
+# --- venues and seating plans (docs/venues.md) -------------------------------------
+
+# The most seats one plan may hold: an arena is 10,000 to 20,000; past this it is a mistake.
+MAX_PLAN_SEATS = 100_000
+# Grid offsets (section origin, row start and row y) stay small enough to add safely.
+GridOffset = Annotated[int, Field(ge=0, le=100_000), BeforeValidator(_not_bool)]
+ZoneCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9]{1,8}$"),
+    Field(description="1 to 8 letters or digits"),
+]
+RowLabel = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9]{1,8}$"),
+    Field(description="1 to 8 letters or digits"),
+]
+SectionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+# A seat list: comma-separated labels ("7"), ranges ("1-14", "14-1", "1-13/2" for odd
+# numbers) and, in a row's seats only, "_" for a gap of one position (an aisle).
+SeatList = Annotated[str, StringConstraints(max_length=4000)]
+
+
+class Zone(Request):
+    code: ZoneCode
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    rank: Annotated[int, Field(ge=1, le=1000, description="best-available prefers rank 1")] = 1
+
+
+class PlanRow(Request):
+    """One row of seats: its label, where it starts and the seats left to right."""
+
+    row: RowLabel
+    y: GridOffset = Field(description="the row's grid line, from the section's origin")
+    x: GridOffset = Field(0, description="the first position, from the section's origin")
+    seats: SeatList = Field(description='left to right, e.g. "1-6, _, _, 7-14"')
+    zone: ZoneCode | None = Field(None, description="default: the section's zone")
+    zone_seats: dict[ZoneCode, SeatList] | None = Field(
+        None, description='seats in another zone than the row\'s, e.g. {"C": "1,2,13,14"}'
+    )
+    wheelchair: SeatList | None = Field(None, description='wheelchair spaces, e.g. "1,2"')
+    companion: SeatList | None = Field(None, description="companion seats")
+    restricted: SeatList | None = Field(None, description='restricted view ("*": whole row)')
+
+
+class PlanSection(Request):
+    name: SectionName
+    x: GridOffset = Field(0, description="the section's origin on the venue's grid")
+    y: GridOffset = 0
+    zone: ZoneCode | None = Field(None, description="the zone of rows that name none")
+    rows: list[PlanRow] = Field(default_factory=list, max_length=MAX_PLAN_SEATS)
+
+
+class VenuePlan(Request):
+    """A venue with its seating plan in the compact form (what import takes and export
+    gives back)."""
+
+    name: Title
+    address: Text255 | None = None
+    description: Text1000 | None = None
+    zones: list[Zone] = Field(default_factory=list, max_length=100)
+    sections: list[PlanSection] = Field(default_factory=list, max_length=MAX_PLAN_SEATS)
+
+
+class Venue(Response):
+    id: int
+    name: str
+    address: str | None
+    description: str | None
+    version: int = Field(description="increases with every change to the venue or its plan")
+    seat_count: int = Field(description="the plan's current seats")
+    created_at: datetime
+    updated_at: datetime
+
+
+class VenueDetail(Venue):
+    plan: VenuePlan = Field(description="the plan in the compact form: PUT takes it back")
+
+
+class VenueSeats(Response):
+    """The plan's current seats, one array per column (index i of each is one seat)."""
+
+    venue_id: int
+    version: int
+    id: list[int]
+    section: list[str]
+    row: list[str]
+    number: list[str]
+    x: list[int]
+    y: list[int]
+    zone: list[str]
+    wheelchair: list[int] = Field(description="ids of the wheelchair spaces")
+    companion: list[int] = Field(description="ids of the companion seats")
+    restricted_view: list[int] = Field(description="ids of the seats with a restricted view")
+    zones: list[Zone]
+
+
 # --- meta ----------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ from .keys import (
     REPORTS,
     TICKETS,
     TOKENS,
+    VENUES,
 )
 from .listener import Listener
 from .live import GOING_AWAY, Hub
@@ -53,6 +54,7 @@ from .reports import Reports
 from .routes import setup_routes
 from .security import AccessTokens, Passwords
 from .tickets import Tickets
+from .venues import Venues
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[BOOKINGS] = Bookings(database, config, metrics)
     app[TICKETS] = Tickets(database)
     app[REPORTS] = Reports(database)
+    app[VENUES] = Venues(database)
     app[AUDIT] = AuditLog(database)
     app[HUB] = hub
     app[LISTENER] = listener

@@ -1,4 +1,5 @@
-"""The ``boxoffice`` command: serve, demo, migrate, user add, token add, tui."""
+"""The ``boxoffice`` command: serve, demo, migrate, user add, token add, venue import and
+export, tui."""
 
 from __future__ import annotations
 
@@ -151,6 +152,64 @@ def cmd_token_add(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_venue_import(args: argparse.Namespace, config: Config) -> int:
+    """Create a venue from a plan file (or replace venue ``--venue``'s plan), audited as cli."""
+    from common.models import VenuePlan
+
+    from .audit import command_line
+    from .envelope import ApiError
+    from .venues import Venues
+
+    try:
+        plan = VenuePlan.model_validate_json(Path(args.file).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {args.file}: {exc.strerror or exc}") from None
+    except ValidationError as exc:
+        for err in exc.errors():
+            field = ".".join(map(str, err["loc"])) or "plan"
+            print(f"boxoffice: {args.file}: {field}: {err['msg']}", file=sys.stderr)
+        return 2
+
+    async def store(database: db.Database, passwords: Passwords) -> Any:
+        venues = Venues(database)
+        if args.venue is None:
+            return await venues.create(plan, by=command_line())
+        return await venues.replace(args.venue, plan, by=command_line())
+
+    try:
+        row = _offline(config, store)
+    except ApiError as exc:
+        return _refused(args.file, exc)
+    done = "created" if args.venue is None else "replaced the plan of"
+    print(f"{done} venue {row['id']} ({row['name']}): {row['seat_count']} seats")
+    return 0
+
+
+def cmd_venue_export(args: argparse.Namespace, config: Config) -> int:
+    """Print a venue's plan in the compact form (what ``venue import`` takes)."""
+    from .envelope import ApiError
+    from .venues import Venues
+
+    async def read(database: db.Database, passwords: Passwords) -> Any:
+        return await Venues(database).detail(args.venue_id)
+
+    try:
+        _, plan = _offline(config, read)
+    except ApiError as exc:
+        return _refused(f"venue {args.venue_id}", exc)
+    print(plan.model_dump_json(indent=2, exclude_none=True))
+    return 0
+
+
+def _refused(what: str, exc: Any) -> int:
+    """Print why the server side refused (each field of a 422 on a line of its own)."""
+    errors = (exc.data or {}).get("errors") if isinstance(exc.data, dict) else None
+    for err in errors or [{"field": "", "message": exc.message}]:
+        where = f"{err['field']}: " if err["field"] else ""
+        print(f"boxoffice: {what}: {where}{err['message']}", file=sys.stderr)
+    return 2 if exc.code == 422 else 1
+
+
 def _invalid(model: type[BaseModel], **fields: Any) -> bool:
     """Validate command-line input as the API would; print why it is refused."""
     try:
@@ -249,6 +308,19 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--role", choices=sorted(ROLES), default="user")
     server_flags(issue)
     issue.set_defaults(run=cmd_token_add)
+
+    venue = sub.add_parser("venue", help="manage venues' seating plans").add_subparsers(
+        dest="action", required=True
+    )
+    imp = venue.add_parser("import", help="create a venue from a plan file (docs/venues.md)")
+    imp.add_argument("file", help="the plan in the compact JSON form")
+    imp.add_argument("--venue", type=int, help="replace this venue's plan instead")
+    server_flags(imp)
+    imp.set_defaults(run=cmd_venue_import)
+    exp = venue.add_parser("export", help="print a venue's plan in the compact JSON form")
+    exp.add_argument("venue_id", type=int)
+    server_flags(exp)
+    exp.set_defaults(run=cmd_venue_export)
 
     demo.add_argument(
         "--no-tui", action="store_true", help="only the server (also when not on a terminal)"

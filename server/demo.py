@@ -1,4 +1,4 @@
-"""Demo accounts and events, so a fresh install has something to show."""
+"""Demo accounts, venues and events, so a fresh install has something to show."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from common.models import EventQuery, Role
 
 from .audit import Signer
 from .envelope import Conflict
-from .keys import AUTH, EVENTS
+from .keys import AUTH, EVENTS, VENUES
+from .venues import shipped_plan
 
 ADMIN: tuple[str, str, Role] = ("admin", "admin-demo", "admin")
 CLERK: tuple[str, str, Role] = ("clerk", "clerk-demo", "clerk")
@@ -27,6 +28,9 @@ SHOWS = (
 )
 
 
+# Seating plans of server/plans/ (venues only: the events stay general admission for now).
+DEMO_VENUES = ("theatre", "studio")
+
 DEMO = Signer("system", "demo seed")  # signs the audit records of the demo data
 
 
@@ -35,6 +39,10 @@ async def seed(app: web.Application) -> None:
     for username, password, role in ACCOUNTS:
         with contextlib.suppress(Conflict):
             await app[AUTH].create_user(username, password, role, by=DEMO, operator=True)
+    venues = app[VENUES]
+    if not await venues.list():
+        for plan in DEMO_VENUES:
+            await venues.create(shipped_plan(plan), by=DEMO)
     events = app[EVENTS]
     if await events.list(EventQuery(limit=1)):
         return

@@ -27,6 +27,7 @@ from .metrics import Metrics
 from .reports import Reports
 from .security import AccessTokens
 from .tickets import Tickets
+from .venues import Venues
 
 CONFIG = web.AppKey("config", Config)
 # Made by create_app with its middleware (unless BOXOFFICE_METRICS=false).
@@ -48,3 +49,4 @@ AUDIT = web.AppKey("audit", AuditLog)
 HUB = web.AppKey("hub", Hub)
 LISTENER = web.AppKey("listener", Listener)
 HEALTH = web.AppKey("health", Health)
+VENUES = web.AppKey("venues", Venues)

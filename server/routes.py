@@ -16,6 +16,7 @@ from .handlers import (
     tickets,
     tokens,
     users,
+    venues,
 )
 from .keys import CONFIG
 
@@ -63,6 +64,13 @@ def setup_routes(app: web.Application) -> None:
         f"{V1}/bookings/{{booking_id}}/confirm", bookings.confirm_booking, name="confirm_booking"
     )
     r.add_get(f"{V1}/bookings/{{booking_id}}/ticket", tickets.ticket, name="ticket")
+
+    r.add_get(f"{V1}/venues", venues.list_venues, name="venues")
+    r.add_post(f"{V1}/venues", venues.create_venue, name="create_venue")
+    r.add_get(f"{V1}/venues/{{venue_id}}", venues.get_venue, name="venue")
+    r.add_get(f"{V1}/venues/{{venue_id}}/seats", venues.venue_seats, name="venue_seats")
+    r.add_put(f"{V1}/venues/{{venue_id}}", venues.replace_venue, name="replace_venue")
+    r.add_delete(f"{V1}/venues/{{venue_id}}", venues.delete_venue, name="delete_venue")
 
     r.add_post(f"{V1}/checkins", checkins.check_in, name="check_in")
 

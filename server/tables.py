@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Computed,
     ForeignKey,
@@ -145,4 +146,45 @@ api_tokens = Table(
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
     Column("last_used_at", TIMESTAMPTZ),
     Column("revoked_at", TIMESTAMPTZ),
+)
+
+
+venues = Table(
+    "venues",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("address", Text),
+    Column("description", Text),
+    Column("version", BigInteger, nullable=False, server_default="1"),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+)
+
+venue_zones = Table(
+    "venue_zones",
+    metadata,
+    Column("venue_id", BigInteger, ForeignKey("venues.id"), primary_key=True),
+    Column("code", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("retired_at", TIMESTAMPTZ),
+)
+
+# A seat's id is stable: plan edits keep it by label and retire removed seats (retired_at).
+seats = Table(
+    "seats",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("venue_id", BigInteger, ForeignKey("venues.id"), nullable=False),
+    Column("section", Text, nullable=False),
+    Column("row_label", Text, nullable=False),
+    Column("number", Text, nullable=False),
+    Column("x", Integer, nullable=False),
+    Column("y", Integer, nullable=False),
+    Column("zone", Text, nullable=False),
+    Column("wheelchair", Boolean, nullable=False, server_default="false"),
+    Column("companion", Boolean, nullable=False, server_default="false"),
+    Column("restricted_view", Boolean, nullable=False, server_default="false"),
+    Column("retired_at", TIMESTAMPTZ),
 )

@@ -37,6 +37,9 @@ TABLES = (
     "audit_log",
     "idempotency_keys",
     "api_tokens",
+    "venues",
+    "venue_zones",
+    "seats",
 )
 
 

@@ -151,6 +151,61 @@ async def test_token_add_refuses_a_blank_name(client, database_url, db_rows):
     assert db_rows("SELECT count(*) FROM api_tokens") == [(0,)]
 
 
+# --- venue import and export --------------------------------------------------------
+
+PLANS = Path(__file__).resolve().parent.parent / "server" / "plans"
+
+
+async def test_venue_import_and_export_round_trip(client, database_url, db_rows, tmp_path):
+    """`venue import` creates the theatre (audited as cli); `venue export` prints a plan that,
+    imported again with --venue, keeps every seat as it was, ids included."""
+    done = await boxoffice_async(
+        "venue", "import", str(PLANS / "theatre.json"), "--database-url", database_url
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created venue 1 (Royal Court Theatre): 396 seats" in done.stdout
+    before = db_rows(
+        "SELECT id, section, row_label, number, x, y, zone, wheelchair, companion,"
+        " restricted_view FROM seats ORDER BY id"
+    )
+    exported = await boxoffice_async("venue", "export", "1", "--database-url", database_url)
+    assert exported.returncode == 0, exported.stderr
+    plan = json.loads(exported.stdout)
+    assert plan["name"] == "Royal Court Theatre"
+    path = tmp_path / "exported.json"
+    path.write_text(exported.stdout)
+    again = await boxoffice_async(
+        "venue", "import", str(path), "--venue", "1", "--database-url", database_url
+    )
+    assert again.returncode == 0, again.stderr
+    assert "replaced the plan of venue 1" in again.stdout
+    after = db_rows(
+        "SELECT id, section, row_label, number, x, y, zone, wheelchair, companion,"
+        " restricted_view FROM seats ORDER BY id"
+    )
+    assert after == before
+    records = db_rows(
+        "SELECT actor, action FROM audit_log WHERE action LIKE 'venue.%%' ORDER BY id"
+    )
+    assert records == [("cli", "venue.create"), ("cli", "venue.update")]
+    served = await call(client, "GET", "/api/v1/venues/1")
+    assert served.data["version"] == 2
+
+
+async def test_venue_import_names_each_problem(client, database_url, db_rows, tmp_path):
+    """A plan with an overlap exits 2 naming the place; an unknown venue exits 1."""
+    plan = json.loads((PLANS / "studio.json").read_text())
+    plan["sections"][0]["rows"][1]["y"] = 0
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(plan))
+    done = await boxoffice_async("venue", "import", str(path), "--database-url", database_url)
+    assert done.returncode == 2
+    assert "sections.0.rows.1.seats" in done.stderr and "overlaps" in done.stderr
+    assert db_rows("SELECT count(*) FROM venues") == [(0,)]
+    missing = await boxoffice_async("venue", "export", "7", "--database-url", database_url)
+    assert missing.returncode == 1 and "Venue 7 not found" in missing.stderr
+
+
 # --- serve without a secret and configuration -------------------------------------
 
 

@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 from support import PASSWORD, call, event_body
 
-from server.keys import API_TOKENS, AUTH
+from server.keys import API_TOKENS, AUTH, VENUES
 from server.security import Principal
+from server.venues import shipped_plan
 
 V1 = "/api/v1"
 BOOKINGS = f"{V1}/bookings"
@@ -54,6 +55,12 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
     ("DELETE", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
     ("POST", f"{BOOKINGS}/{{booking_id}}/confirm"): LOGGED_IN,
+    ("GET", f"{V1}/venues"): ANYONE,
+    ("POST", f"{V1}/venues"): ADMIN,
+    ("GET", f"{V1}/venues/{{venue_id}}"): ANYONE,
+    ("GET", f"{V1}/venues/{{venue_id}}/seats"): ANYONE,
+    ("PUT", f"{V1}/venues/{{venue_id}}"): ADMIN,
+    ("DELETE", f"{V1}/venues/{{venue_id}}"): ADMIN,
     ("POST", f"{V1}/checkins"): STAFF,
     ("GET", f"{BOOKINGS}/{{booking_id}}/ticket"): LOGGED_IN,
     ("GET", f"{V1}/reports/shift"): STAFF,
@@ -107,6 +114,8 @@ class Requests:
             path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
         if "{token_id}" in path:
             path = path.replace("{token_id}", str(await self._api_token()))
+        if "{venue_id}" in path:
+            path = path.replace("{venue_id}", str(await self._venue()))
         if "{user_id}" in path:
             path = path.replace("{user_id}", str(await self._account()))
         return path, await self._body(method, route)
@@ -115,6 +124,12 @@ class Requests:
         """A fresh integration token's id, issued server-side (signed by ``owner``)."""
         signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
         row, _ = await self.client.server.app[API_TOKENS].issue(signer, "matrix", "user")
+        return row["id"]
+
+    async def _venue(self) -> int:
+        """A fresh venue's id (the studio's plan), made server-side."""
+        signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
+        row = await self.client.server.app[VENUES].create(shipped_plan("studio"), by=signer)
         return row["id"]
 
     async def _account(self) -> int:
@@ -156,6 +171,8 @@ class Requests:
             return {"code": (await self._booking())["ticket_code"]}
         if (method, route) == ("POST", BOOKINGS):
             return {"event_id": (await self.make_event())["id"], "quantity": 1}
+        if (method, route) in {("POST", f"{V1}/venues"), ("PUT", f"{V1}/venues/{{venue_id}}")}:
+            return shipped_plan("studio").model_dump(mode="json", exclude_none=True)
         if (method, route) == ("PATCH", f"{V1}/users/{{user_id}}"):
             return {"role": "clerk"}
         if (method, route) == ("POST", f"{V1}/tokens"):

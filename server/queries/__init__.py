@@ -18,6 +18,7 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 - ``reports``: ``SHIFT_REPORT`` and ``SEAT_LEDGER``;
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
+- ``venues``: venues, price zones and seats (``INSERT_VENUE``, ``REVIVE_SEATS``...);
 - ``health``: ``PING``, readiness's check that the database answers;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
   ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
@@ -105,6 +106,24 @@ from .idempotency import (
     IDEMPOTENCY_STORE,
 )
 from .reports import SEAT_LEDGER, SHIFT_REPORT
+from .venues import (
+    DELETE_VENUE,
+    GET_VENUE,
+    GET_VENUE_FOR_UPDATE,
+    INSERT_NEW_SEATS,
+    INSERT_SEATS,
+    INSERT_VENUE,
+    LIST_VENUES,
+    REPEATABLE_READ,
+    RETIRE_SEATS,
+    RETIRE_ZONES,
+    REVIVE_SEATS,
+    UPDATE_VENUE,
+    UPSERT_ZONES,
+    VENUE_COLUMNS,
+    VENUE_SEATS,
+    VENUE_ZONES,
+)
 
 __all__ = [
     "ACCOUNTS_TO_WATCH",
@@ -125,6 +144,7 @@ __all__ = [
     "COUNT_REGISTRATION",
     "CREATE_SESSION",
     "DELETE_EVENT",
+    "DELETE_VENUE",
     "END_SESSIONS",
     "EVENTS_BY_ID",
     "EVENT_COLUMNS",
@@ -136,6 +156,8 @@ __all__ = [
     "GET_EVENT_FOR_UPDATE",
     "GET_TICKET",
     "GET_USER",
+    "GET_VENUE",
+    "GET_VENUE_FOR_UPDATE",
     "HAS_ACTIVE_BOOKINGS",
     "IDEMPOTENCY_LOCK",
     "IDEMPOTENCY_LOCK_CLASS",
@@ -143,7 +165,10 @@ __all__ = [
     "IDEMPOTENCY_PURGE",
     "IDEMPOTENCY_STORE",
     "INSERT_EVENT",
+    "INSERT_NEW_SEATS",
+    "INSERT_SEATS",
     "INSERT_USER",
+    "INSERT_VENUE",
     "ISSUE_API_TOKEN",
     "LIST_ALL_BOOKINGS",
     "LIST_API_TOKENS",
@@ -152,12 +177,17 @@ __all__ = [
     "LIST_EVENT_BOOKINGS",
     "LIST_USERS",
     "LIST_USER_BOOKINGS",
+    "LIST_VENUES",
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
     "PING",
     "PURGE_SESSIONS",
     "PURGE_THROTTLES",
     "RECORD_LOGIN_FAILURE",
+    "REPEATABLE_READ",
+    "RETIRE_SEATS",
+    "RETIRE_ZONES",
+    "REVIVE_SEATS",
     "REVOKE_API_TOKEN",
     "REVOKE_SESSION",
     "ROTATE_SESSION",
@@ -165,9 +195,14 @@ __all__ = [
     "SHIFT_REPORT",
     "UNLOCK_USER",
     "UPDATE_ACCOUNT",
+    "UPDATE_VENUE",
+    "UPSERT_ZONES",
     "USER_BY_NAME",
     "USER_COLUMNS",
     "USE_API_TOKEN",
+    "VENUE_COLUMNS",
+    "VENUE_SEATS",
+    "VENUE_ZONES",
     "AccountStateRow",
     "BookOutcome",
     "CancelOutcome",

@@ -1,0 +1,221 @@
+"""Venues, their price zones and seats: reading, creating, replacing a plan (seats kept
+by label, removed ones retired) and deleting, each change with its audit record.
+
+Seats travel as one array per column (``sections``, ``rows``, ``numbers``, ``xs``...)
+and are spread into rows by ``unnest``: a 10,000-seat plan is one statement, not 10,000.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Integer,
+    String,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from ..db import compiled
+from ..tables import seats, venue_zones, venues
+from ._shared import _param, _record
+
+VENUE_COLUMNS = tuple(venues.c)
+
+_venue_id = _param("venue_id", BigInteger)
+_current = seats.c.retired_at.is_(None)
+
+# How many current seats a venue has, as a column of the venue's row.
+_seat_count = (
+    select(func.count())
+    .where(seats.c.venue_id == venues.c.id, _current)
+    .scalar_subquery()
+    .label("seat_count")
+)
+
+GET_VENUE = compiled(select(*VENUE_COLUMNS, _seat_count).where(venues.c.id == _venue_id))
+LIST_VENUES = compiled(select(*VENUE_COLUMNS, _seat_count).order_by(venues.c.name, venues.c.id))
+GET_VENUE_FOR_UPDATE = compiled(
+    select(venues.c.id).where(venues.c.id == _venue_id).with_for_update()
+)
+
+# A plan's reads (venue, zones, seats) see one snapshot.
+REPEATABLE_READ = compiled(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+VENUE_ZONES = compiled(
+    select(venue_zones.c.code, venue_zones.c.name, venue_zones.c.rank)
+    .where(venue_zones.c.venue_id == _venue_id, venue_zones.c.retired_at.is_(None))
+    .order_by(venue_zones.c.rank, venue_zones.c.code)
+)
+
+VENUE_SEATS = compiled(
+    select(seats).where(seats.c.venue_id == _venue_id, _current).order_by(seats.c.id)
+)
+
+
+def _array(name: str, item: Any) -> Any:
+    return _param(name, lambda: ARRAY(item))
+
+
+# --- zones ------------------------------------------------------------------------
+
+_zone_rows = (
+    func.unnest(_array("codes", Text), _array("names", Text), _array("ranks", Integer))
+    .table_valued("code", "name", "rank")
+    .render_derived(name="z", with_types=False)
+)
+_upsert = pg_insert(venue_zones).from_select(
+    ["venue_id", "code", "name", "rank"],
+    select(_venue_id, _zone_rows.c.code, _zone_rows.c.name, _zone_rows.c.rank),
+)
+# A zone that comes back is current again, with its new name and rank.
+UPSERT_ZONES = compiled(
+    _upsert.on_conflict_do_update(
+        index_elements=[venue_zones.c.venue_id, venue_zones.c.code],
+        set_={
+            "name": _upsert.excluded.name,
+            "rank": _upsert.excluded.rank,
+            "retired_at": None,
+        },
+    )
+)
+
+# Zones the plan no longer has are retired, not deleted: retired seats still name them.
+RETIRE_ZONES = compiled(
+    update(venue_zones)
+    .where(
+        venue_zones.c.venue_id == _venue_id,
+        venue_zones.c.retired_at.is_(None),
+        venue_zones.c.code != func.all(_array("codes", Text)),
+    )
+    .values(retired_at=func.now())
+)
+
+# --- seats ------------------------------------------------------------------------
+
+_SEAT_FIELDS = ("section", "row_label", "number", "x", "y", "zone")
+_FLAG_FIELDS = ("wheelchair", "companion", "restricted_view")
+
+_new = (
+    func.unnest(
+        _array("sections", Text),
+        _array("rows", Text),
+        _array("numbers", Text),
+        _array("xs", Integer),
+        _array("ys", Integer),
+        _array("zones", Text),
+        _array("wheelchairs", Boolean),
+        _array("companions", Boolean),
+        _array("restricteds", Boolean),
+    )
+    .table_valued(*_SEAT_FIELDS, *_FLAG_FIELDS)
+    .render_derived(name="n", with_types=False)
+)
+_NEW_COLUMNS = [_new.c[name] for name in (*_SEAT_FIELDS, *_FLAG_FIELDS)]
+
+INSERT_SEATS = compiled(
+    insert(seats).from_select(
+        ["venue_id", *_SEAT_FIELDS, *_FLAG_FIELDS], select(_venue_id, *_NEW_COLUMNS)
+    )
+)
+
+RETIRE_SEATS = compiled(
+    update(seats)
+    .where(seats.c.venue_id == _venue_id, _current)
+    .values(retired_at=func.now())
+    .returning(seats.c.id)
+)
+
+_same_label = and_(
+    seats.c.venue_id == _venue_id,
+    tuple_(seats.c.section, seats.c.row_label, seats.c.number)
+    == tuple_(_new.c.section, _new.c.row_label, _new.c.number),
+)
+
+# The seats the new plan keeps (retired just now, or earlier and coming back): current
+# again, with their new position, zone and flags.
+REVIVE_SEATS = compiled(
+    update(seats)
+    .where(_same_label)
+    .values(
+        retired_at=None,
+        **{name: _new.c[name] for name in ("x", "y", "zone", *_FLAG_FIELDS)},
+    )
+    .returning(seats.c.id)
+)
+
+_label_exists = exists().where(_same_label)
+INSERT_NEW_SEATS = compiled(
+    insert(seats)
+    .from_select(
+        ["venue_id", *_SEAT_FIELDS, *_FLAG_FIELDS],
+        select(_venue_id, *_NEW_COLUMNS).where(~_label_exists),
+    )
+    .returning(seats.c.id)
+)
+
+# --- venues -----------------------------------------------------------------------
+
+_name = _param("name", String)
+_address = _param("address", String)
+_description = _param("description", String)
+
+
+def _details(rows: Any, **counts: Any) -> Any:
+    """The venue as the record keeps it, and the plan's counts."""
+    fields = {"venue_id": rows.c.id, **{k: rows.c[k] for k in ("name", "version")}, **counts}
+    return func.jsonb_build_object(*(arg for item in fields.items() for arg in item))
+
+
+_new_venue = (
+    insert(venues)
+    .values(name=_name, address=_address, description=_description)
+    .returning(*VENUE_COLUMNS)
+    .cte("new_venue")
+)
+_create_audit = _record(
+    "venue.create", _new_venue, _details(_new_venue, seats=_param("seat_count", Integer))
+).cte("create_audit")
+INSERT_VENUE = compiled(select(*_new_venue.c).add_cte(_create_audit))
+
+_updated = (
+    update(venues)
+    .where(venues.c.id == _venue_id)
+    .values(
+        name=_name,
+        address=_address,
+        description=_description,
+        version=venues.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(*VENUE_COLUMNS)
+    .cte("updated_venue")
+)
+_update_audit = _record(
+    "venue.update",
+    _updated,
+    _details(
+        _updated,
+        seats=_param("seat_count", Integer),
+        kept=_param("kept", Integer),
+        added=_param("added", Integer),
+        retired=_param("retired", Integer),
+    ),
+).cte("update_audit")
+UPDATE_VENUE = compiled(select(*_updated.c).add_cte(_update_audit))
+
+_gone = delete(venues).where(venues.c.id == _venue_id).returning(*VENUE_COLUMNS).cte("gone")
+_delete_audit = _record("venue.delete", _gone, _details(_gone)).cte("delete_audit")
+DELETE_VENUE = compiled(select(_gone.c.id).add_cte(_delete_audit))
