@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, embedded.EmbeddedError) as exc:
         print(f"boxoffice: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`boxoffice venue export 1 | head`): stop quietly, and keep
+        # Python from reporting the pipe again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         return 130
 

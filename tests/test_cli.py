@@ -192,6 +192,25 @@ async def test_venue_import_and_export_round_trip(client, database_url, db_rows,
     assert served.data["version"] == 2
 
 
+def test_venue_export_into_a_closed_pipe_stops_quietly(client, database_url):
+    """`boxoffice venue export 1 | head -c 20`: the reader leaves early, and the command
+    stops without a traceback."""
+    done = boxoffice("venue", "import", str(PLANS / "arena.json"), "--database-url", database_url)
+    assert done.returncode == 0, done.stderr
+    pipeline = f'"{BOXOFFICE}" venue export 1 --database-url "$DSN" | head -c 20'
+    done = subprocess.run(
+        ["bash", "-c", pipeline + "; exit ${PIPESTATUS[0]}"],
+        capture_output=True,
+        text=True,
+        env=clean_env(DSN=database_url),
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.startswith("{")
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 141
+
+
 async def test_venue_import_names_each_problem(client, database_url, db_rows, tmp_path):
     """A plan with an overlap exits 2 naming the place; an unknown venue exits 1."""
     plan = json.loads((PLANS / "studio.json").read_text())
