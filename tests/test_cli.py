@@ -193,11 +193,11 @@ async def test_venue_import_and_export_round_trip(client, database_url, db_rows,
 
 
 def test_venue_export_into_a_closed_pipe_stops_quietly(client, database_url):
-    """`boxoffice venue export 1 | head -c 20`: the reader leaves early, and the command
-    stops without a traceback."""
+    """`boxoffice venue export 1 | true`: the reader is gone before anything is written (it
+    exits at once; the command takes a while to start), and the command stops quietly."""
     done = boxoffice("venue", "import", str(PLANS / "arena.json"), "--database-url", database_url)
     assert done.returncode == 0, done.stderr
-    pipeline = f'"{BOXOFFICE}" venue export 1 --database-url "$DSN" | head -c 20'
+    pipeline = f'"{BOXOFFICE}" venue export 1 --database-url "$DSN" | true'
     done = subprocess.run(
         ["bash", "-c", pipeline + "; exit ${PIPESTATUS[0]}"],
         capture_output=True,
@@ -206,7 +206,6 @@ def test_venue_export_into_a_closed_pipe_stops_quietly(client, database_url):
         timeout=60,
         check=False,
     )
-    assert done.stdout.startswith("{")
     assert "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 141
 
