@@ -352,8 +352,8 @@ class Venues:
             raise NotFound(f"Venue {venue_id} not found")
         return row
 
-    async def detail(self, venue_id: int) -> tuple[Row, VenuePlan]:
-        """The venue and its plan in the compact form, read in one snapshot."""
+    async def _plan(self, venue_id: int) -> tuple[Row, list[Row], list[Row]]:
+        """The venue, its zones and its current seats, read in one snapshot."""
         async with self.db.transaction() as tx:
             await tx.execute(q.REPEATABLE_READ)
             info = await tx.fetchone(q.GET_VENUE, venue_id=venue_id)
@@ -361,17 +361,16 @@ class Venues:
                 raise NotFound(f"Venue {venue_id} not found")
             zones = await tx.fetchall(q.VENUE_ZONES, venue_id=venue_id)
             seats = await tx.fetchall(q.VENUE_SEATS, venue_id=venue_id)
+        return info, zones, seats
+
+    async def detail(self, venue_id: int) -> tuple[Row, VenuePlan]:
+        """The venue and its plan in the compact form."""
+        info, zones, seats = await self._plan(venue_id)
         return info, compact(info, zones, seats)
 
     async def seats(self, venue_id: int) -> dict[str, Any]:
         """The plan's current seats, one array per column, with the venue's version."""
-        async with self.db.transaction() as tx:
-            await tx.execute(q.REPEATABLE_READ)
-            info = await tx.fetchone(q.GET_VENUE, venue_id=venue_id)
-            if info is None:
-                raise NotFound(f"Venue {venue_id} not found")
-            zones = await tx.fetchall(q.VENUE_ZONES, venue_id=venue_id)
-            rows = await tx.fetchall(q.VENUE_SEATS, venue_id=venue_id)
+        info, zones, rows = await self._plan(venue_id)
         return {
             "venue_id": venue_id,
             "version": info["version"],
