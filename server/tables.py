@@ -82,6 +82,8 @@ events = Table(
     Column("checked_in", Integer, nullable=False, server_default="0"),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    # Seated on this venue's plan (its seats in event_seats); null: general admission.
+    Column("venue_id", BigInteger, ForeignKey("venues.id")),
 )
 
 bookings = Table(
@@ -187,4 +189,60 @@ seats = Table(
     Column("companion", Boolean, nullable=False, server_default="false"),
     Column("restricted_view", Boolean, nullable=False, server_default="false"),
     Column("retired_at", TIMESTAMPTZ),
+)
+
+
+# Migration 0010: what tickets are sold as, a seated event's seats, and the tickets of
+# orders (a booking is an order). The functions that change them are in that migration.
+ticket_types = Table(
+    "ticket_types",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("price", Numeric(10, 2)),
+    Column("zone_prices", JSONB, nullable=False, server_default="{}"),
+    Column("quota", Integer),
+    Column("sold", Integer, nullable=False, server_default="0"),
+    Column("on_sale", Boolean, nullable=False, server_default="true"),
+    Column("staff_only", Boolean, nullable=False, server_default="false"),
+    Column("is_default", Boolean, nullable=False, server_default="false"),
+    Column("position", Integer, nullable=False, server_default="0"),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+)
+
+event_seats = Table(
+    "event_seats",
+    metadata,
+    Column("event_id", BigInteger, ForeignKey("events.id"), primary_key=True),
+    Column("seat_id", BigInteger, ForeignKey("seats.id"), primary_key=True),
+    Column("zone", Text, nullable=False),
+    Column("row_rank", Integer, nullable=False),
+    Column("x", Integer, nullable=False),
+    Column("centre", Integer, nullable=False),
+    Column("state", Text, nullable=False, server_default="free"),
+    Column("booking_id", BigInteger),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("booking_id", BigInteger, ForeignKey("bookings.id"), nullable=False),
+    Column("event_id", BigInteger, ForeignKey("events.id"), nullable=False),
+    Column("ticket_type_id", BigInteger, ForeignKey("ticket_types.id"), nullable=False),
+    Column("seat_id", BigInteger, ForeignKey("seats.id")),
+    Column("zone", Text),
+    Column("price", Numeric(10, 2), nullable=False),
+    Column("code", Text, unique=True),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("released_at", TIMESTAMPTZ),
+    Column("release", Text),
+    Column("released_by", BigInteger, ForeignKey("users.id")),
+    Column("refund", Numeric(10, 2)),
+    Column("refund_method", Text),
+    Column("checked_in_at", TIMESTAMPTZ),
+    Column("checked_in_by", BigInteger, ForeignKey("users.id")),
+    Column("checked_in_gate", String(64)),
 )
