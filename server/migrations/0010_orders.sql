@@ -238,29 +238,41 @@ $$;
 -- --- best available --------------------------------------------------------------------
 
 -- The best window of p_count seats following on in one row (ids and xs left to right, cs
--- their distances from the row's middle): the one nearest the middle; null if none.
+-- their distances from the row's middle): the one nearest the middle, avoiding a window
+-- that would leave a single seat alone beside it (a seat nobody buying together can
+-- take); null if none.
 CREATE FUNCTION boxoffice_best_window(ids BIGINT[], xs INTEGER[], cs INTEGER[], p_count INTEGER)
 RETURNS BIGINT[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     n INTEGER := cardinality(ids);
+    run_end INTEGER[] := array_fill(0, ARRAY[n]);
     run_start INTEGER := 1;
     best_cost BIGINT;
     best_at INTEGER;
     cost BIGINT;
+    w INTEGER;
 BEGIN
+    -- Where the run of seats following on that each seat is in ends.
+    FOR i IN REVERSE n .. 1 LOOP
+        run_end[i] := CASE WHEN i < n AND xs[i + 1] = xs[i] + 1 THEN run_end[i + 1] ELSE i END;
+    END LOOP;
     FOR i IN 1 .. n LOOP
         IF i > 1 AND xs[i] <> xs[i - 1] + 1 THEN
             run_start := i;
         END IF;
-        IF i - run_start + 1 >= p_count THEN
+        w := i - p_count + 1;  -- the window w .. i
+        IF w >= run_start THEN
             cost := 0;
-            FOR j IN i - p_count + 1 .. i LOOP
+            FOR j IN w .. i LOOP
                 cost := cost + cs[j];
             END LOOP;
+            IF w - run_start = 1 OR run_end[i] - i = 1 THEN
+                cost := cost + 1000000;  -- leaves an orphan seat
+            END IF;
             IF best_cost IS NULL OR cost < best_cost THEN
                 best_cost := cost;
-                best_at := i - p_count + 1;
+                best_at := w;
             END IF;
         END IF;
     END LOOP;
@@ -409,7 +421,8 @@ BEGIN
     -- The lines: each names an on-sale type of the event that the caller may sell.
     FOR line IN
         SELECT n, (l ->> 'type')::bigint AS type_id, (l ->> 'quantity')::integer AS quantity,
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(l -> 'seats', '[]')))::bigint[]
+               ARRAY(SELECT jsonb_array_elements_text(
+                   coalesce(nullif(l -> 'seats', 'null'), '[]')))::bigint[]
                    AS seat_ids
           FROM jsonb_array_elements(req -> 'lines') WITH ORDINALITY AS l(l, n)
     LOOP
@@ -470,22 +483,23 @@ BEGIN
     END IF;
 
     -- The event's seats, under its lock (taken last for a seated event: its seats are
-    -- already this order's). The refusal is read after the lock: what others left.
-    UPDATE events
-       SET available_seats = available_seats - v_count, version = version + 1,
-           updated_at = now()
-     WHERE id = v_event AND date > now() AND available_seats >= v_count
-    RETURNING * INTO ev;
+    -- already this order's). The lock waits for any order, edit or delete in flight and
+    -- reads the event as it is now: the seats are taken from that row, and a refusal is
+    -- said from it, never from the snapshot the function began with.
+    SELECT * INTO ev FROM events WHERE id = v_event FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        SELECT * INTO ev FROM events WHERE id = v_event;
-        IF NOT FOUND THEN
-            PERFORM boxoffice_refuse('not_found');
-        ELSIF ev.date <= now() THEN
-            PERFORM boxoffice_refuse('started');
-        END IF;
+        PERFORM boxoffice_refuse('not_found');
+    ELSIF ev.date <= now() THEN
+        PERFORM boxoffice_refuse('started');
+    ELSIF ev.available_seats < v_count THEN
         PERFORM boxoffice_refuse('sold_out', jsonb_build_object(
             'available_seats', ev.available_seats));
     END IF;
+    UPDATE events
+       SET available_seats = ev.available_seats - v_count, version = ev.version + 1,
+           updated_at = now()
+     WHERE id = v_event
+    RETURNING * INTO ev;
 
     -- The order's amount: each ticket at its type's price for its zone, as of the lock.
     SELECT coalesce(sum(coalesce((tt.zone_prices ->> es.zone)::numeric, tt.price, ev.price)), 0)
