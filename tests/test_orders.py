@@ -401,8 +401,8 @@ async def test_returning_one_ticket_refunds_it_and_frees_its_seat(clerk, seated_
         "SELECT refund, refund_method FROM tickets WHERE id = %s", back["id"]
     )
     assert (refund, method) == (Decimal("30.00"), "cash")
-    [(action, details)] = db_rows(
-        "SELECT action, details FROM audit_log WHERE booking_id = %s AND action = 'booking.return'",
+    [(details,)] = db_rows(
+        "SELECT details FROM audit_log WHERE booking_id = %s AND action = 'booking.return'",
         order["id"],
     )
     assert details["ticket_ids"] == [back["id"]] and details["refund_method"] == "cash"
