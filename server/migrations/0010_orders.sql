@@ -618,8 +618,13 @@ BEGIN
     RETURN to_jsonb(b) || jsonb_build_object(
         'available_seats', ev.available_seats, 'event_version', ev.version,
         'venue_id', ev.venue_id, 'tickets', boxoffice_order_tickets(b.id));
-EXCEPTION WHEN SQLSTATE 'BX409' THEN
-    RETURN SQLERRM::jsonb;
+EXCEPTION
+    WHEN SQLSTATE 'BX409' THEN
+        RETURN SQLERRM::jsonb;
+    -- A seated order holds its seats while it waits for the event: an edit or delete of
+    -- the event waiting for those seats is a deadlock PostgreSQL breaks by failing one.
+    WHEN deadlock_detected THEN
+        RETURN '{"refused": "busy"}'::jsonb;
 END
 $$;
 
