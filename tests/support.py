@@ -151,6 +151,11 @@ def event_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def event_only(detail: dict[str, Any]) -> dict[str, Any]:
+    """GET /events/{id}'s answer without its ticket types: the event as lists show it."""
+    return {name: value for name, value in detail.items() if name != "ticket_types"}
+
+
 # --- the database, directly ------------------------------------------------------------
 
 
