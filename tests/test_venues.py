@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg2.errors
 import pytest
-from support import PASSWORD, call
+from support import PASSWORD, call, small_plan
 
 from common.client import ApiError, Client
 from common.models import VenuePlan
@@ -21,45 +21,6 @@ from server.venues import shipped_plan
 
 V1 = "/api/v1"
 VENUES = f"{V1}/venues"
-
-
-def small_plan(**overrides: Any) -> dict[str, Any]:
-    """Two sections, three zones, a gap, descending and odd/even numbering, and flags."""
-    plan = {
-        "name": "The Playhouse",
-        "address": "1 High Street",
-        "zones": [
-            {"code": "A", "name": "Front", "rank": 1},
-            {"code": "B", "name": "Back", "rank": 2},
-            {"code": "C", "name": "Circle", "rank": 3},
-        ],
-        "sections": [
-            {
-                "name": "Stalls",
-                "zone": "A",
-                "rows": [
-                    {"row": "A", "y": 0, "x": 1, "seats": "1-4, _, _, 5-8", "wheelchair": "1,8"},
-                    {"row": "B", "y": 1, "seats": "10-1", "zone": "B", "companion": "2-3"},
-                ],
-            },
-            {
-                "name": "Circle",
-                "y": 5,
-                "zone": "C",
-                "rows": [
-                    {
-                        "row": "A",
-                        "y": 0,
-                        "seats": "7-1/2, _, 2-8/2",
-                        "restricted": "*",
-                        "zone_seats": {"B": "7, 8"},
-                    }
-                ],
-            },
-        ],
-    }
-    plan.update(overrides)
-    return plan
 
 
 def seat_set(seats: dict[str, Any]) -> set[tuple]:
