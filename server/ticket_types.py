@@ -10,6 +10,7 @@ taking it off sale is how it stops selling. Each change is audited in its statem
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import psycopg2.errors
@@ -34,7 +35,8 @@ def _stored(fields: dict[str, Any]) -> dict[str, Any]:
     """Fields as the statements take them: zone prices as JSON text, amounts as strings."""
     if fields.get("zone_prices") is None:
         return fields
-    prices = {zone: str(price) for zone, price in fields["zone_prices"].items()}
+    cents = Decimal("0.01")
+    prices = {zone: str(price.quantize(cents)) for zone, price in fields["zone_prices"].items()}
     return {**fields, "zone_prices": json.dumps(prices, sort_keys=True)}
 
 
