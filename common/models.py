@@ -763,7 +763,7 @@ class VenueSeats(Response):
     zones: list[Zone]
 
 
-# --- ticket types (docs/orders.md) ----------------------------------------------------
+# --- ticket types (docs/ticket-types.md) ----------------------------------------------------
 
 TypeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Quota = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool)]

@@ -1,4 +1,5 @@
-"""Demo accounts, venues and events, so a fresh install has something to show."""
+"""Demo accounts, venues and events (general admission and seated, with ticket types and
+some seats sold), so a fresh install has something to show."""
 
 from __future__ import annotations
 

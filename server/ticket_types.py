@@ -1,4 +1,4 @@
-"""Ticket types per event (docs/orders.md): what a ticket is sold as, at which price (per
+"""Ticket types per event (docs/ticket-types.md): what a ticket is sold as, at which price (per
 zone for a seated event), under which quota, and whether users may buy it.
 
 Every event has a default type (made by the database with the event) that bookings
