@@ -43,6 +43,7 @@ from .keys import (
     LISTENER,
     METRICS,
     REPORTS,
+    TICKET_TYPES,
     TICKETS,
     TOKENS,
     VENUES,
@@ -53,6 +54,7 @@ from .metrics import Metrics, metrics_middleware
 from .reports import Reports
 from .routes import setup_routes
 from .security import AccessTokens, Passwords
+from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
 
@@ -142,6 +144,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[TICKETS] = Tickets(database)
     app[REPORTS] = Reports(database)
     app[VENUES] = Venues(database)
+    app[TICKET_TYPES] = TicketTypes(database)
     app[AUDIT] = AuditLog(database)
     app[HUB] = hub
     app[LISTENER] = listener

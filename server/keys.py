@@ -26,6 +26,7 @@ from .live import Hub
 from .metrics import Metrics
 from .reports import Reports
 from .security import AccessTokens
+from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
 
@@ -50,3 +51,4 @@ HUB = web.AppKey("hub", Hub)
 LISTENER = web.AppKey("listener", Listener)
 HEALTH = web.AppKey("health", Health)
 VENUES = web.AppKey("venues", Venues)
+TICKET_TYPES = web.AppKey("ticket_types", TicketTypes)
