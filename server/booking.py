@@ -143,6 +143,7 @@ class Bookings:
             "seats_taken": "refused_seats_taken",
             "quota": "refused_quota",
             "busy": "refused_busy",
+            "changed": "refused_changed",
         }.get(reason, "refused_invalid")
         self._count("bookings", outcome)
         line = f"lines.{row.get('line', 0)}.ticket_type_id"
@@ -150,6 +151,8 @@ class Bookings:
             return NotFound(f"Event {req.event_id} not found")
         if reason == "started":
             return Conflict("The event has already started; it can no longer be booked")
+        if reason == "changed":
+            return Conflict("The event or its ticket types changed just now: look again and retry")
         if reason == "busy":
             return ServiceUnavailable("The event is being changed right now: retry in a moment")
         if reason == "hold_limit":

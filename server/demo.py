@@ -4,19 +4,26 @@ some seats sold), so a fresh install has something to show."""
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 from aiohttp import web
 
-from common.models import EventQuery, Role, TicketTypeCreate, TicketTypePatch
+from common.models import (
+    BestAvailable,
+    EventQuery,
+    OrderCreate,
+    Role,
+    TicketTypeCreate,
+    TicketTypePatch,
+)
 
 from . import queries as q
 from .audit import Signer
+from .auth import username_key
 from .envelope import Conflict
-from .keys import AUTH, DB, EVENTS, TICKET_TYPES, VENUES
+from .keys import AUTH, BOOKINGS, DB, EVENTS, TICKET_TYPES, VENUES
+from .security import Principal
 from .venues import shipped_plan
 
 ADMIN: tuple[str, str, Role] = ("admin", "admin-demo", "admin")
@@ -120,17 +127,18 @@ async def _seated_extras(app: web.Application, event_id: int, adult: dict[str, D
             position=position,
         )
         await types.create(event_id, body, by=DEMO)
+    clerk = await app[DB].fetchone(q.USER_BY_NAME, username=username_key(CLERK[0]))
+    if clerk is None:
+        return
+    seller = Principal(clerk["id"], clerk["username"], clerk["role"], source=DEMO.source)
     zones = set(adult)
     for seats, zone in PRESOLD:
         if zone is not None and zone not in zones:
             continue
-        req: dict[str, Any] = {
-            "event_id": event_id,
-            "staff": True,
-            "lines": [{"quantity": seats}],
-            "best": {"together": True, "zone": zone},
-            "customer_name": "Demo customer",
-            "payment_method": "card",
-            **DEMO.audit(),
-        }
-        await app[DB].fetchone(q.DEMO_ORDER, req=json.dumps(req), username=CLERK[0])
+        order = OrderCreate(
+            event_id=event_id,
+            best_available=BestAvailable(count=seats, zone=zone),
+            customer_name="Demo customer",
+            payment_method="card",
+        )
+        await app[BOOKINGS].place(seller, order)

@@ -6,7 +6,6 @@ the terminal app tui_support.py's."""
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -218,17 +217,9 @@ def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, 
         conn.close()
 
 
-def place_order(dsn: str, **req: Any) -> dict[str, Any]:
-    """An order placed by the database's order function (staff, by user 1 unless told),
-    committed; its answer (the order, or "refused" and why)."""
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            body = {"user_id": 1, "staff": True, "actor": "test", **req}
-            cur.execute("SELECT boxoffice_place_order(%s::jsonb)", (json.dumps(body),))
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+async def place_order(actor: Actor, **order: Any) -> Reply:
+    """``POST /api/v1/orders`` by ``actor``: ``place_order(admin, event_id=7, lines=[...])``."""
+    return await actor.post("/api/v1/orders", json=order)
 
 
 def cut_listeners(dsn: str) -> int:

@@ -424,10 +424,8 @@ async def test_an_event_with_tickets_cannot_move(admin, make_event, db_rows, dat
     venue = await seated_venue(admin)
     other = await seated_venue(admin, name="Elsewhere")
     event = await seated(make_event, venue)
-    order = place_order(
-        database_url, event_id=event["id"], user_id=admin.user_id, lines=[{"quantity": 2}]
-    )
-    assert order.get("status") == "confirmed", order
+    order = await place_order(admin, event_id=event["id"], lines=[{"quantity": 2}])
+    assert order.status == 201, order.body
     path = f"{EVENTS}/{event['id']}"
     for change in ({"venue_id": other["id"]}, {"venue_id": None}):
         reply = await admin.call("PATCH", path, json=change)
@@ -448,7 +446,7 @@ async def test_unchanged_venue_id_is_no_move(admin, make_event, database_url):
     """PATCH with the venue_id the event has changes nothing, even with tickets sold."""
     venue = await seated_venue(admin)
     event = await seated(make_event, venue)
-    place_order(database_url, event_id=event["id"], user_id=admin.user_id, lines=[{"quantity": 1}])
+    assert (await place_order(admin, event_id=event["id"], lines=[{"quantity": 1}])).status == 201
     reply = await admin.call(
         "PATCH", f"{EVENTS}/{event['id']}", json={"venue_id": venue["id"], "title": "Same"}
     )

@@ -40,44 +40,33 @@ async def hall(admin: Actor) -> dict[str, Any]:
 
 
 @pytest.fixture
-def seated_event(admin: Actor, hall: dict[str, Any], db_execute: Any, db_rows: Any) -> Any:
-    """``await seated_event()``: an event on the hall, zone A at 50.00 and B at 30.00, with
-    its seats by label ("A1" is row A seat 1) in ``["seats"]``."""
+def seated_event(admin: Actor, hall: dict[str, Any], make_event: Any, db_rows: Any) -> Any:
+    """``await seated_event()``: an event on the hall, its default type at 50.00 in zone A
+    and 30.00 in B, with its seats by label ("A1" is row A seat 1) in ``["seats"]``."""
 
     async def make(title: str = "Seated Night") -> dict[str, Any]:
-        [(event_id,)] = db_execute(
-            "INSERT INTO events (title, date, total_seats, available_seats, price, venue_id) "
-            "VALUES (%s, now() + interval '30 days', 0, 0, 40, %s) RETURNING id",
-            title,
-            hall["id"],
-        )
-        db_execute(
-            'UPDATE ticket_types SET zone_prices = \'{"A": "50.00", "B": "30.00"}\' '
-            "WHERE event_id = %s",
-            event_id,
-        )
-        event = (await admin.get(f"{V1}/events/{event_id}")).data
+        event = await make_event(title=title, total_seats=None, venue_id=hall["id"], price="40")
+        types = f"{V1}/events/{event['id']}/ticket-types"
+        [default] = (await admin.get(types)).data
+        prices = {"zone_prices": {"A": "50.00", "B": "30.00"}}
+        reply = await admin.call("PATCH", f"{types}/{default['id']}", json=prices)
+        assert reply.status == 200, reply.body
         labels = db_rows(
             "SELECT s.row_label || s.number, s.id FROM event_seats e "
             "JOIN seats s ON s.id = e.seat_id WHERE e.event_id = %s",
-            event_id,
+            event["id"],
         )
         return {**event, "seats": dict(labels)}
 
     return make
 
 
-def add_type(db_execute: Any, event_id: int, name: str, **columns: Any) -> int:
-    """A ticket type of the event, straight into the database."""
-    names = ", ".join(["event_id", "name", *columns])
-    marks = ", ".join(["%s"] * (len(columns) + 2))
-    [(type_id,)] = db_execute(
-        f"INSERT INTO ticket_types ({names}) VALUES ({marks}) RETURNING id",
-        event_id,
-        name,
-        *columns.values(),
-    )
-    return type_id
+async def add_type(admin: Actor, event_id: int, name: str, **fields: Any) -> int:
+    """A ticket type of the event, made through the API."""
+    body = {"name": name, **{k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}}
+    reply = await admin.post(f"{V1}/events/{event_id}/ticket-types", json=body)
+    assert reply.status == 201, reply.body
+    return reply.data["id"]
 
 
 def seats_of(order: dict[str, Any]) -> list[str]:
@@ -92,10 +81,10 @@ def seat_states(db_rows: Any, event_id: int) -> dict[int, str]:
 
 
 async def test_an_order_of_two_types_prices_each_line_and_issues_a_ticket_each(
-    clerk, make_event, db_rows, db_execute
+    admin, clerk, make_event
 ):
     event = await make_event(total_seats=10, price="20.00")
-    child = add_type(db_execute, event["id"], "Child", price=Decimal("8.50"))
+    child = await add_type(admin, event["id"], "Child", price=Decimal("8.50"))
     reply = await clerk.post(
         ORDERS,
         json={
@@ -136,9 +125,9 @@ async def test_each_ticket_is_admitted_on_its_own(clerk, make_event):
     assert second["code"] != first["code"]
 
 
-async def test_a_quota_sells_out_its_type_only(clerk, make_event, db_rows, db_execute):
+async def test_a_quota_sells_out_its_type_only(admin, clerk, make_event):
     event = await make_event(total_seats=10)
-    early = add_type(db_execute, event["id"], "Early bird", price=Decimal("5"), quota=2)
+    early = await add_type(admin, event["id"], "Early bird", price=Decimal("5"), quota=2)
     line = {"ticket_type_id": early, "quantity": 2}
     assert (await clerk.post(ORDERS, json={"event_id": event["id"], "lines": [line]})).status == 201
     refused = await clerk.post(ORDERS, json={"event_id": event["id"], "lines": [line]})
@@ -149,11 +138,11 @@ async def test_a_quota_sells_out_its_type_only(clerk, make_event, db_rows, db_ex
 
 
 async def test_staff_only_and_off_sale_types_are_refused_by_name(
-    user, clerk, make_event, db_rows, db_execute
+    admin, user, clerk, make_event, db_rows
 ):
     event = await make_event(total_seats=10, price="0.00")
-    comp = add_type(db_execute, event["id"], "Complimentary", price=Decimal(0), staff_only=True)
-    gone = add_type(db_execute, event["id"], "Preview", price=Decimal(1), on_sale=False)
+    comp = await add_type(admin, event["id"], "Complimentary", price=Decimal(0), staff_only=True)
+    gone = await add_type(admin, event["id"], "Preview", price=Decimal(1), on_sale=False)
 
     def order(type_id: int) -> dict[str, Any]:
         return {
@@ -168,7 +157,7 @@ async def test_staff_only_and_off_sale_types_are_refused_by_name(
     off = await clerk.post(ORDERS, json=order(gone))
     assert off.status == 422 and "not on sale" in off.body["message"]
     other = await make_event()
-    foreign = await clerk.post(ORDERS, json=order(add_type(db_execute, other["id"], "Other")))
+    foreign = await clerk.post(ORDERS, json=order(await add_type(admin, other["id"], "Other")))
     assert foreign.status == 422 and foreign.data["errors"][0]["field"] == "lines.1.ticket_type_id"
     # Nothing of the refused orders was kept: one order of two tickets.
     assert db_rows("SELECT count(*) FROM tickets WHERE event_id = %s", event["id"]) == [(2,)]

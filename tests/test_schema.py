@@ -114,7 +114,7 @@ async def test_upgrading_gives_old_bookings_tickets_that_work(scratch_dsn):
     )
     assert returned["quantity"] == 2 and returned["refund"] == 5
     [(admitted,)] = run(
-        scratch_dsn, "SELECT boxoffice_check_in('{\"code\": \"BBB\", \"user_id\": 1}')"
+        scratch_dsn, "SELECT boxoffice_check_in(jsonb_build_object('code', 'BBB', 'user_id', 1))"
     )
     assert admitted["admitted"] == 2 and admitted["event_checked_in"] == 4
     assert seat_ledger_errors(scratch_dsn) == []

@@ -625,6 +625,9 @@ EXCEPTION
     -- the event waiting for those seats is a deadlock PostgreSQL breaks by failing one.
     WHEN deadlock_detected THEN
         RETURN '{"refused": "busy"}'::jsonb;
+    -- A ticket type (or the event) deleted by an admin while this order was placed.
+    WHEN foreign_key_violation THEN
+        RETURN '{"refused": "changed"}'::jsonb;
 END
 $$;
 

@@ -85,9 +85,6 @@ from .bookings import (
     ConfirmOutcome,
     ExpireOutcome,
 )
-from .demo import (
-    DEMO_ORDER,
-)
 from .events import (
     ALL_EVENTS,
     DELETE_EVENT,
@@ -170,7 +167,6 @@ __all__ = [
     "DELETE_EVENT",
     "DELETE_TYPE",
     "DELETE_VENUE",
-    "DEMO_ORDER",
     "DROP_REMOVED_SEATS",
     "END_SESSIONS",
     "EVENTS_BY_ID",
