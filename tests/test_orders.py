@@ -8,7 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from support import Actor
+from aiohttp.test_utils import TestClient, TestServer
+from support import Actor, Actors
+
+from server.app import create_app
+from server.config import Config
 
 V1 = "/api/v1"
 ORDERS = f"{V1}/orders"
@@ -460,3 +464,40 @@ async def test_an_order_retried_with_its_idempotency_key_is_placed_once(
     assert first.status == second.status == 201
     assert first.data["tickets"] == second.data["tickets"]
     assert db_rows("SELECT count(*) FROM bookings WHERE event_id = %s", event["id"]) == [(1,)]
+
+
+async def test_two_instances_never_sell_a_seat_twice(
+    config: Config, clean_db: None, admin, seated_event, db_rows
+):
+    """Buyers on two server instances of one database fight over overlapping picks and the
+    best seats at once: every seat is sold once, and every loser is told which seats."""
+    event = await seated_event()
+    seats = event["seats"]
+    servers = [TestServer(create_app(config)) for _ in range(2)]
+    clients = [TestClient(server) for server in servers]
+    for c in clients:
+        await c.start_server()
+    try:
+        buyers = [
+            await Actors(c).new("clerk", username=f"seller{i}") for i, c in enumerate(clients)
+        ]
+        picks = [[seats[f"B{n}"], seats[f"B{n + 1}"]] for n in range(1, 10)]
+        bodies = [{"event_id": event["id"], "lines": [{"seat_ids": p}]} for p in picks] * 4
+        bodies += [{"event_id": event["id"], "best_available": {"count": 2}}] * 16
+        replies = await asyncio.gather(
+            *(buyers[i % 2].post(ORDERS, json=body) for i, body in enumerate(bodies))
+        )
+        assert {r.status for r in replies} <= {201, 409}, [r.body for r in replies]
+        won = [r for r in replies if r.status == 201]
+        sold = [t["seat_id"] for r in won for t in r.data["tickets"]]
+        assert len(sold) == len(set(sold))
+        for r in replies:
+            if r.status == 409 and "seat_ids" in r.data:
+                assert set(r.data["seat_ids"]) & set(sold)
+        [(active,)] = db_rows(
+            "SELECT count(*) FROM tickets WHERE event_id = %s AND released_at IS NULL", event["id"]
+        )
+        assert active == len(sold)
+    finally:
+        for c in clients:
+            await c.close()
