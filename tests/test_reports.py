@@ -304,7 +304,7 @@ async def test_csv_has_a_line_per_booking_and_the_summary(shift):
     assert disposition.startswith(f'attachment; filename="shift-{clerk.username}-')
     assert disposition.endswith('.csv"')
 
-    lines, summary, payments, about = sections(text)
+    lines, summary, payments, about, by_type = sections(text)
     header, *rows = lines
     assert header[:3] == ["booking_id", "event_id", "event_title"]
     records = [dict(zip(header, row, strict=True)) for row in rows]
@@ -318,6 +318,7 @@ async def test_csv_has_a_line_per_booking_and_the_summary(shift):
         ["sales", "5", "9", "135.00"],
         ["holds_confirmed", "1", "2", "20.00"],
         ["cancellations", "3", "3", "35.00"],
+        ["returns", "0", "0", "0.00"],
     ]
     assert payments == [
         ["payment_method", "sold", "refunded", "net"],
@@ -329,6 +330,11 @@ async def test_csv_has_a_line_per_booking_and_the_summary(shift):
     ]
     assert about[:2] == [["report", "value"], ["clerk", clerk.username]]
     assert [row[0] for row in about[2:]] == ["date_from", "date_to"]
+    # Both events sell only their default type, general admission: one line, no zone.
+    assert by_type == [
+        ["ticket_type", "zone", "tickets_sold", "sold", "tickets_refunded", "refunded", "net"],
+        ["Standard", "", "9", "135.00", "2", "35.00", "100.00"],
+    ]
 
 
 async def test_csv_by_accept_header(shift, admin):
