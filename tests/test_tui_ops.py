@@ -425,6 +425,31 @@ async def test_admin_browses_the_audit_log(tui, admin, clerk, make_event):
         assert '"quantity": 2' in details or "card" in details
 
 
+async def test_the_audit_log_says_what_a_return_gave_back(tui, admin, clerk, make_event):
+    event = await make_event(title="Returned Night", price="30.00")
+    placed = await clerk.post(
+        "/api/v1/orders",
+        json={"event_id": event["id"], "lines": [{"quantity": 2}], "payment_method": "card"},
+    )
+    assert placed.status == 201, placed.body
+    order = placed.data
+    back = await clerk.post(
+        f"/api/v1/orders/{order['id']}/returns",
+        json={"ticket_ids": [order["tickets"][0]["id"]], "payment_method": "cash"},
+    )
+    assert back.status == 200, back.body
+    app = tui(admin)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, AuditScreen, "f7")
+        table = screen.query_one("#audit", DataTable)
+        await pilot.press("slash", *f"booking {order['id']}", "enter")
+        await until(pilot, lambda: table.row_count == 2)
+        assert str(table.get_row_at(0)[2]) == "booking.return"
+        summary = text(screen.query_one("#audit-summary"))
+        assert "returned 1 ticket, refund 30.00 cash" in summary
+        assert clerk.username in summary
+
+
 async def test_help_names_the_new_screens(tui, admin):
     app = tui(admin)
     async with running(app) as pilot:
