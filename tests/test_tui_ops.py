@@ -295,6 +295,25 @@ async def test_dashboard_counts_tickets_admitted(tui, admin, clerk, make_event):
 # --- the shift report -----------------------------------------------------------------
 
 
+async def sold_and_one_returned(
+    clerk: Any, event: dict[str, Any], quantity: int, method: str, refund_by: str | None = None
+) -> dict[str, Any]:
+    """An order of ``quantity`` tickets paid by ``method``, its first ticket returned
+    (refunded by ``refund_by``, or as it was paid)."""
+    placed = await clerk.post(
+        "/api/v1/orders",
+        json={"event_id": event["id"], "lines": [{"quantity": quantity}], "payment_method": method},
+    )
+    assert placed.status == 201, placed.body
+    order = placed.data
+    back = await clerk.post(
+        f"/api/v1/orders/{order['id']}/returns",
+        json={"ticket_ids": [order["tickets"][0]["id"]], "payment_method": refund_by},
+    )
+    assert back.status == 200, back.body
+    return order
+
+
 async def test_shift_report_lists_the_clerks_sales_and_exports_csv(
     tui, clerk, actors, make_event, tmp_path
 ):
@@ -331,6 +350,26 @@ async def test_shift_report_lists_the_clerks_sales_and_exports_csv(
         csv = exported.read_text()
         assert "Grace Hopper" in csv and "Not Mine" not in csv
         assert any(str(exported) in m for m in notices.messages)
+
+
+async def test_shift_report_shows_a_ticket_returned_from_a_sale(tui, clerk, make_event):
+    event = await make_event(title="Return Night", price="10.00")
+    await sold_and_one_returned(clerk, event, 3, "cash")
+    app = tui(clerk)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, ShiftScreen, "f6")
+        table = screen.query_one("#shift-bookings", DataTable)
+        await until(pilot, lambda: screen.report is not None and table.row_count == 1)
+        cells = [str(cell) for cell in table.get_row_at(0)]
+        assert cells[2:6] == ["sold+return", "Cash", "20.00", "3"]  # 3 sold, 1 back
+        totals = text(screen.query_one("#shift-totals")).splitlines()
+        assert next(line for line in totals if line.startswith("Returned")).split()[1:] == [
+            "1",
+            "1",
+            "10.00",
+        ]
+        assert "20.00" in next(line for line in totals if line.startswith("Net takings"))
+        assert "3 seats sold" in text(screen.query_one("#shift-message"))
 
 
 async def test_admin_picks_whose_shift(tui, admin, clerk, make_event):
@@ -427,17 +466,7 @@ async def test_admin_browses_the_audit_log(tui, admin, clerk, make_event):
 
 async def test_the_audit_log_says_what_a_return_gave_back(tui, admin, clerk, make_event):
     event = await make_event(title="Returned Night", price="30.00")
-    placed = await clerk.post(
-        "/api/v1/orders",
-        json={"event_id": event["id"], "lines": [{"quantity": 2}], "payment_method": "card"},
-    )
-    assert placed.status == 201, placed.body
-    order = placed.data
-    back = await clerk.post(
-        f"/api/v1/orders/{order['id']}/returns",
-        json={"ticket_ids": [order["tickets"][0]["id"]], "payment_method": "cash"},
-    )
-    assert back.status == 200, back.body
+    order = await sold_and_one_returned(clerk, event, 2, "card", refund_by="cash")
     app = tui(admin)
     async with running(app) as pilot:
         screen = await go_to(pilot, AuditScreen, "f7")
