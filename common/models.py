@@ -650,6 +650,10 @@ class ShiftLine(Response):
         description="how the period's refunds of this booking were paid"
     )
     returned_by: list[str] = Field(description="who returned the period's returned tickets")
+    counted_at: datetime = Field(
+        description="when the report first counts it (sold, or a ticket given back): the "
+        "lines' order"
+    )
 
 
 class ShiftTypeLine(Response):

@@ -193,6 +193,7 @@ class _Line:
                 "tickets_returned": t.returned,
                 "refund_methods": sorted(self.methods, key=METHODS.index),
                 "returned_by": sorted(self.returned_by, key=str.casefold),
+                "counted_at": self.counted_at,
             }
         )
 

@@ -511,6 +511,12 @@ async def test_a_return_counts_in_its_own_period_not_the_sales(clerk, make_event
 
     both = (await report(clerk, date_from=then["date_from"])).data
     assert (both["net_takings"], len(both["bookings"])) == ("25.00", 1)
+    # Each report dates the line by what it counts: the sale, or the return.
+    sold_at, returned_at = (
+        datetime.fromisoformat(line_of(data, sold)["counted_at"]) for data in (that_day, today)
+    )
+    assert returned_at - sold_at > timedelta(days=1)
+    assert line_of(both, sold)["counted_at"] == line_of(that_day, sold)["counted_at"]
 
 
 async def test_cancelling_after_a_partial_return_refunds_only_what_is_left(

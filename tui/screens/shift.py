@@ -61,12 +61,11 @@ def what(line: ShiftLine) -> Text:
 
 
 def row(line: ShiftLine, by: bool) -> tuple[object, ...]:
-    moment = line.cancelled_at if line.cancellation and not line.sale else line.confirmed_at
     customer = line.customer_name or "—"
     # The tickets sold; for a line of refunds only, the tickets given back.
     tickets = line.tickets_sold if line.sale else line.tickets_cancelled + line.tickets_returned
     return (
-        clock(moment) if moment else "",
+        clock(line.counted_at),
         f"#{line.booking_id}",
         what(line),
         PAYMENT_METHODS[line.payment_method] if line.payment_method else "—",
