@@ -54,13 +54,19 @@ _given_back = and_(
     ),
 )
 # The bookings that may count, each found by an index: sold, cancelled or refunded in the
-# period ((confirmed_at), (cancelled_at), tickets (released_at) where refunded).
+# period ((confirmed_at), (cancelled_at), tickets (released_at) where refunded), by the
+# report's subject, so that one clerk's report reads only that clerk's bookings' tickets.
+_sold_by = func.coalesce(bookings.c.confirmed_by, bookings.c.user_id)
 _candidates = union(
-    select(bookings.c.id).where(_within(bookings.c.confirmed_at)),
-    select(bookings.c.id).where(_within(bookings.c.cancelled_at)),
-    select(tickets.c.booking_id).where(
-        tickets.c.refund.is_not(None), _within(tickets.c.released_at)
-    ),
+    select(bookings.c.id)
+    .select_from(bookings.join(_seller, _seller.c.id == _sold_by))
+    .where(_sale),
+    select(bookings.c.id)
+    .select_from(bookings.join(_canceller, _canceller.c.id == bookings.c.cancelled_by))
+    .where(_reported(_canceller), _within(bookings.c.cancelled_at)),
+    select(tickets.c.booking_id)
+    .select_from(tickets.join(_releaser, _releaser.c.id == tickets.c.released_by))
+    .where(_reported(_releaser), tickets.c.refund.is_not(None), _within(tickets.c.released_at)),
 ).subquery("candidates")
 # A row per counted ticket, with what it counts as.
 _counted = (
@@ -84,7 +90,7 @@ _counted = (
         .join(tickets, tickets.c.booking_id == bookings.c.id)
         .join(ticket_types, ticket_types.c.id == tickets.c.ticket_type_id)
         # A hold let go before anyone confirmed it is its maker's.
-        .join(_seller, _seller.c.id == func.coalesce(bookings.c.confirmed_by, bookings.c.user_id))
+        .join(_seller, _seller.c.id == _sold_by)
         .outerjoin(_releaser, _releaser.c.id == tickets.c.released_by)
     )
     .where(or_(_ticket_sold, _given_back))
@@ -126,7 +132,7 @@ SHIFT_REPORT = compiled(
     .select_from(
         _counted.join(bookings, bookings.c.id == _t.booking_id)
         .join(events, events.c.id == bookings.c.event_id)
-        .join(_seller, _seller.c.id == func.coalesce(bookings.c.confirmed_by, bookings.c.user_id))
+        .join(_seller, _seller.c.id == _sold_by)
         .outerjoin(_canceller, _canceller.c.id == bookings.c.cancelled_by)
     )
     .group_by(
