@@ -125,6 +125,11 @@ class _Till:
         )
 
 
+def _refunded(row: Row) -> bool:
+    """The row's tickets were given back in the period with a refund (not a hold's)."""
+    return row["release"] is not None and row["refund"] is not None
+
+
 @dataclass
 class _Tickets:
     """Tickets sold and given back, and their money: a booking's, or a type's in a zone."""
@@ -148,7 +153,7 @@ class _Tickets:
         elif row["release"] == "returned":
             self.returned += row["tickets"]
             self.returned_refund += refund
-        if row["release"] is not None and row["refund"] is not None:
+        if _refunded(row):
             self.refunded += row["tickets"]
 
     @property
@@ -168,7 +173,7 @@ class _Line:
 
     def add(self, row: Row) -> None:
         self.tickets.add(row)
-        if row["release"] is not None and row["refund"] is not None:
+        if _refunded(row):
             self.methods.add(row["refund_method"])
         if row["release"] == "returned":
             self.returned_by.add(row["released_by"])
@@ -212,7 +217,7 @@ def summarize(
         types.setdefault((row["ticket_type"], row["zone"]), _Tickets()).add(row)
         if row["ticket_sold"]:
             tills[row["payment_method"] or "unrecorded"].sold += row["price"]
-        if row["release"] is not None and row["refund"] is not None:
+        if _refunded(row):
             tills[row["refund_method"]].refunded += row["refund"]
     sales, holds, cancellations, returns = _Sum(), _Sum(), _Sum(), _Sum()
     ordered = sorted(lines.values(), key=lambda x: (x.counted_at, x.row["id"]))
