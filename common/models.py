@@ -597,15 +597,23 @@ class ShiftQuery(QueryParams):
     )
 
 
+# How a refund was paid: as the sale, unless the return named a method; unrecorded when the
+# sale recorded none.
+ReportedMethod = Literal["cash", "card", "other", "unrecorded"]
+
+
 class Tally(Response):
     count: int = Field(description="bookings")
-    seats: int
+    seats: int = Field(description="tickets")
     amount: Decimal
 
 
 class PaymentTotal(Response):
     sold: Decimal = Field(description="taken for sales")
-    refunded: Decimal = Field(description="given back for cancelled sales")
+    refunded: Decimal = Field(
+        description="given back for tickets of sales cancelled or returned, by how the refund "
+        "was paid"
+    )
     net: Decimal = Field(description="sold less refunded")
 
 
@@ -639,6 +647,33 @@ class ShiftLine(Response):
     sold: Decimal = Field(description="amount taken within the period")
     refunded: Decimal = Field(description="amount given back within the period")
     net: Decimal = Field(description="sold less refunded")
+    tickets_sold: int = Field(
+        description="tickets of the sale counted in the period, those returned later included"
+    )
+    tickets_cancelled: int = Field(description="tickets given back by a cancellation in the period")
+    tickets_returned: int = Field(
+        description="tickets returned on their own (POST /orders/{id}/returns) in the period"
+    )
+    refund_methods: list[ReportedMethod] = Field(
+        description="how the period's refunds of this booking were paid"
+    )
+    returned_by: list[str] = Field(description="who returned the period's returned tickets")
+    counted_at: datetime = Field(
+        description="when the report first counts it (sold, or a ticket given back): the "
+        "lines' order"
+    )
+
+
+class ShiftTypeLine(Response):
+    """A ticket type in a zone: what the period sold of it and refunded."""
+
+    ticket_type: str = Field(description="the type's name (types of every event by that name)")
+    zone: str | None = Field(description="the seats' zone; null for general admission")
+    tickets_sold: int
+    sold: Decimal = Field(description="the tickets sold, at their prices")
+    tickets_refunded: int = Field(description="tickets cancelled or returned with a refund")
+    refunded: Decimal
+    net: Decimal = Field(description="sold less refunded")
 
 
 class ShiftReport(Response):
@@ -655,11 +690,18 @@ class ShiftReport(Response):
     holds_confirmed: Tally = Field(description="the sales that were holds first")
     cancellations: Tally = Field(
         description="cancellations made by the clerk in the period; amount is what was "
-        "refunded (cancelling an unpaid hold refunds nothing)"
+        "refunded (cancelling an unpaid hold refunds nothing), seats the tickets they gave back"
+    )
+    returns: Tally = Field(
+        description="orders the clerk returned tickets of in the period (some or all of an "
+        "order's tickets, POST /orders/{id}/returns); seats are the tickets, amount the refunds"
     )
     payments: PaymentTotals
-    net_takings: Decimal = Field(description="sales less refunds")
+    net_takings: Decimal = Field(description="sales less refunds (cancellations and returns)")
     bookings: list[ShiftLine]
+    by_type: list[ShiftTypeLine] = Field(
+        description="the period's sales and refunds per ticket type and zone"
+    )
 
 
 # --- audit log -----------------------------------------------------------------
@@ -691,8 +733,8 @@ class AuditRecord(Response):
     source: str = Field(description="the client's address (or where a system change ran)")
     action: str = Field(
         description="booking.create, booking.hold, booking.confirm, booking.cancel, "
-        "booking.expire, ticket.check_in, event.create, event.update, event.delete, "
-        "user.create, ..."
+        "booking.return, booking.expire, ticket.check_in, event.create, event.update, "
+        "event.delete, user.create, ..."
     )
     event_id: int | None
     booking_id: int | None
