@@ -6,6 +6,7 @@ the terminal app tui_support.py's."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,3 +204,47 @@ def free_by_default(make_event: Any) -> Any:
         return await make_event(**{"price": "0.00", **overrides})
 
     return make
+
+
+# --- seated events (until events and orders are made through the API) --------------------
+
+
+def seated_event(dsn: str, venue_id: int, *, price: str = "0.00") -> int:
+    """A seated event on ``venue_id``'s plan, inserted straight into the database (its seats
+    are stocked by the database's trigger); its id."""
+    return commit(
+        dsn,
+        "INSERT INTO events (title, date, venue, total_seats, available_seats, price, venue_id)"
+        " VALUES ('Seated', '2099-06-01T19:30:00+00:00', 'Arena', 0, 0, %s, %s) RETURNING id",
+        price,
+        venue_id,
+    )
+
+
+def commit(dsn: str, statement: str, *args: Any) -> Any:
+    """Run ``statement`` on a connection of its own and commit; the first column of its
+    first row."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(statement, args)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def order(dsn: str, function: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Call one of the database's order functions (boxoffice_place_order, ..._cancel_order,
+    ..._confirm_order) with ``request``, committed; its JSON answer."""
+    return commit(dsn, f"SELECT {function}(%s)", json.dumps(request))
+
+
+def seat_states(dsn: str, event_id: int) -> tuple[int, dict[int, str]]:
+    """The event's version and its seats' states, read together."""
+    found = rows(
+        dsn,
+        "SELECT e.version, s.seat_id, s.state FROM events e"
+        " JOIN event_seats s ON s.event_id = e.id WHERE e.id = %s",
+        event_id,
+    )
+    return found[0][0], {seat: state for _, seat, state in found}

@@ -19,6 +19,7 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
 - ``venues``: venues, price zones and seats (``INSERT_VENUE``, ``REVIVE_SEATS``...);
+- ``seatmaps``: ``EVENT_SEAT_STATES``, a seated event's seat states and version at once;
 - ``health``: ``PING``, readiness's check that the database answers;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
   ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
@@ -106,6 +107,7 @@ from .idempotency import (
     IDEMPOTENCY_STORE,
 )
 from .reports import SEAT_LEDGER, SHIFT_REPORT
+from .seatmaps import EVENT_SEAT_STATES
 from .venues import (
     DELETE_VENUE,
     GET_VENUE,
@@ -150,6 +152,7 @@ __all__ = [
     "EVENT_COLUMNS",
     "EVENT_EXISTS",
     "EVENT_FIELDS",
+    "EVENT_SEAT_STATES",
     "EXPIRE_HOLDS",
     "GET_BOOKING",
     "GET_EVENT",

@@ -1,0 +1,133 @@
+"""GET /api/v1/events/{id}/seats: a seated event's seat states, compact, with the version
+they are current at; and common/seatmap.py, which clients keep them in."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from support import PASSWORD, Actor, call, order, seat_states, seated_event
+
+from common.client import ApiError, Client
+from common.models import LiveSeatChanges, SeatCounts, SeatStates
+from common.seatmap import SeatMap, SeatMapGap, pack, runs, unpack
+from server.venues import shipped_plan
+
+VENUES = "/api/v1/venues"
+
+
+async def make_venue(admin: Actor, name: str = "studio") -> int:
+    plan = shipped_plan(name).model_dump(mode="json", exclude_none=True)
+    reply = await admin.post(VENUES, json=plan)
+    assert reply.status == 201, reply.body
+    return reply.data["id"]
+
+
+def place(dsn: str, event_id: int, user_id: int, **line: Any) -> dict[str, Any]:
+    """An order of staff straight through the database; a hold with ``hold=True``."""
+    hold = line.pop("hold", False)
+    request = {"event_id": event_id, "user_id": user_id, "staff": True, "lines": [line]}
+    if hold:
+        request.update(hold=True, hold_seconds=600)
+    placed = order(dsn, "boxoffice_place_order", request)
+    assert placed.get("id"), placed
+    return placed
+
+
+async def test_arena_map_is_compact_and_equals_the_database(client, admin, database_url):
+    """Anyone may read a 10,000-seat arena's map; at its least compressible (every other
+    seat held) it is still a fraction of 64 KiB, and it says what the database says."""
+    event_id = seated_event(database_url, await make_venue(admin, "arena"))
+    _, before = seat_states(database_url, event_id)
+    assert len(before) == 10_000
+    ids = sorted(before)
+    place(database_url, event_id, admin.user_id, seats=ids[1::2], hold=True)
+    place(database_url, event_id, admin.user_id, seats=ids[:20:2])  # sold
+
+    async with client.get(f"/api/v1/events/{event_id}/seats") as resp:  # no token
+        assert resp.status == 200
+        body = await resp.read()
+    assert len(body) < 16 * 1024, len(body)
+    states = SeatStates.model_validate(json.loads(body)["data"])
+    version, stored = seat_states(database_url, event_id)
+    assert states.version == version
+    seat_map = SeatMap(states)
+    assert seat_map.states() == stored
+    assert seat_map.counts() == states.counts == SeatCounts(free=4990, held=5000, sold=10)
+
+
+async def test_a_free_arena_is_a_few_bytes(client, admin, database_url):
+    event_id = seated_event(database_url, await make_venue(admin, "arena"))
+    reply = await call(client, "GET", f"/api/v1/events/{event_id}/seats")
+    assert reply.data["states"] == "f10000"
+    assert len(json.dumps(reply.data)) < 300
+
+
+async def test_general_admission_unknown_and_bad_ids(client, make_event):
+    """A general-admission event has no map (409, saying so); an unknown event is a 404 and
+    a bad id a 422 naming it."""
+    event = await make_event()
+    ga = await call(client, "GET", f"/api/v1/events/{event['id']}/seats")
+    assert ga.status == 409 and "general admission" in ga.body["message"]
+    assert (await call(client, "GET", "/api/v1/events/999999/seats")).status == 404
+    bad = await call(client, "GET", "/api/v1/events/x/seats")
+    assert bad.status == 422 and bad.fields == ["event_id"]
+
+
+async def test_typed_client_reads_seat_states(client, admin, user, database_url, make_event):
+    event_id = seated_event(database_url, await make_venue(admin))
+    placed = place(database_url, event_id, admin.user_id, quantity=3)
+    async with Client(str(client.make_url(""))) as api:
+        await api.login(user.username, PASSWORD)
+        seat_map = SeatMap(await api.event_seats(event_id))
+        assert seat_map.version == placed["event_version"]
+        sold = {t["seat_id"] for t in placed["tickets"]}
+        assert {s for s, state in seat_map.states().items() if state == "sold"} == sold
+        with pytest.raises(ApiError) as refused:
+            await api.event_seats((await make_event())["id"])
+        assert refused.value.status == 409
+
+
+# --- the compact form and SeatMap, on their own ------------------------------------------
+
+
+def test_runs_and_packed_states_round_trip():
+    ids = [1, 2, 3, 7, 9, 10]
+    assert runs(ids) == [(1, 3), (7, 7), (9, 10)]
+    assert pack("fffshhf") == "f3sh2f"
+    assert unpack("f3sh2f") == "fffshhf"
+    with pytest.raises(ValueError):
+        unpack("f3x")
+
+
+def snapshot(version: int, states: str) -> SeatStates:
+    return SeatStates(
+        event_id=1,
+        venue_id=1,
+        version=version,
+        seat_ids=[(10, 13)],
+        states=pack(states),
+        counts=SeatCounts(free=0, held=0, sold=0),
+    )
+
+
+def changes(since: int, version: int, **seats: list[tuple[int, int]]) -> LiveSeatChanges:
+    counts = SeatCounts(free=0, held=0, sold=0)
+    return LiveSeatChanges(event_id=1, since=since, version=version, counts=counts, **seats)
+
+
+def test_seat_map_applies_changes_by_version():
+    """Changes apply to a map at a version from ``since`` (inclusive) to ``version``
+    (exclusive); older ones are ignored, and ones past the map's version are a gap."""
+    seat_map = SeatMap(snapshot(5, "ffff"))
+    assert seat_map.apply(changes(4, 7, sold=[(10, 11)]))  # since 4 <= 5 < 7
+    assert seat_map.apply(changes(7, 8, held=[(13, 13)], free=[(10, 10)]))
+    assert not seat_map.apply(changes(6, 8, sold=[(12, 12)]))  # nothing new
+    assert seat_map.states() == {10: "free", 11: "sold", 12: "free", 13: "held"}
+    assert seat_map.version == 8
+    with pytest.raises(SeatMapGap):
+        seat_map.apply(changes(9, 10, sold=[(12, 12)]))
+    assert not seat_map.apply(snapshot(7, "ssss"))  # older than the map
+    assert seat_map.apply(snapshot(9, "sssh"))
+    assert seat_map.state(13) == "held" and seat_map.counts().sold == 3
