@@ -1,0 +1,317 @@
+"""Seat maps over /api/v1/ws: a seated event's map on subscribe, then its per-seat changes,
+and after a resync a fresh map; a client applying them always equals the database. Two real
+server processes on one database, under a storm of orders and cancellations."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from server_process import ADMIN, PASSWORD, ServerProcess
+from support import cut_listeners, order, rows, seat_states, seated_event
+from test_live import Message, connect, receive
+from test_seatmaps import make_venue, place
+
+from common.client import Client, Connection
+from common.models import LiveSeatChanges, LiveSeatMap
+from common.seatmap import SeatMap
+from server.venues import shipped_plan
+
+SeatMessage = LiveSeatMap | LiveSeatChanges
+
+
+def is_seat_message(m: Message) -> bool:
+    return m["type"] in ("seat_map", "seat_changes")
+
+
+async def subscribe_seated(ws: Any, event_id: int) -> tuple[Message, Message]:
+    """Subscribe to a seated event: the acknowledgement, its snapshot, then its map."""
+    await ws.send_json({"type": "subscribe", "events": [event_id]})
+    assert (await receive(ws))["type"] == "subscribed"
+    snap, seat_map = await receive(ws), await receive(ws)
+    assert snap["type"] == "snapshot"
+    assert seat_map["type"] == "seat_map" and seat_map["reason"] == "subscribe"
+    return snap, seat_map
+
+
+async def test_a_seated_event_sends_its_map_then_its_changes(client, admin, user, database_url):
+    event_id = seated_event(database_url, await make_venue(admin, "theatre"))
+    ws = await connect(client, user)
+    snap, first = await subscribe_seated(ws, event_id)
+    seat_map = SeatMap(LiveSeatMap.model_validate(first))
+    assert seat_map.version == snap["version"]
+    assert seat_map.counts().free == len(seat_map.seat_ids) == 396
+
+    placed = place(database_url, event_id, admin.user_id, quantity=4, hold=True)
+    # The event's own message is unchanged, and the seats follow at the same version.
+    seen: list[Message] = []
+    change = await receive(ws, is_seat_message, seen=seen)
+    assert [m["type"] for m in seen] == ["seats"]
+    assert change["type"] == "seat_changes"
+    assert change["since"] == first["version"]
+    assert change["version"] == seen[0]["version"] == placed["event_version"]
+    assert seat_map.apply(LiveSeatChanges.model_validate(change))
+    assert change["counts"] == {"free": 392, "held": 4, "sold": 0}
+    version, stored = seat_states(database_url, event_id)
+    assert (seat_map.version, seat_map.states()) == (version, stored)
+
+    order(database_url, "boxoffice_cancel_order", {"booking_id": placed["id"], "staff": True})
+    change = await receive(ws, is_seat_message)
+    assert seat_map.apply(LiveSeatChanges.model_validate(change))
+    assert seat_map.counts().free == 396
+    await ws.close()
+
+
+async def test_all_events_subscription_gets_no_seat_maps(client, admin, database_url):
+    """ "all" (the dashboard) hears every event's counts, not every seat of every event."""
+    event_id = seated_event(database_url, await make_venue(admin))
+    ws = await connect(client, admin)
+    await ws.send_json({"type": "subscribe", "events": "all"})
+    assert (await receive(ws))["type"] == "subscribed"
+    assert (await receive(ws))["type"] == "snapshot"
+    place(database_url, event_id, admin.user_id, quantity=2)
+    seen: list[Message] = []
+    await ws.send_json({"type": "ping"})
+    await receive(ws, lambda m: m["type"] == "pong", seen=seen)
+    await receive(ws, lambda m: m["type"] == "seats", seen=seen)
+    assert not [m for m in seen if is_seat_message(m)]
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("plan", "seats", "reason"),
+    [("arena", slice(-1500, None), "resync"), ("theatre", slice(100), "catch_up")],
+    ids=["too-big-to-notify", "bigger-than-the-map"],
+)
+async def test_a_big_change_resends_the_whole_map(
+    client, admin, user, database_url, plan, seats, reason
+):
+    """1,500 seats in one order are too many for a notification: the instance reads the
+    seats again (resync). 100 of the theatre's 396 notify, but are more than a map's worth
+    of changes (an eighth of the seats, at least 64): the map is sent (catch_up)."""
+    event_id = seated_event(database_url, await make_venue(admin, plan))
+    ws = await connect(client, user)
+    _, first = await subscribe_seated(ws, event_id)
+    seat_map = SeatMap(LiveSeatMap.model_validate(first))
+    placed = place(database_url, event_id, admin.user_id, seats=seat_map.seat_ids[seats])
+    resent = await receive(ws, is_seat_message)
+    assert resent["type"] == "seat_map" and resent["reason"] == reason
+    assert seat_map.apply(LiveSeatMap.model_validate(resent))
+    assert seat_map.version == placed["event_version"]
+    assert seat_map.states() == seat_states(database_url, event_id)[1]
+    await ws.close()
+
+
+# --- two server processes ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def instances(scratch_dsn, tmp_path) -> AsyncIterator[list[ServerProcess]]:
+    """Two `boxoffice serve` processes on one database, ready, with an admin account."""
+    procs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        procs.append(ServerProcess(scratch_dsn, tmp_path / name))
+    procs[0].add_admin()
+    try:
+        for n, proc in enumerate(procs, 1):
+            proc.start()
+            await proc.wait_ready(listeners=n)
+        yield procs
+    finally:
+        for proc in procs:
+            proc.close()
+
+
+class Watcher:
+    """A typed client following one seated event on one instance: every seat message it
+    received, in order, and the map they make."""
+
+    def __init__(self, api: Client, event_id: int) -> None:
+        self.api = api
+        self.event_id = event_id
+        self.messages: list[SeatMessage] = []
+        self.map: SeatMap | None = None
+        self.changed = asyncio.Condition()
+
+    async def follow(self) -> None:
+        async for item in self.api.live([self.event_id]):
+            if isinstance(item, Connection):
+                continue
+            if isinstance(item, LiveSeatMap | LiveSeatChanges):
+                self.messages.append(item)
+                if self.map is None:
+                    assert isinstance(item, LiveSeatMap), item
+                    self.map = SeatMap(item)
+                else:
+                    self.map.apply(item)  # a SeatMapGap fails the test
+            async with self.changed:
+                self.changed.notify_all()
+
+    async def until(self, ready: Callable[[], bool], within: float = 20.0) -> None:
+        async with asyncio.timeout(within), self.changed:
+            await self.changed.wait_for(ready)
+
+    async def at(self, version: int) -> None:
+        await self.until(lambda: self.map is not None and self.map.version >= version)
+
+
+async def watchers(procs: list[ServerProcess], event_id: int) -> list[Watcher]:
+    made = []
+    for proc in procs:
+        api = Client(proc.url)
+        await api.login(ADMIN, PASSWORD)
+        made.append(Watcher(api, event_id))
+    return made
+
+
+async def seated_on(proc: ServerProcess, dsn: str, plan: str) -> tuple[int, int]:
+    """A seated event on a new venue of a shipped plan, and the admin's user id."""
+    async with Client(proc.url) as api:
+        await api.login(ADMIN, PASSWORD)
+        venue = await api.create_venue(shipped_plan(plan))
+    [(admin_id,)] = rows(dsn, "SELECT id FROM users WHERE username = %s", ADMIN)
+    return seated_event(dsn, venue.id), admin_id
+
+
+async def test_cut_listen_connections_resend_every_map(instances, scratch_dsn):
+    """Both instances' LISTEN connections cut, orders made meanwhile: each client gets the
+    map again (resync), equal to the database, then changes as before."""
+    event_id, admin_id = await seated_on(instances[0], scratch_dsn, "theatre")
+    following = await watchers(instances, event_id)
+    tasks = [asyncio.create_task(w.follow()) for w in following]
+    try:
+        start, _ = seat_states(scratch_dsn, event_id)
+        for w in following:
+            await w.at(start)
+        assert cut_listeners(scratch_dsn) == 2
+        for _ in range(5):
+            await asyncio.to_thread(place, scratch_dsn, event_id, admin_id, quantity=3)
+        version, stored = seat_states(scratch_dsn, event_id)
+        for w in following:
+            await w.until(
+                lambda w=w: (
+                    any(getattr(m, "reason", None) == "resync" for m in w.messages)
+                    and w.map is not None
+                    and w.map.version >= version
+                )
+            )
+            assert w.map is not None and w.map.states() == stored
+
+        more = await asyncio.to_thread(place, scratch_dsn, event_id, admin_id, quantity=2)
+        version, stored = seat_states(scratch_dsn, event_id)
+        assert version == more["event_version"]
+        for w in following:
+            await w.at(version)
+            assert isinstance(w.messages[-1], LiveSeatChanges)
+            assert w.map is not None and w.map.states() == stored
+    finally:
+        await stop(following, tasks)
+
+
+async def stop(following: list[Watcher], tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for w in following:
+        await w.api.close()
+
+
+def replay_equals_history(
+    messages: list[SeatMessage], history: dict[int, dict[int, str]], start: int
+) -> None:
+    """Apply ``messages`` in order to a map, checking it against the database's states at
+    each version it reaches (``history``: each change's version -> its seats' new states,
+    on top of every seat free at ``start``)."""
+    expected: dict[int, str] = {}
+    versions = sorted(history)
+    done = 0  # history versions applied to ``expected``
+    seat_map: SeatMap | None = None
+    for message in messages:
+        if seat_map is None:
+            seat_map = SeatMap(message)  # type: ignore[arg-type]
+            expected = dict.fromkeys(seat_map.seat_ids, "free")
+        else:
+            seat_map.apply(message)
+        while done < len(versions) and versions[done] <= seat_map.version:
+            expected.update(history[versions[done]])
+            done += 1
+        assert seat_map.version == start or seat_map.version in history, seat_map.version
+        assert seat_map.states() == expected, f"differs at version {seat_map.version}"
+
+
+async def test_storm_across_two_instances_every_map_equals_the_database(instances, scratch_dsn):
+    """Concurrent orders and cancellations (one too big to notify) on an arena, made straight
+    through the database; a websocket on each instance follows the event. Every map each
+    client holds, after every message, is the database's at that version, and each ends on
+    the final one."""
+    event_id, admin_id = await seated_on(instances[0], scratch_dsn, "arena")
+    start, _ = seat_states(scratch_dsn, event_id)
+    following = await watchers(instances, event_id)
+    tasks = [asyncio.create_task(w.follow()) for w in following]
+    try:
+        for w in following:
+            await w.at(start)
+        history = await storm(scratch_dsn, event_id, admin_id)
+        version, stored = seat_states(scratch_dsn, event_id)
+        assert version == max(history)
+        for w in following:
+            await w.at(version)
+            assert w.map is not None and w.map.states() == stored
+            assert w.map.version == version
+            replay_equals_history(w.messages, history, start)
+            kinds = {getattr(m, "reason", "changes") for m in w.messages}
+            assert kinds == {"subscribe", "changes", "resync"}
+    finally:
+        await stop(following, tasks)
+
+
+async def storm(dsn: str, event_id: int, user_id: int) -> dict[int, dict[int, str]]:
+    """Eight workers placing holds and sales of 1 to 6 best seats and cancelling some, and
+    one order of 2,000 seats (too big to notify); each change's version -> its seats' new
+    states."""
+    history: dict[int, dict[int, str]] = {}
+    rng = random.Random(10)
+
+    def one(worker: int, n: int) -> list[tuple[int, dict[int, str]]]:
+        done = []
+        mine: list[dict[str, Any]] = []
+        for i in range(n):
+            big = worker == 0 and i == n // 2
+            if mine and not big and rng.random() < 0.3:
+                gone = mine.pop(rng.randrange(len(mine)))
+                cancelled = order(
+                    dsn, "boxoffice_cancel_order", {"booking_id": gone["id"], "staff": True}
+                )
+                seats = {t["seat_id"]: "free" for t in gone["tickets"]}
+                done.append((cancelled["event_version"], seats))
+                continue
+            hold = rng.random() < 0.5
+            line: dict[str, Any] = {"quantity": rng.randint(1, 6)}
+            if big:
+                line = {"quantity": 2000}
+            request = {
+                "event_id": event_id,
+                "user_id": user_id,
+                "staff": True,
+                "lines": [line],
+                "best": {"together": False},
+            }
+            if hold:
+                request.update(hold=True, hold_seconds=600)
+            placed = order(dsn, "boxoffice_place_order", request)
+            assert placed.get("id"), placed
+            mine.append(placed)
+            state = "held" if hold else "sold"
+            done.append((placed["event_version"], {t["seat_id"]: state for t in placed["tickets"]}))
+        return done
+
+    results = await asyncio.gather(*(asyncio.to_thread(one, w, 30) for w in range(8)))
+    for done in results:
+        for version, seats in done:
+            assert version not in history
+            history[version] = seats
+    return history
