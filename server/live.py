@@ -276,9 +276,9 @@ class Hub:
         self._everything: set[Subscriber] = set()
         self._changed: dict[int, tuple[int, str]] = {}
         self._wake = asyncio.Event()
-        # Seat maps of the seated events followed by id here, those with changes to send
-        # (or to read again), and the reads again in progress.
-        self._boards: dict[int, Board] = {}
+        # Seat maps of the seated events followed by id here (by event id), those with
+        # changes to send (or to read again), and the reads again in progress.
+        self.boards: dict[int, Board] = {}
         self._seats_due: set[int] = set()
         self._rereads: dict[int, asyncio.Task[None]] = {}
         self.listening = False  # every change is heard (the LISTEN connection is up)
@@ -337,9 +337,9 @@ class Hub:
     async def _watch_seats(self, sub: Subscriber, event_id: int) -> None:
         """Follow a seated event's seats: its map first (read once per instance), then
         its changes."""
-        board = self._boards.get(event_id)
+        board = self.boards.get(event_id)
         if board is None:
-            board = self._boards[event_id] = Board(event_id)
+            board = self.boards[event_id] = Board(event_id)
         board.subscribers.add(sub)
         try:
             await board.load(self.db, self._listening)
@@ -354,12 +354,12 @@ class Hub:
 
     def _unwatch_seats(self, sub: Subscriber, event_id: int) -> None:
         sub.forget_seats(event_id)
-        board = self._boards.get(event_id)
+        board = self.boards.get(event_id)
         if board is None:
             return
         board.subscribers.discard(sub)
         if not board.subscribers:  # nobody here follows it: stop keeping it
-            del self._boards[event_id]
+            del self.boards[event_id]
             board.gone = True
             reread = self._rereads.pop(event_id, None)
             if reread is not None:
@@ -400,7 +400,7 @@ class Hub:
         """Seats of a seated event changed (``seatmaps.py`` has the payload); merged into
         its board, if anyone here follows it, and sent on the next flush."""
         change = json.loads(payload)
-        board = self._boards.get(int(change["id"]))
+        board = self.boards.get(int(change["id"]))
         if board is None:
             return
         seats = None if change.get("resync") else dict(change["seats"])
@@ -437,7 +437,7 @@ class Hub:
     def _flush_seats(self) -> None:
         due, self._seats_due = self._seats_due, set()
         for event_id in due:
-            board = self._boards.get(event_id)
+            board = self.boards.get(event_id)
             if board is None:
                 continue
             if not board.ready:  # a resync notification, or a seat it did not know
@@ -484,7 +484,7 @@ class Hub:
         """The LISTEN connection dropped: changes may go unheard, so no board says more
         until it is read again (``resync``)."""
         self.listening = False
-        for board in self._boards.values():
+        for board in self.boards.values():
             board.stale()
 
     def _interested(self, event_id: int) -> Iterable[Subscriber]:
@@ -496,7 +496,7 @@ class Hub:
     async def resync(self) -> None:
         """Send every subscriber a fresh snapshot (after the LISTEN connection came back)."""
         self.listening = True
-        for board in self._boards.values():
+        for board in self.boards.values():
             board.stale()
             self._reread(board)
         if not self.subscribers:

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 from server_process import ADMIN, PASSWORD, ServerProcess
 from support import cut_listeners, order, rows, seat_states, seated_event
-from test_live import Message, connect, receive
+from test_live import Message, connect, receive, wait_until
 from test_seatmaps import make_venue, place
 
 from common.client import Client, Connection
 from common.models import LiveSeatChanges, LiveSeatMap
 from common.seatmap import SeatMap
+from server.keys import HUB
 from server.venues import shipped_plan
 
 SeatMessage = LiveSeatMap | LiveSeatChanges
@@ -102,6 +103,47 @@ async def test_a_big_change_resends_the_whole_map(
     assert seat_map.apply(LiveSeatMap.model_validate(resent))
     assert seat_map.version == placed["event_version"]
     assert seat_map.states() == seat_states(database_url, event_id)[1]
+    await ws.close()
+
+
+@pytest.mark.parametrize(
+    ("quantities", "expected"),
+    [((2, 3, 4), "seat_changes"), ((10,) * 7, "seat_map")],
+    ids=["merged", "outgrown"],
+)
+async def test_a_busy_client_gets_what_it_missed_in_one_message(
+    client, admin, user, database_url, quantities, expected
+):
+    """A client that is sent nothing for a while (here: its connection is held, as while it
+    is still busy receiving) then gets one message per event: its missed seat changes merged,
+    each seat once; or, past an eighth of the seats (at least 64), the whole map."""
+    event_id = seated_event(database_url, await make_venue(admin, "theatre"))
+    ws = await connect(client, user)
+    _, first = await subscribe_seated(ws, event_id)
+    seat_map = SeatMap(LiveSeatMap.model_validate(first))
+    hub = client.server.app[HUB]
+    [sub] = hub.subscribers
+    board = hub.boards[event_id]
+    with sub.holding():
+        placed = [place(database_url, event_id, admin.user_id, quantity=n) for n in quantities]
+        order(
+            database_url, "boxoffice_cancel_order", {"booking_id": placed[0]["id"], "staff": True}
+        )
+        version, stored = seat_states(database_url, event_id)
+        await wait_until(lambda: board.since >= version)  # flushed to the subscriber
+    seen: list[Message] = []
+    got = await receive(ws, is_seat_message, seen=seen)
+    assert [m["version"] for m in seen if m["type"] == "seats"] == [version]
+    assert got["type"] == expected and got["version"] == version
+    if expected == "seat_changes":
+        assert got["since"] == first["version"]
+        assert seat_map.apply(LiveSeatChanges.model_validate(got))
+    else:
+        assert got["reason"] == "catch_up"
+        assert seat_map.apply(LiveSeatMap.model_validate(got))
+    assert seat_map.states() == stored
+    await ws.send_json({"type": "ping"})
+    assert (await receive(ws))["type"] == "pong"  # nothing else was owed
     await ws.close()
 
 
