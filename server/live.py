@@ -403,7 +403,14 @@ class Hub:
         board = self.boards.get(int(change["id"]))
         if board is None:
             return
-        seats = None if change.get("resync") else dict(change["seats"])
+        seats: dict[str, list[int]] | None = None  # None: read the seats again
+        if not change.get("resync"):
+            try:
+                seats = {
+                    str(state): [int(i) for i in ids] for state, ids in change["seats"].items()
+                }
+            except (AttributeError, KeyError, TypeError, ValueError):
+                log.error("unreadable seats of event %s; reading them again", board.event_id)
         if board.heard(int(change["version"]), seats):
             self._seats_due.add(board.event_id)
             self._wake.set()
