@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from collections.abc import Awaitable, Callable
 
@@ -67,26 +68,33 @@ async def direct_sql(
         async def book() -> bool:
             # The parameters the server passes (server/booking.py), audit signature included.
             row = await database.fetchone(
-                q.BOOK,
-                event_id=event,
-                user_id=user_id,
-                quantity=1,
-                customer_name=None,
-                payment_method=None,
-                hold=False,
-                reserve=False,  # a sale: users pay through the shop (see own_server)
-                hold_cap=None,
-                hold_seconds=600,
-                actor_id=user_id,
-                actor=f"user{user_id}",
-                source="127.0.0.1",
+                q.PLACE_ORDER,
+                req=json.dumps(
+                    {
+                        "event_id": event,
+                        "user_id": user_id,
+                        "staff": False,
+                        "lines": [{"type": None, "quantity": 1, "seats": None}],
+                        "best": None,
+                        "customer_name": None,
+                        "payment_method": None,
+                        "hold": False,
+                        # a sale: users pay through the shop (see own_server)
+                        "reserve": False,
+                        "hold_cap": None,
+                        "hold_seconds": 600,
+                        "actor_id": user_id,
+                        "actor": f"user{user_id}",
+                        "source": "127.0.0.1",
+                    }
+                ),
             )
-            return row is not None and row["id"] is not None
+            return row is not None and '"refused"' not in row["result"]
 
         return book
 
     try:
-        return await drive("direct SQL: BOOK statement", [job(u) for u in user_ids], in_flight)
+        return await drive("direct SQL: the order function", [job(u) for u in user_ids], in_flight)
     finally:
         pool.close()
         await pool.wait_closed()

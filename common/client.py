@@ -39,7 +39,11 @@ from .models import (
     LiveEvent,
     LiveSeatChanges,
     LiveSeatMap,
+    Order,
+    OrderCreate,
+    OrderResult,
     PaymentMethod,
+    ReturnResult,
     Role,
     SeatStates,
     SessionsEnded,
@@ -452,6 +456,51 @@ class Client:
         self, event_id: int, **filters: Unpack[BookingFilters]
     ) -> list[Booking]:
         return await self._list(f"{API}/bookings/event/{event_id}", Booking, **filters)
+
+    # --- orders ------------------------------------------------------------------------
+
+    async def place_order(
+        self, order: OrderCreate, *, idempotency_key: str | None = None
+    ) -> OrderResult:
+        """Place an order, all or nothing: several ticket types, picked seats or the best
+        available. A refusal is an ``ApiError``: 409 with the taken seats' ids in
+        ``data["seat_ids"]`` (or ``largest_block``, ``available_seats``, a type's ``left``),
+        422 naming the field at fault, 403 for a staff-only type."""
+        data = await self.request(
+            "POST",
+            f"{API}/orders",
+            json=order.model_dump(mode="json", exclude_defaults=True),
+            idempotency_key=idempotency_key,
+        )
+        return OrderResult.model_validate(data)
+
+    async def order(self, order_id: int) -> Order:
+        """An order with its lines and tickets (an order's id is its booking's)."""
+        return await self._get(f"{API}/orders/{order_id}", Order)
+
+    async def return_tickets(
+        self,
+        order_id: int,
+        ticket_ids: list[int],
+        *,
+        payment_method: PaymentMethod | None = None,
+        override: bool = False,
+        idempotency_key: str | None = None,
+    ) -> ReturnResult:
+        """Give back some tickets of an order (every one still held cancels it); a sale's
+        are refunded at their price, by ``payment_method`` (staff) or as it was paid."""
+        body: dict[str, Any] = {"ticket_ids": ticket_ids}
+        if payment_method:
+            body["payment_method"] = payment_method
+        if override:
+            body["override"] = True
+        data = await self.request(
+            "POST",
+            f"{API}/orders/{order_id}/returns",
+            json=body,
+            idempotency_key=idempotency_key,
+        )
+        return ReturnResult.model_validate(data)
 
     # --- at the door -------------------------------------------------------------------
 

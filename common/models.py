@@ -260,22 +260,27 @@ class EventQuery(QueryParams):
 # --- bookings ------------------------------------------------------------------
 
 
+Quantity = Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_not_bool)]
+CustomerName = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    Field(description="the walk-in customer's name, for counter sales (staff only)"),
+]
+_PAID_BY = "how the customer paid (counter sales, staff only): cash, card or other"
+_HOLD = (
+    "reserve the seats as a pending hold that expires unless confirmed "
+    "(POST /bookings/{id}/confirm)"
+)
+
+
 class BookingCreate(Request):
+    """A booking: an order of one line of the event's default ticket type."""
+
     event_id: Id
-    quantity: Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_not_bool)] = 1
-    customer_name: Annotated[
-        str | None,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
-        Field(description="the walk-in customer's name, for counter sales"),
-    ] = None
-    payment_method: PaymentMethod | None = Field(
-        None, description="how the customer paid (counter sales): cash, card or other"
-    )
-    hold: bool = Field(
-        False,
-        description="reserve the seats as a pending hold that expires unless confirmed "
-        "(POST /bookings/{id}/confirm)",
-    )
+    quantity: Quantity = 1
+    customer_name: CustomerName = None
+    payment_method: PaymentMethod | None = Field(None, description=_PAID_BY)
+    hold: bool = Field(False, description=_HOLD)
 
 
 class BookingConfirm(Request):
@@ -320,9 +325,150 @@ class Booking(Response):
     checked_in_gate: str | None = None
 
 
+TicketStatus = Literal["valid", "admitted", "returned", "cancelled", "expired"]
+
+
+class Ticket(Response):
+    """One admission: a seat of a seated event, or a place at a general-admission one."""
+
+    id: int
+    ticket_type_id: int
+    ticket_type: str = Field(description="the ticket type's name")
+    seat_id: int | None = Field(description="the seat (seated events); null: general admission")
+    section: str | None = None
+    row: str | None = None
+    number: str | None = None
+    zone: str | None = None
+    price: Decimal
+    code: str | None = Field(description="the ticket's own code, once the order is confirmed")
+    status: TicketStatus = Field(
+        description="valid; admitted; or given back: returned, cancelled (with its order) "
+        "or expired (a hold that lapsed)"
+    )
+    released_at: datetime | None = None
+    refund: Decimal | None = Field(None, description="what was paid back for it")
+    checked_in_at: datetime | None = None
+    checked_in_gate: str | None = None
+
+
 class BookingResult(Booking):
     """A booking together with its event's seats right after the change."""
 
+    available_seats: int
+    event_version: int
+    tickets: list[Ticket] = Field(default_factory=list, description="one per admission")
+
+
+# --- orders ------------------------------------------------------------------------
+# A booking is an order with one line: /bookings and /orders are two views of one thing.
+
+SeatIds = Annotated[list[Id], Field(min_length=1, max_length=1000)]
+
+
+class OrderLine(Input):
+    """Tickets of one type: a number of them (best available on a seated event) or the
+    seats picked on the plan."""
+
+    ticket_type_id: Id | None = Field(None, description="null: the event's default type")
+    quantity: Quantity | None = None
+    seat_ids: SeatIds | None = Field(None, description="picked seats (seated events)")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> OrderLine:
+        if (self.quantity is None) == (self.seat_ids is None):
+            raise ValueError("give either quantity or seat_ids")
+        return self
+
+
+class BestAvailable(Input):
+    count: Quantity | None = Field(
+        None, description="seats of the default type, when no line says how many"
+    )
+    zone: ZoneCode | None = Field(None, description="only this price zone")
+    together: bool = Field(True, description="side by side in one row")
+
+
+class OrderCreate(Request):
+    event_id: Id
+    lines: list[OrderLine] = Field(default_factory=list, max_length=50)
+    best_available: BestAvailable | None = Field(
+        None, description="how a seated event's quantity lines get their seats"
+    )
+    customer_name: CustomerName = None
+    payment_method: PaymentMethod | None = Field(None, description=_PAID_BY)
+    hold: bool = Field(False, description=_HOLD)
+
+    @model_validator(mode="after")
+    def _lines(self) -> OrderCreate:
+        count = self.best_available.count if self.best_available else None
+        by_quantity = sum(line.quantity or 0 for line in self.lines)
+        if count is not None and by_quantity and count != by_quantity:
+            raise ValueError(
+                f"best_available.count ({count}) differs from the lines' quantities "
+                f"({by_quantity}): give one or make them agree"
+            )
+        if not self.lines and count is None:
+            raise ValueError("an order needs at least one line (or best_available.count)")
+        seats = [s for line in self.lines for s in line.seat_ids or ()]
+        twice = sorted({s for s in seats if seats.count(s) > 1})
+        if twice:
+            raise ValueError(f"seats picked twice: {', '.join(map(str, twice))}")
+        return self
+
+    def resolved_lines(self) -> list[OrderLine]:
+        """The lines, with best_available.count as a default-type line when none counts."""
+        if self.lines or not self.best_available or self.best_available.count is None:
+            return self.lines
+        return [OrderLine(quantity=self.best_available.count)]
+
+
+class OrderLineTotal(Response):
+    """Tickets of one type (and zone) in an order."""
+
+    ticket_type_id: int
+    ticket_type: str
+    zone: str | None
+    price: Decimal = Field(description="each")
+    quantity: int = Field(description="tickets still held (not given back)")
+    returned: int = Field(description="tickets given back")
+    amount: Decimal = Field(description="price x quantity")
+
+
+class Order(Booking):
+    """An order with its lines and its tickets."""
+
+    lines: list[OrderLineTotal]
+    tickets: list[Ticket]
+
+
+class OrderResult(Order):
+    """A placed order with its event's seats right after it."""
+
+    available_seats: int
+    event_version: int
+
+
+class TicketReturn(Request):
+    ticket_ids: Annotated[list[Id], Field(min_length=1, max_length=1000)]
+    payment_method: PaymentMethod | None = Field(
+        None, description="how the refund is paid (staff only; default: as the sale was)"
+    )
+    override: bool = Field(
+        False, description="staff only: return admitted tickets or a started event's"
+    )
+
+    @field_validator("ticket_ids")
+    @classmethod
+    def _once(cls, ids: list[int]) -> list[int]:
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"tickets named twice: {', '.join(map(str, twice))}")
+        return ids
+
+
+class ReturnResult(Order):
+    returned: int = Field(description="tickets given back by this return")
+    refund: Decimal = Field(description="paid back for them")
     available_seats: int
     event_version: int
 
@@ -333,6 +479,12 @@ class CheckInResult(Response):
     booking: Booking
     event_title: str
     event_checked_in: int = Field(description="tickets of this event admitted so far")
+    admitted: int = Field(
+        1,
+        description="tickets admitted by this scan: one for a ticket's code, every one "
+        "not yet in for the order's code",
+    )
+    tickets: list[Ticket] = Field(default_factory=list, description="the order's tickets")
 
 
 class PageQuery(QueryParams):

@@ -1,20 +1,31 @@
-"""Booking and cancelling seats: the rules of who may do what, in one place.
+"""Orders (a booking is an order of one line): the rules of who may do what, in one place.
 
-Each operation is one statement (see ``queries.BOOK`` and ``queries.CANCEL``); this module
-turns their answers into results or clear errors.
+Each change is one call of an order function of migration 0010 (see ``queries.bookings``);
+this module builds their requests and turns their answers into results or clear errors.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import UTC
-from typing import TYPE_CHECKING, cast
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
 
-from common.models import BookingConfirm, BookingCreate, BookingQuery, CheckIn
+from common.models import (
+    BookingConfirm,
+    BookingCreate,
+    BookingQuery,
+    CheckIn,
+    OrderCreate,
+    OrderLine,
+    TicketReturn,
+)
 
 from . import queries as q
 from .config import Config
-from .db import Database, Row, answer
-from .envelope import Conflict, Forbidden, Invalid, NotFound
+from .db import Database, Row, answer_json
+from .envelope import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from .security import Principal
 
 if TYPE_CHECKING:
@@ -55,60 +66,145 @@ class Bookings:
             self._count("bookings", "refused_staff_field")
             raise Forbidden.fields(named)
 
-    # --- the statements ----------------------------------------------------------------
+    # --- the order functions ----------------------------------------------------------
 
     async def book(self, who: Principal, req: BookingCreate) -> q.BookOutcome:
+        """A booking: an order of one line of the event's default type."""
+        order = OrderCreate(
+            event_id=req.event_id,
+            lines=[OrderLine(quantity=req.quantity)],
+            customer_name=req.customer_name,
+            payment_method=req.payment_method,
+            hold=req.hold,
+        )
+        return await self.place(who, order, count_field="quantity")
+
+    async def place(
+        self, who: Principal, req: OrderCreate, *, count_field: str = "lines"
+    ) -> q.BookOutcome:
+        """Place an order: every line gets its tickets (and seats) or nothing changes."""
         self._staff_fields(who, customer_name=req.customer_name, payment_method=req.payment_method)
-        if req.quantity > self.max_quantity:
+        lines = req.resolved_lines()
+        count = sum(line.quantity or len(line.seat_ids or ()) for line in lines)
+        if count > self.max_quantity:
             self._count("bookings", "refused_too_many")
-            raise Invalid.field("quantity", f"at most {self.max_quantity} tickets per booking")
+            raise Invalid.field(count_field, f"at most {self.max_quantity} tickets per order")
         reserve = not self.confirms_priced(who)
-        # Users are limited in the seats they hold; their booking can only be a hold when
-        # asked for or when it reserves.
-        limited = not who.is_staff and (req.hold or reserve)
-        row = answer(
+        best = req.best_available
+        row = answer_json(
             await self.db.fetchone(
-                q.BOOK_LIMITED if limited else q.BOOK,
-                event_id=req.event_id,
-                user_id=who.user_id,
-                quantity=req.quantity,
-                customer_name=req.customer_name,
-                payment_method=req.payment_method,
-                hold=req.hold,
-                reserve=reserve,
-                hold_cap=self.max_held_seats if limited else None,
-                hold_seconds=self.hold_seconds,
-                **who.audit(),
+                q.PLACE_ORDER,
+                req=_json(
+                    event_id=req.event_id,
+                    user_id=who.user_id,
+                    staff=who.is_staff,
+                    lines=[
+                        {
+                            "type": line.ticket_type_id,
+                            "quantity": line.quantity,
+                            "seats": line.seat_ids,
+                        }
+                        for line in lines
+                    ],
+                    best={"zone": best.zone, "together": best.together} if best else None,
+                    customer_name=req.customer_name,
+                    payment_method=req.payment_method,
+                    hold=req.hold,
+                    reserve=reserve,
+                    # Users are limited in the seats they hold: their order can only be a
+                    # hold when asked for or when it reserves.
+                    hold_cap=(
+                        self.max_held_seats if not who.is_staff and (req.hold or reserve) else None
+                    ),
+                    hold_seconds=self.hold_seconds,
+                    **who.audit(),
+                ),
             ),
             q.BookOutcome,
         )
-        if row["id"] is not None:
+        if row.get("refused") is None:
             held = row["status"] == "pending"
             if self.metrics is not None:
                 self.metrics.bookings.labels("held" if held else "created").inc()
                 if not held:
-                    self.metrics.seats_sold.inc(req.quantity)
+                    self.metrics.seats_sold.inc(row["quantity"] or 0)
             return row
-        if row["found_event"] is None:
-            self._count("bookings", "refused_not_found")
-            raise NotFound(f"Event {req.event_id} not found")
-        if row["started"]:
-            self._count("bookings", "refused_started")
-            raise Conflict("The event has already started; it can no longer be booked")
-        left = row["seats_left"] or 0
-        if limited and row["would_hold"] and left >= req.quantity:
-            self._count("bookings", "refused_hold_limit")
-            held_seats = row["held_seats"]
-            raise Conflict(
-                f"You already hold {held_seats} of at most {self.max_held_seats} seats: "
+        raise self._placing_refused(row, req, count_field)
+
+    def _placing_refused(self, row: q.BookOutcome, req: OrderCreate, count_field: str) -> Exception:
+        """The error that says why an order was refused, counted by reason."""
+        reason = row["refused"]
+        outcome = {
+            "not_found": "refused_not_found",
+            "started": "refused_started",
+            "hold_limit": "refused_hold_limit",
+            "sold_out": "refused_sold_out",
+            "no_block": "refused_sold_out",
+            "seats_taken": "refused_seats_taken",
+            "quota": "refused_quota",
+            "busy": "refused_busy",
+        }.get(reason, "refused_invalid")
+        self._count("bookings", outcome)
+        line = f"lines.{row.get('line', 0)}.ticket_type_id"
+        if reason == "not_found":
+            return NotFound(f"Event {req.event_id} not found")
+        if reason == "started":
+            return Conflict("The event has already started; it can no longer be booked")
+        if reason == "busy":
+            return ServiceUnavailable("The event is being changed right now: retry in a moment")
+        if reason == "hold_limit":
+            held = row["held_seats"]
+            return Conflict(
+                f"You already hold {held} of at most {self.max_held_seats} seats: "
                 "pay for or cancel a hold first",
-                data={"held_seats": held_seats, "max_held_seats": self.max_held_seats},
+                data={"held_seats": held, "max_held_seats": self.max_held_seats},
             )
-        self._count("bookings", "refused_sold_out")
-        raise Conflict(
-            f"Not enough seats: {left} left" if left else "Sold out",
-            data={"available_seats": left},
-        )
+        if reason == "sold_out":
+            left = row["available_seats"]
+            return Conflict(
+                f"Not enough seats: {left} left" if left else "Sold out",
+                data={"available_seats": left},
+            )
+        if reason == "no_block":
+            largest = row["largest_block"]
+            return Conflict(
+                f"No {_plural(self._count_of(req), 'seat')} together: the largest block "
+                f"still free is {largest}",
+                data={"largest_block": largest},
+            )
+        if reason == "seats_taken":
+            seats = row["seat_ids"]
+            return Conflict(
+                f"{_plural(len(seats), 'seat')} already taken: {_ids(seats)}",
+                data={"seat_ids": seats},
+            )
+        if reason == "quota":
+            left = row["left"]
+            return Conflict(
+                f"Only {left} {row['name']} {'ticket' if left == 1 else 'tickets'} left",
+                data={"ticket_type_id": row["ticket_type_id"], "left": left},
+            )
+        if reason == "staff_only":
+            return Forbidden.fields([(line, f"{row['name']} tickets are sold by staff only")])
+        if reason == "unknown_seats":
+            return Invalid(
+                [("seat_ids", f"not seats of this event: {_ids(row['seat_ids'])}")],
+                message=f"Not seats of event {req.event_id}: {_ids(row['seat_ids'])}",
+            ).with_data(seat_ids=row["seat_ids"])
+        if reason == "unknown_type":
+            return Invalid.field(line, "not a ticket type of this event")
+        if reason == "off_sale":
+            return Invalid.field(line, f"{row['name']} tickets are not on sale")
+        if reason == "not_seated":
+            return Invalid.field(
+                f"lines.{row['line']}.seat_ids",
+                "this event is general admission: it has no seats to pick",
+            )
+        return Invalid.field(count_field, "an order needs at least one ticket")
+
+    @staticmethod
+    def _count_of(req: OrderCreate) -> int:
+        return sum(line.quantity or 0 for line in req.resolved_lines())
 
     async def cancel(
         self, who: Principal, booking_id: int, *, override: bool = False
@@ -116,14 +212,16 @@ class Bookings:
         if override and not who.is_staff:
             self._count("cancellations", "forbidden")
             raise Forbidden.fields([("override", "only staff may override")])
-        row = answer(
+        row = answer_json(
             await self.db.fetchone(
-                q.CANCEL,
-                booking_id=booking_id,
-                user_id=who.user_id,
-                staff=who.is_staff,
-                override=override,
-                **who.audit(),
+                q.CANCEL_ORDER,
+                req=_json(
+                    booking_id=booking_id,
+                    user_id=who.user_id,
+                    staff=who.is_staff,
+                    override=override,
+                    **who.audit(),
+                ),
             ),
             q.CancelOutcome,
         )
@@ -134,30 +232,70 @@ class Bookings:
         status = row["status_before"]
         if status in q.ACTIVE_STATUSES and (row["admitted_at"] or row["started"]):
             self._count("cancellations", "refused_used")
-            why = "its ticket was already admitted" if row["admitted_at"] else "the event started"
-            hint = "staff can override" if who.is_staff else "ask at the box office"
-            raise Conflict(
-                f"The booking cannot be cancelled: {why} ({hint})",
-                data={"admitted": row["admitted_at"] is not None, "started": row["started"]},
-            )
+            raise _used(row, who)
         self._count("cancellations", "already_cancelled")
-        # Still active here means another request cancelled it while this one waited.
-        status = "cancelled" if status in q.ACTIVE_STATUSES else status
         raise Conflict(f"The booking is already {status}")
+
+    async def return_tickets(
+        self, who: Principal, booking_id: int, req: TicketReturn
+    ) -> q.CancelOutcome:
+        """Give back some tickets of an order (all of them cancels it), refunding a sale's."""
+        self._staff_fields(who, payment_method=req.payment_method)
+        if req.override and not who.is_staff:
+            self._count("returns", "forbidden")
+            raise Forbidden.fields([("override", "only staff may override")])
+        row = answer_json(
+            await self.db.fetchone(
+                q.RETURN_TICKETS,
+                req=_json(
+                    booking_id=booking_id,
+                    ticket_ids=req.ticket_ids,
+                    user_id=who.user_id,
+                    staff=who.is_staff,
+                    override=req.override,
+                    payment_method=req.payment_method,
+                    **who.audit(),
+                ),
+            ),
+            q.CancelOutcome,
+        )
+        if row["id"] is not None:
+            self._count("returns", "returned")
+            return row
+        self._ensure_visible(who, row["owner_id"], booking_id, "returns")
+        reason = row.get("refused")
+        self._count("returns", f"refused_{reason or 'inactive'}")
+        if reason == "unknown_tickets":
+            ids = row["ticket_ids"]
+            raise Invalid(
+                [("ticket_ids", f"not tickets of order {booking_id}: {_ids(ids)}")],
+                message=f"Not tickets of order {booking_id}: {_ids(ids)}",
+            ).with_data(ticket_ids=ids)
+        if reason == "already_returned":
+            ids = row["ticket_ids"]
+            raise Conflict(
+                f"Already given back: {_plural(len(ids), 'ticket')} {_ids(ids)}",
+                data={"ticket_ids": ids},
+            )
+        if reason in ("admitted", "started"):
+            raise _used(row, who, ticket_ids=row.get("ticket_ids"))
+        raise Conflict(f"The order is {row['status_before']}: nothing to return")
 
     async def confirm(
         self, who: Principal, booking_id: int, req: BookingConfirm
     ) -> q.ConfirmOutcome:
         self._staff_fields(who, payment_method=req.payment_method)
-        row = answer(
+        row = answer_json(
             await self.db.fetchone(
-                q.CONFIRM,
-                booking_id=booking_id,
-                user_id=who.user_id,
-                staff=who.is_staff,
-                confirm_priced=self.confirms_priced(who),
-                payment_method=req.payment_method,
-                **who.audit(),
+                q.CONFIRM_ORDER,
+                req=_json(
+                    booking_id=booking_id,
+                    user_id=who.user_id,
+                    staff=who.is_staff,
+                    confirm_priced=self.confirms_priced(who),
+                    payment_method=req.payment_method,
+                    **who.audit(),
+                ),
             ),
             q.ConfirmOutcome,
         )
@@ -183,10 +321,12 @@ class Bookings:
         raise Conflict(f"The booking is {status}; only a pending hold can be confirmed")
 
     async def check_in(self, who: Principal, req: CheckIn) -> q.CheckInOutcome:
-        """Admit a ticket once; a second scan says when and where it was first admitted."""
-        row = answer(
+        """Admit a ticket (or an order's tickets not yet in) once; a second scan says when
+        and where it was first admitted."""
+        row = answer_json(
             await self.db.fetchone(
-                q.CHECK_IN, code=req.code, gate=req.gate, user_id=who.user_id, **who.audit()
+                q.CHECK_IN,
+                req=_json(code=req.code, gate=req.gate, user_id=who.user_id, **who.audit()),
             ),
             q.CheckInOutcome,
         )
@@ -210,19 +350,28 @@ class Bookings:
                 },
             )
         self._count("checkins", "not_admissible")
-        raise Conflict(f"Not admitted: the booking is {row['status_before']}")
+        status = row["status_before"]
+        if status == "returned":
+            raise Conflict("Not admitted: the ticket was returned")
+        raise Conflict(f"Not admitted: the booking is {status}")
 
     async def expire_holds(self, batch: int = 500) -> int:
         """Release the seats of lapsed holds; returns how many holds expired."""
         total = 0
         while True:
-            row = answer(await self.db.fetchone(q.EXPIRE_HOLDS, batch=batch), q.ExpireOutcome)
+            row = answer_json(await self.db.fetchone(q.EXPIRE_HOLDS, batch=batch), q.ExpireOutcome)
             expired = row["expired"]
             total += expired
             if expired and self.metrics is not None:
                 self.metrics.holds_expired.inc(expired)
             if expired < batch:
                 return total
+
+    async def get_order(self, who: Principal, booking_id: int) -> Row:
+        """An order with its tickets (and lines, summed from them)."""
+        row = await self.get(who, booking_id)
+        tickets = answer_json(await self.db.fetchone(q.ORDER_TICKETS, booking_id=booking_id), list)
+        return {**row, "tickets": tickets, "lines": order_lines(tickets)}
 
     async def get(self, who: Principal, booking_id: int) -> Row:
         row = await self.db.fetchone(q.GET_BOOKING, booking_id=booking_id)
@@ -255,6 +404,65 @@ class Bookings:
     def _count(self, counter: str, outcome: str) -> None:
         if self.metrics is not None:
             getattr(self.metrics, counter).labels(outcome).inc()
+
+
+def order_lines(tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """An order's lines: its tickets summed per type, zone and price, in ticket order."""
+    lines: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for t in tickets:
+        key = (t["ticket_type_id"], t["zone"], t["price"])
+        line = lines.setdefault(
+            key,
+            {
+                "ticket_type_id": t["ticket_type_id"],
+                "ticket_type": t["ticket_type"],
+                "zone": t["zone"],
+                "price": t["price"],
+                "quantity": 0,
+                "returned": 0,
+                "amount": Decimal(0),
+            },
+        )
+        if t["released_at"] is None:
+            line["quantity"] += 1
+            line["amount"] += t["price"]
+        else:
+            line["returned"] += 1
+    return list(lines.values())
+
+
+def with_lines(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An order function's answer with the lines of its tickets."""
+    return {**row, "lines": order_lines(row.get("tickets", []))}
+
+
+def _used(row: Mapping[str, Any], who: Principal, **data: Any) -> Conflict:
+    """Tickets that were used, or could have been: admitted, or their event started."""
+    why = "a ticket was already admitted" if row["admitted_at"] else "the event started"
+    if row.get("refused") == "started":
+        why = "the event started"
+    hint = "staff can override" if who.is_staff else "ask at the box office"
+    return Conflict(
+        f"The tickets cannot be given back: {why} ({hint})",
+        data={
+            "admitted": row["admitted_at"] is not None,
+            "started": row["started"],
+            **{k: v for k, v in data.items() if v is not None},
+        },
+    )
+
+
+def _json(**req: Any) -> str:
+    """An order function's request, as the JSON it takes."""
+    return json.dumps(req, default=str)
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(map(str, ids))
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _filters(query: BookingQuery) -> dict[str, object]:

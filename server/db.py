@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import re
 import weakref
@@ -17,6 +18,8 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -38,6 +41,20 @@ def answer(row: Row | None, outcome: type[T]) -> T:
     if row is None:
         raise RuntimeError(f"the statement answered no row (expected a {outcome.__name__})")
     return cast(T, row)
+
+
+def answer_json(row: Row | None, outcome: type[T]) -> T:
+    """The JSON answer of an order function (``queries.bookings``) as its outcome type:
+    amounts exact (Decimal), the timestamps (keys ending in ``_at``) as datetimes."""
+    result = answer(row, Row)["result"]
+    return cast(T, json.loads(result, parse_float=Decimal, object_hook=_timestamps))
+
+
+def _timestamps(obj: dict[str, Any]) -> dict[str, Any]:
+    for key, value in obj.items():
+        if key.endswith("_at") and isinstance(value, str):
+            obj[key] = datetime.fromisoformat(value)
+    return obj
 
 
 _DIALECT = postgresql.psycopg2.dialect()  # type: ignore[attr-defined]

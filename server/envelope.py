@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Self
 
 import psycopg2
 from aiohttp import web
@@ -92,6 +92,11 @@ class ApiError(Exception):
         self.headers = headers
         if code is not None:
             self.code = code
+
+    def with_data(self, **extra: Any) -> Self:
+        """The error with ``extra`` beside its data (the ids a client needs to act)."""
+        self.data = {**(self.data or {}), **extra}
+        return self
 
 
 class Unauthorized(ApiError):

@@ -55,8 +55,9 @@ class Metrics:
         )
         self.bookings = Counter(
             "boxoffice_bookings",
-            "Booking attempts by outcome: created, held, refused_sold_out, refused_started, "
-            "refused_not_found, refused_too_many, refused_hold_limit, refused_staff_field",
+            "Orders (bookings) placed, by outcome: created, held, refused_sold_out, "
+            "refused_started, refused_not_found, refused_too_many, refused_hold_limit, "
+            "refused_staff_field, refused_seats_taken, refused_quota, refused_invalid",
             ["outcome"],
             registry=r,
         )
@@ -70,6 +71,12 @@ class Metrics:
             "boxoffice_cancellations",
             "Cancellations by outcome: cancelled, not_found, already_cancelled, refused_used, "
             "forbidden",
+            ["outcome"],
+            registry=r,
+        )
+        self.returns = Counter(
+            "boxoffice_returns",
+            "Ticket returns by outcome: returned, not_found, forbidden, refused_<reason>",
             ["outcome"],
             registry=r,
         )

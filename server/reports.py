@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from common.models import (
     PaymentTotal,
@@ -241,3 +242,21 @@ def filename(report: ShiftReport) -> str:
     start, end = (moment.astimezone(UTC) for moment in (report.date_from, report.date_to))
     span = f"{start:%Y%m%dT%H%MZ}-{end:%Y%m%dT%H%MZ}"
     return f"shift-{who}-{span}.csv"
+
+
+def ledger_errors(found: list[tuple[Any, ...]]) -> list[str]:
+    """What is wrong in the rows of ``queries.SEAT_LEDGER``, one line per event at fault:
+    its seats gone must be its active orders' seats and active tickets, and a seated
+    event's taken seats exactly those tickets' (none, unless seats were lost or sold
+    twice). Tests check it after every test; the benchmarks after every storm."""
+    errors = []
+    for event, total, available, taken, tickets, seats_taken, seats_wrong, venue_id in found:
+        gone = total - available
+        if not gone == taken == tickets:
+            errors.append(f"event {event}: {gone} seats gone, {taken} booked, {tickets} tickets")
+        if venue_id is not None and (seats_taken != gone or seats_wrong):
+            errors.append(
+                f"event {event}: {seats_taken} seats taken for {gone} gone, "
+                f"{seats_wrong} disagreeing with their tickets"
+            )
+    return errors

@@ -12,6 +12,7 @@ from .handlers import (
     events,
     live,
     meta,
+    orders,
     reports,
     seatmaps,
     tickets,
@@ -66,6 +67,10 @@ def setup_routes(app: web.Application) -> None:
         f"{V1}/bookings/{{booking_id}}/confirm", bookings.confirm_booking, name="confirm_booking"
     )
     r.add_get(f"{V1}/bookings/{{booking_id}}/ticket", tickets.ticket, name="ticket")
+
+    r.add_post(f"{V1}/orders", orders.create_order, name="create_order")
+    r.add_get(f"{V1}/orders/{{order_id}}", orders.get_order, name="order")
+    r.add_post(f"{V1}/orders/{{order_id}}/returns", orders.return_tickets, name="return_tickets")
 
     r.add_get(f"{V1}/venues", venues.list_venues, name="venues")
     r.add_post(f"{V1}/venues", venues.create_venue, name="create_venue")

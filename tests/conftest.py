@@ -152,13 +152,15 @@ def tui(client: TestClient, tmp_path: Any) -> Any:
 
 @pytest.fixture
 def db_execute(database_url: str) -> Any:
-    """Change the database directly and commit (db_rows only reads)."""
+    """Change the database directly and commit (db_rows only reads); answers the rows a
+    statement returns (INSERT ... RETURNING), if any."""
 
-    def execute(statement: str, *args: Any) -> None:
+    def execute(statement: str, *args: Any) -> list[tuple[Any, ...]]:
         conn = psycopg2.connect(database_url)
         try:
             with conn, conn.cursor() as cur:
                 cur.execute(statement, args)
+                return cur.fetchall() if cur.description else []
         finally:
             conn.close()
 

@@ -19,6 +19,7 @@ from server import db
 from server import queries as q
 from server.keys import AUTH
 from server.listener import APPLICATION_NAME
+from server.reports import ledger_errors
 
 PASSWORD = "correct horse battery"
 
@@ -179,20 +180,15 @@ def cut_listeners(dsn: str) -> int:
 
 
 def seat_ledger_errors(dsn: str) -> list[str]:
-    """Every event whose seats gone (total - available) differ from the seats of its active
-    bookings, one line each; none when the database is not (fully) migrated."""
+    """What is wrong in the seat ledger (``server.reports.ledger_errors``), one line per
+    event at fault; none when the database is not (fully) migrated."""
     [(migrated,)] = rows(dsn, "SELECT to_regclass('schema_migrations') IS NOT NULL")
     if not migrated:
         return []
     applied = {version for (version,) in rows(dsn, "SELECT version FROM schema_migrations")}
     if applied != {version for version, _, _ in db.migration_files()}:
         return []  # an upgrade test stopped part way: the ledger's statement may not apply
-    found = rows(dsn, q.SEAT_LEDGER.sql, **q.SEAT_LEDGER.params({}))
-    return [
-        f"event {event}: {total - available} seats gone, {taken} booked"
-        for event, total, available, taken in found
-        if total - available != taken
-    ]
+    return ledger_errors(rows(dsn, q.SEAT_LEDGER.sql, **q.SEAT_LEDGER.params({})))
 
 
 def free_by_default(make_event: Any) -> Any:

@@ -55,6 +55,9 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
     ("DELETE", f"{BOOKINGS}/{{booking_id}}"): LOGGED_IN,
     ("POST", f"{BOOKINGS}/{{booking_id}}/confirm"): LOGGED_IN,
+    ("POST", f"{V1}/orders"): LOGGED_IN,
+    ("GET", f"{V1}/orders/{{order_id}}"): LOGGED_IN,
+    ("POST", f"{V1}/orders/{{order_id}}/returns"): LOGGED_IN,
     ("GET", f"{V1}/venues"): ANYONE,
     ("POST", f"{V1}/venues"): ADMIN,
     ("GET", f"{V1}/venues/{{venue_id}}"): ANYONE,
@@ -104,6 +107,7 @@ class Requests:
         self.make_event = make_event
         self.owner = owner
         self._n = itertools.count(1)
+        self._tickets: list[int] = []  # the tickets of the order a path names
 
     async def build(self, method: str, route: str) -> tuple[str, Any]:
         path = route
@@ -112,6 +116,10 @@ class Requests:
         if "{booking_id}" in path:
             hold = route.endswith("/confirm")  # only a hold can be confirmed
             path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
+        if "{order_id}" in path:
+            order = await self._booking()
+            self._tickets = [t["id"] for t in order["tickets"]]
+            path = path.replace("{order_id}", str(order["id"]))
         if "{token_id}" in path:
             path = path.replace("{token_id}", str(await self._api_token()))
         if "{venue_id}" in path:
@@ -169,6 +177,10 @@ class Requests:
             return {}  # payment_method is a staff field
         if (method, route) == ("POST", f"{V1}/checkins"):
             return {"code": (await self._booking())["ticket_code"]}
+        if (method, route) == ("POST", f"{V1}/orders"):
+            return {"event_id": (await self.make_event())["id"], "lines": [{"quantity": 1}]}
+        if (method, route) == ("POST", f"{V1}/orders/{{order_id}}/returns"):
+            return {"ticket_ids": self._tickets}
         if (method, route) == ("POST", BOOKINGS):
             return {"event_id": (await self.make_event())["id"], "quantity": 1}
         if (method, route) in {("POST", f"{V1}/venues"), ("PUT", f"{V1}/venues/{{venue_id}}")}:

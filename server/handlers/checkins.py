@@ -20,9 +20,10 @@ from ..security import Principal
     response=CheckInResult,
     errors=(404, 409, 422),
     description=(
-        "Admits a confirmed booking's ticket once. A second scan is a 409 that says when, "
-        "where and by whom it was first admitted; a cancelled, expired or held booking is a "
-        "409 and an unknown code a 404."
+        "Admits a ticket once: a ticket's own code admits that ticket, the order's code "
+        "(the booking's ticket_code) every ticket of the order not yet in. A second scan is "
+        "a 409 that says when, where and by whom it was first admitted; a returned ticket, "
+        "or a cancelled, expired or held order, is a 409 and an unknown code a 404."
     ),
 )
 async def check_in(request: web.Request, *, user: Principal, body: CheckIn) -> web.Response:
@@ -31,5 +32,7 @@ async def check_in(request: web.Request, *, user: Principal, body: CheckIn) -> w
         booking=Booking.model_validate(row),
         event_title=row["event_title"],
         event_checked_in=row["event_checked_in"],
+        admitted=row["admitted"],
+        tickets=row["tickets"],
     )
     return ok(result, message="Admitted")

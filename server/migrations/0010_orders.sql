@@ -52,9 +52,8 @@ CREATE TABLE event_seats (
     PRIMARY KEY (event_id, seat_id),
     CONSTRAINT event_seats_taken CHECK ((state = 'free') = (booking_id IS NULL))
 );
--- Best-available reads only free seats, in preference order, with or without a zone.
-CREATE INDEX event_seats_free_idx ON event_seats (event_id, row_rank, x) WHERE state = 'free';
-CREATE INDEX event_seats_zone_free_idx ON event_seats (event_id, zone, row_rank, x)
+-- Best-available reads only free seats of a zone, in preference order.
+CREATE INDEX event_seats_free_idx ON event_seats (event_id, zone, row_rank, x)
     WHERE state = 'free';
 
 -- One ticket per admission (a seat of a seated event). released_at: given back (returned,
@@ -238,29 +237,41 @@ $$;
 -- --- best available --------------------------------------------------------------------
 
 -- The best window of p_count seats following on in one row (ids and xs left to right, cs
--- their distances from the row's middle): the one nearest the middle; null if none.
+-- their distances from the row's middle): the one nearest the middle, avoiding a window
+-- that would leave a single seat alone beside it (a seat nobody buying together can
+-- take); null if none.
 CREATE FUNCTION boxoffice_best_window(ids BIGINT[], xs INTEGER[], cs INTEGER[], p_count INTEGER)
 RETURNS BIGINT[]
 LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
     n INTEGER := cardinality(ids);
+    run_end INTEGER[] := array_fill(0, ARRAY[n]);
     run_start INTEGER := 1;
     best_cost BIGINT;
     best_at INTEGER;
     cost BIGINT;
+    w INTEGER;
 BEGIN
+    -- Where the run of seats following on that each seat is in ends.
+    FOR i IN REVERSE n .. 1 LOOP
+        run_end[i] := CASE WHEN i < n AND xs[i + 1] = xs[i] + 1 THEN run_end[i + 1] ELSE i END;
+    END LOOP;
     FOR i IN 1 .. n LOOP
         IF i > 1 AND xs[i] <> xs[i - 1] + 1 THEN
             run_start := i;
         END IF;
-        IF i - run_start + 1 >= p_count THEN
+        w := i - p_count + 1;  -- the window w .. i
+        IF w >= run_start THEN
             cost := 0;
-            FOR j IN i - p_count + 1 .. i LOOP
+            FOR j IN w .. i LOOP
                 cost := cost + cs[j];
             END LOOP;
+            IF w - run_start = 1 OR run_end[i] - i = 1 THEN
+                cost := cost + 1000000;  -- leaves an orphan seat
+            END IF;
             IF best_cost IS NULL OR cost < best_cost THEN
                 best_cost := cost;
-                best_at := i - p_count + 1;
+                best_at := w;
             END IF;
         END IF;
     END LOOP;
@@ -271,61 +282,115 @@ BEGIN
 END
 $$;
 
--- Lock p_count free seats of the event, best first: rows in preference order, and with
--- p_together the window nearest the middle of the first row that has one. Seats another
--- order has locked are skipped, never waited for (SKIP LOCKED), so concurrent buyers take
--- different seats side by side. Answers the locked seat ids, or refuses: "no_block" with
--- the largest block still free (together), or "sold_out" with the free seats left.
+-- Lock p_count free seats of the event, best first: zones in rank order (or p_zone), rows
+-- front to back, and with p_together the window nearest the middle of the first row that
+-- has one. Seats another order has locked are skipped, never waited for (SKIP LOCKED), so
+-- concurrent buyers take different seats side by side. Answers the locked seat ids, or
+-- refuses: "no_block" with the largest block still free (together), or "sold_out" with
+-- the free seats left. Every read is of one zone, so event_seats_free_idx serves it whole.
 CREATE FUNCTION boxoffice_best_seats(p_event BIGINT, p_count INTEGER, p_zone TEXT,
                                      p_together BOOLEAN, p_exclude BIGINT[])
 RETURNS BIGINT[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    r RECORD;
-    cur INTEGER;
-    ids BIGINT[] := '{}';
-    xs INTEGER[] := '{}';
-    cs INTEGER[] := '{}';
-    got BIGINT[];
-    win BIGINT[];
+    v_zone TEXT;
+    got BIGINT[] := '{}';
+    block BIGINT[];
     largest INTEGER := 0;
-    run INTEGER := 0;
-    last_x INTEGER;
-    free INTEGER := 0;
+    free INTEGER;
 BEGIN
-    IF NOT p_together THEN
-        SELECT array_agg(seat_id) INTO got FROM (
-            SELECT seat_id FROM event_seats
-             WHERE event_id = p_event AND state = 'free'
-               AND (p_zone IS NULL OR zone = p_zone) AND seat_id <> ALL (p_exclude)
-             ORDER BY row_rank, centre, x
-             LIMIT p_count
-               FOR UPDATE SKIP LOCKED) s;
-        IF coalesce(cardinality(got), 0) = p_count THEN
-            RETURN got;
+    FOR v_zone IN
+        SELECT z.code FROM venue_zones z JOIN events e ON e.venue_id = z.venue_id
+         WHERE e.id = p_event AND (p_zone IS NULL OR z.code = p_zone)
+         ORDER BY z.rank, z.code
+    LOOP
+        IF p_together THEN
+            block := boxoffice_best_block(p_event, v_zone, p_count, p_exclude);
+            IF block IS NOT NULL THEN
+                RETURN block;
+            END IF;
+        ELSE
+            SELECT got || coalesce(array_agg(seat_id), '{}') INTO got FROM (
+                SELECT seat_id FROM event_seats
+                 WHERE event_id = p_event AND zone = v_zone AND state = 'free'
+                   AND seat_id <> ALL (p_exclude)
+                 ORDER BY row_rank, centre, x
+                 LIMIT p_count - cardinality(got)
+                   FOR UPDATE SKIP LOCKED) s;
+            IF cardinality(got) = p_count THEN
+                RETURN got;
+            END IF;
         END IF;
+    END LOOP;
+    IF NOT p_together THEN
         SELECT count(*) INTO free FROM event_seats
          WHERE event_id = p_event AND state = 'free' AND (p_zone IS NULL OR zone = p_zone);
         PERFORM boxoffice_refuse('sold_out', jsonb_build_object('available_seats', free));
     END IF;
-    -- One pass over the free seats, a row at a time; the sentinel row closes the last one.
-    FOR r IN
-        (SELECT seat_id, row_rank, x, centre FROM event_seats
-          WHERE event_id = p_event AND state = 'free'
-            AND (p_zone IS NULL OR zone = p_zone) AND seat_id <> ALL (p_exclude)
-          ORDER BY row_rank, x)
-        UNION ALL
-        SELECT NULL, NULL, NULL, NULL
+    SELECT coalesce(max(seats), 0) INTO largest FROM (
+        SELECT count(*) AS seats
+          FROM (SELECT row_rank, x - row_number() OVER (PARTITION BY row_rank ORDER BY x) AS run
+                  FROM event_seats
+                 WHERE event_id = p_event AND state = 'free'
+                   AND (p_zone IS NULL OR zone = p_zone)) r
+         GROUP BY row_rank, run) runs;
+    PERFORM boxoffice_refuse('no_block', jsonb_build_object('largest_block', largest));
+    RETURN NULL;
+END
+$$;
+
+-- The best block of p_count free seats side by side in one zone, locked; null if none.
+CREATE FUNCTION boxoffice_best_block(p_event BIGINT, p_zone TEXT, p_count INTEGER,
+                                     p_exclude BIGINT[])
+RETURNS BIGINT[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch INTEGER := 256;
+    from_rank INTEGER := 0;
+    read_last INTEGER;
+    read_n INTEGER;
+    candidate INTEGER;
+    ids BIGINT[];
+    xs INTEGER[];
+    cs INTEGER[];
+    win BIGINT[];
+    got BIGINT[];
+BEGIN
     LOOP
-        IF r.row_rank IS DISTINCT FROM cur THEN
-            -- The row before is complete: try its windows, best first.
+        -- The rows of the next batch of free seats that have a run of p_count (runs are
+        -- "islands": x less the seat's place in its row is constant along a run), found in
+        -- SQL. The batch's last row may be cut short: trusted only when the batch was not
+        -- full, else read again at the start of the next one.
+        FOR candidate, read_n, read_last IN
+            WITH f AS MATERIALIZED (
+                SELECT row_rank, x FROM event_seats
+                 WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+                   AND row_rank >= from_rank AND seat_id <> ALL (p_exclude)
+                 ORDER BY row_rank, x
+                 LIMIT batch
+            )
+            SELECT r.row_rank, (SELECT count(*) FROM f), (SELECT max(row_rank) FROM f)
+              FROM (SELECT row_rank, x - row_number() OVER (PARTITION BY row_rank ORDER BY x) AS run
+                      FROM f) r
+             GROUP BY r.row_rank, r.run
+            HAVING count(*) >= p_count
+             ORDER BY r.row_rank
+        LOOP
+            CONTINUE WHEN read_n = batch AND candidate = read_last;
+            SELECT array_agg(seat_id ORDER BY x), array_agg(x ORDER BY x),
+                   array_agg(centre ORDER BY x)
+              INTO ids, xs, cs
+              FROM event_seats
+             WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+               AND row_rank = candidate AND seat_id <> ALL (p_exclude);
+            -- Try the row's windows, best first.
             LOOP
-                EXIT WHEN cur IS NULL;
                 win := boxoffice_best_window(ids, xs, cs, p_count);
                 EXIT WHEN win IS NULL;
-                SELECT array_agg(seat_id) INTO got FROM (
-                    SELECT seat_id FROM event_seats
-                     WHERE event_id = p_event AND seat_id = ANY (win) AND state = 'free'
+                -- Locked by the primary key (the state is checked once the row is ours).
+                SELECT array_agg(seat_id) FILTER (WHERE state = 'free') INTO got FROM (
+                    SELECT seat_id, state FROM event_seats
+                     WHERE event_id = p_event AND seat_id = ANY (win)
                        FOR UPDATE SKIP LOCKED) s;
                 IF coalesce(cardinality(got), 0) = p_count THEN
                     RETURN got;
@@ -339,23 +404,21 @@ BEGIN
                   FROM unnest(ids, xs, cs) AS u(i, x, c)
                  WHERE i <> ALL (win) OR i = ANY (coalesce(got, '{}'));
             END LOOP;
-            EXIT WHEN r.row_rank IS NULL;
-            cur := r.row_rank;
-            ids := '{}';
-            xs := '{}';
-            cs := '{}';
-            run := 0;
-            last_x := NULL;
+        END LOOP;
+        -- No row of this batch had one: the next, larger batch from the row that may be
+        -- cut (past it, if it alone filled the batch).
+        SELECT count(*), max(row_rank), min(row_rank) INTO read_n, read_last, candidate FROM (
+            SELECT row_rank FROM event_seats
+             WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+               AND row_rank >= from_rank AND seat_id <> ALL (p_exclude)
+             ORDER BY row_rank, x
+             LIMIT batch) f;
+        IF read_n < batch THEN
+            RETURN NULL;
         END IF;
-        ids := ids || r.seat_id;
-        xs := xs || r.x;
-        cs := cs || r.centre;
-        run := CASE WHEN last_x = r.x - 1 THEN run + 1 ELSE 1 END;
-        last_x := r.x;
-        largest := greatest(largest, run);
+        from_rank := CASE WHEN read_last = candidate THEN read_last + 1 ELSE read_last END;
+        batch := batch * 2;
     END LOOP;
-    PERFORM boxoffice_refuse('no_block', jsonb_build_object('largest_block', largest));
-    RETURN NULL;
 END
 $$;
 
@@ -409,7 +472,8 @@ BEGIN
     -- The lines: each names an on-sale type of the event that the caller may sell.
     FOR line IN
         SELECT n, (l ->> 'type')::bigint AS type_id, (l ->> 'quantity')::integer AS quantity,
-               ARRAY(SELECT jsonb_array_elements_text(coalesce(l -> 'seats', '[]')))::bigint[]
+               ARRAY(SELECT jsonb_array_elements_text(
+                   coalesce(nullif(l -> 'seats', 'null'), '[]')))::bigint[]
                    AS seat_ids
           FROM jsonb_array_elements(req -> 'lines') WITH ORDINALITY AS l(l, n)
     LOOP
@@ -470,22 +534,23 @@ BEGIN
     END IF;
 
     -- The event's seats, under its lock (taken last for a seated event: its seats are
-    -- already this order's). The refusal is read after the lock: what others left.
-    UPDATE events
-       SET available_seats = available_seats - v_count, version = version + 1,
-           updated_at = now()
-     WHERE id = v_event AND date > now() AND available_seats >= v_count
-    RETURNING * INTO ev;
+    -- already this order's). The lock waits for any order, edit or delete in flight and
+    -- reads the event as it is now: the seats are taken from that row, and a refusal is
+    -- said from it, never from the snapshot the function began with.
+    SELECT * INTO ev FROM events WHERE id = v_event FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        SELECT * INTO ev FROM events WHERE id = v_event;
-        IF NOT FOUND THEN
-            PERFORM boxoffice_refuse('not_found');
-        ELSIF ev.date <= now() THEN
-            PERFORM boxoffice_refuse('started');
-        END IF;
+        PERFORM boxoffice_refuse('not_found');
+    ELSIF ev.date <= now() THEN
+        PERFORM boxoffice_refuse('started');
+    ELSIF ev.available_seats < v_count THEN
         PERFORM boxoffice_refuse('sold_out', jsonb_build_object(
             'available_seats', ev.available_seats));
     END IF;
+    UPDATE events
+       SET available_seats = ev.available_seats - v_count, version = ev.version + 1,
+           updated_at = now()
+     WHERE id = v_event
+    RETURNING * INTO ev;
 
     -- The order's amount: each ticket at its type's price for its zone, as of the lock.
     SELECT coalesce(sum(coalesce((tt.zone_prices ->> es.zone)::numeric, tt.price, ev.price)), 0)
@@ -553,8 +618,13 @@ BEGIN
     RETURN to_jsonb(b) || jsonb_build_object(
         'available_seats', ev.available_seats, 'event_version', ev.version,
         'venue_id', ev.venue_id, 'tickets', boxoffice_order_tickets(b.id));
-EXCEPTION WHEN SQLSTATE 'BX409' THEN
-    RETURN SQLERRM::jsonb;
+EXCEPTION
+    WHEN SQLSTATE 'BX409' THEN
+        RETURN SQLERRM::jsonb;
+    -- A seated order holds its seats while it waits for the event: an edit or delete of
+    -- the event waiting for those seats is a deadlock PostgreSQL breaks by failing one.
+    WHEN deadlock_detected THEN
+        RETURN '{"refused": "busy"}'::jsonb;
 END
 $$;
 

@@ -1,10 +1,10 @@
 """Every SQL statement the server runs, built with SQLAlchemy Core and compiled once.
 
-The booking and cancellation statements are the heart of Boxoffice: each is a single
-statement (one round trip, one implicit transaction) whose row lock on the event and
-whose WHERE clause make overselling and double refunds impossible.
+The order functions are the heart of Boxoffice: each change to an order is one call (one
+round trip, one transaction) of a plpgsql function of migration 0010, whose row locks and
+checks make overselling and double refunds impossible.
 
-Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
+Where to find what (every public name is re-exported here, so ``q.PLACE_ORDER`` works):
 
 - ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``, and what
   admins control (``UPDATE_ACCOUNT``, ``END_SESSIONS``, ``ACCOUNT_STATE``,
@@ -12,9 +12,10 @@ Where to find what (every public name is re-exported here, so ``q.BOOK`` works):
 - ``accounts``: users, sessions, login and registration throttles, ``USER_BY_NAME``;
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
-- ``bookings``: ``BOOK`` (``BOOK_LIMITED`` for a user held to a number of held seats),
-  ``CANCEL``, ``CONFIRM``, ``EXPIRE_HOLDS``, ``CHECK_IN`` and their answers' types
-  (``BookOutcome``...), the booking lists, ``GET_BOOKING``, ``GET_TICKET`` and ``ticket_code``;
+- ``bookings``: the calls of the order functions (``PLACE_ORDER``, ``CONFIRM_ORDER``,
+  ``CANCEL_ORDER``, ``RETURN_TICKETS``, ``EXPIRE_HOLDS``, ``CHECK_IN``) and their answers'
+  types (``BookOutcome``...), the booking lists, ``GET_BOOKING``, ``ORDER_TICKETS``,
+  ``GET_TICKET``;
 - ``reports``: ``SHIFT_REPORT`` and ``SEAT_LEDGER``;
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
@@ -65,12 +66,10 @@ from .api_tokens import (
 )
 from .audit import LIST_AUDIT
 from .bookings import (
-    BOOK,
-    BOOK_LIMITED,
     BOOKING_COLUMNS,
-    CANCEL,
+    CANCEL_ORDER,
     CHECK_IN,
-    CONFIRM,
+    CONFIRM_ORDER,
     EVENT_EXISTS,
     EXPIRE_HOLDS,
     GET_BOOKING,
@@ -78,12 +77,14 @@ from .bookings import (
     LIST_ALL_BOOKINGS,
     LIST_EVENT_BOOKINGS,
     LIST_USER_BOOKINGS,
+    ORDER_TICKETS,
+    PLACE_ORDER,
+    RETURN_TICKETS,
     BookOutcome,
     CancelOutcome,
     CheckInOutcome,
     ConfirmOutcome,
     ExpireOutcome,
-    ticket_code,
 )
 from .events import (
     ALL_EVENTS,
@@ -136,13 +137,11 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ALL_EVENTS",
     "API_TOKEN_COLUMNS",
-    "BOOK",
     "BOOKING_COLUMNS",
-    "BOOK_LIMITED",
-    "CANCEL",
+    "CANCEL_ORDER",
     "CHECK_IN",
     "CLEAR_LOGIN_FAILURES",
-    "CONFIRM",
+    "CONFIRM_ORDER",
     "COUNT_REGISTRATION",
     "CREATE_SESSION",
     "DELETE_EVENT",
@@ -183,13 +182,16 @@ __all__ = [
     "LIST_VENUES",
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
+    "ORDER_TICKETS",
     "PING",
+    "PLACE_ORDER",
     "PURGE_SESSIONS",
     "PURGE_THROTTLES",
     "RECORD_LOGIN_FAILURE",
     "REPEATABLE_READ",
     "RETIRE_SEATS",
     "RETIRE_ZONES",
+    "RETURN_TICKETS",
     "REVIVE_SEATS",
     "REVOKE_API_TOKEN",
     "REVOKE_SESSION",
@@ -217,6 +219,5 @@ __all__ = [
     "RevokeOutcome",
     "SessionsEndedOutcome",
     "contains",
-    "ticket_code",
     "update_event",
 ]

@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, DateTime, and_, case, func, literal, or_, sel
 from sqlalchemy.sql import ColumnElement
 
 from ..db import compiled
-from ..tables import bookings, events, users
+from ..tables import bookings, event_seats, events, tickets, users
 from ._shared import _active, _param
 
 # --- shift reports -----------------------------------------------------------------
@@ -77,6 +77,16 @@ SHIFT_REPORT = compiled(
 )
 
 # The invariant the whole design protects, checked by tests and after benchmarks.
+_active_ticket = and_(
+    tickets.c.event_id == events.c.id,
+    tickets.c.released_at.is_(None),
+    select(bookings.c.id)
+    .where(bookings.c.id == tickets.c.booking_id, _active(bookings.c.status))
+    .exists(),
+)
+# Per event: the seats gone from its count, the seats of its active orders, their active
+# tickets, and for a seated event the seats not free and those whose state disagrees with
+# the tickets (a taken seat must carry exactly the order of its one active ticket).
 SEAT_LEDGER = compiled(
     select(
         events.c.id,
@@ -88,5 +98,39 @@ SEAT_LEDGER = compiled(
             .scalar_subquery(),
             0,
         ).label("taken"),
+        select(func.count()).where(_active_ticket).scalar_subquery().label("tickets"),
+        select(func.count())
+        .where(event_seats.c.event_id == events.c.id, event_seats.c.state != "free")
+        .scalar_subquery()
+        .label("seats_taken"),
+        select(func.count())
+        .select_from(
+            event_seats.outerjoin(
+                tickets,
+                and_(
+                    tickets.c.event_id == event_seats.c.event_id,
+                    tickets.c.seat_id == event_seats.c.seat_id,
+                    tickets.c.released_at.is_(None),
+                ),
+            ).outerjoin(bookings, bookings.c.id == tickets.c.booking_id)
+        )
+        .where(
+            event_seats.c.event_id == events.c.id,
+            or_(
+                and_(event_seats.c.state == "free", tickets.c.id.is_not(None)),
+                and_(
+                    event_seats.c.state != "free",
+                    or_(
+                        tickets.c.id.is_(None),
+                        event_seats.c.booking_id.is_distinct_from(tickets.c.booking_id),
+                        event_seats.c.state
+                        != case((bookings.c.status == "pending", "held"), else_="sold"),
+                    ),
+                ),
+            ),
+        )
+        .scalar_subquery()
+        .label("seats_wrong"),
+        events.c.venue_id,
     ).order_by(events.c.id)
 )
