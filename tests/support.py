@@ -153,6 +153,57 @@ def event_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def small_plan(**overrides: Any) -> dict[str, Any]:
+    """Two sections, three zones, a gap, descending and odd/even numbering, and flags."""
+    plan = {
+        "name": "The Playhouse",
+        "address": "1 High Street",
+        "zones": [
+            {"code": "A", "name": "Front", "rank": 1},
+            {"code": "B", "name": "Back", "rank": 2},
+            {"code": "C", "name": "Circle", "rank": 3},
+        ],
+        "sections": [
+            {
+                "name": "Stalls",
+                "zone": "A",
+                "rows": [
+                    {"row": "A", "y": 0, "x": 1, "seats": "1-4, _, _, 5-8", "wheelchair": "1,8"},
+                    {"row": "B", "y": 1, "seats": "10-1", "zone": "B", "companion": "2-3"},
+                ],
+            },
+            {
+                "name": "Circle",
+                "y": 5,
+                "zone": "C",
+                "rows": [
+                    {
+                        "row": "A",
+                        "y": 0,
+                        "seats": "7-1/2, _, 2-8/2",
+                        "restricted": "*",
+                        "zone_seats": {"B": "7, 8"},
+                    }
+                ],
+            },
+        ],
+    }
+    plan.update(overrides)
+    return plan
+
+
+async def seated_venue(admin: Actor, **overrides: Any) -> dict[str, Any]:
+    """A venue made through the API on ``small_plan`` (26 seats, zones A, B and C)."""
+    reply = await admin.post("/api/v1/venues", json=small_plan(**overrides))
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+def event_only(detail: dict[str, Any]) -> dict[str, Any]:
+    """GET /events/{id}'s answer without its ticket types: the event as lists show it."""
+    return {name: value for name, value in detail.items() if name != "ticket_types"}
+
+
 # --- the database, directly ------------------------------------------------------------
 
 
@@ -163,6 +214,19 @@ def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, 
         with conn.cursor() as cur:
             cur.execute(statement, named or args)
             return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def place_order(dsn: str, **req: Any) -> dict[str, Any]:
+    """An order placed by the database's order function (staff, by user 1 unless told),
+    committed; its answer (the order, or "refused" and why)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            body = {"user_id": 1, "staff": True, "actor": "test", **req}
+            cur.execute("SELECT boxoffice_place_order(%s::jsonb)", (json.dumps(body),))
+            return cur.fetchone()[0]
     finally:
         conn.close()
 
@@ -227,12 +291,6 @@ def commit(dsn: str, statement: str, *args: Any) -> Any:
             return cur.fetchone()[0]
     finally:
         conn.close()
-
-
-def order(dsn: str, function: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Call one of the database's order functions (boxoffice_place_order, ..._cancel_order,
-    ..._confirm_order) with ``request``, committed; its JSON answer."""
-    return commit(dsn, f"SELECT {function}(%s)", json.dumps(request))
 
 
 def seat_states(dsn: str, event_id: int) -> tuple[int, dict[int, str]]:

@@ -9,11 +9,12 @@ import random
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
-from server_process import ADMIN, PASSWORD, ServerProcess
-from support import cut_listeners, order, rows, seat_states, seated_event
+from server_process import ADMIN, PASSWORD, ServerProcess, request
+from support import cut_listeners, seat_states, seated_event
 from test_live import Message, connect, receive, wait_until
-from test_seatmaps import make_venue, place
+from test_seatmaps import config, make_venue, order_body, place  # noqa: F401 (config)
 
 from common.client import Client, Connection
 from common.models import LiveSeatChanges, LiveSeatMap
@@ -22,6 +23,7 @@ from server.keys import HUB
 from server.venues import shipped_plan
 
 SeatMessage = LiveSeatMap | LiveSeatChanges
+ORDERS = "/api/v1/orders"
 
 
 def is_seat_message(m: Message) -> bool:
@@ -46,7 +48,7 @@ async def test_a_seated_event_sends_its_map_then_its_changes(client, admin, user
     assert seat_map.version == snap["version"]
     assert seat_map.counts().free == len(seat_map.seat_ids) == 396
 
-    placed = place(database_url, event_id, admin.user_id, quantity=4, hold=True)
+    placed = await place(admin, event_id, quantity=4, hold=True)
     # The event's own message is unchanged, and the seats follow at the same version.
     seen: list[Message] = []
     change = await receive(ws, is_seat_message, seen=seen)
@@ -59,7 +61,7 @@ async def test_a_seated_event_sends_its_map_then_its_changes(client, admin, user
     version, stored = seat_states(database_url, event_id)
     assert (seat_map.version, seat_map.states()) == (version, stored)
 
-    order(database_url, "boxoffice_cancel_order", {"booking_id": placed["id"], "staff": True})
+    await admin.delete(f"/api/v1/bookings/{placed['id']}")
     change = await receive(ws, is_seat_message)
     assert seat_map.apply(LiveSeatChanges.model_validate(change))
     assert seat_map.counts().free == 396
@@ -73,7 +75,7 @@ async def test_all_events_subscription_gets_no_seat_maps(client, admin, database
     await ws.send_json({"type": "subscribe", "events": "all"})
     assert (await receive(ws))["type"] == "subscribed"
     assert (await receive(ws))["type"] == "snapshot"
-    place(database_url, event_id, admin.user_id, quantity=2)
+    await place(admin, event_id, quantity=2)
     seen: list[Message] = []
     await ws.send_json({"type": "ping"})
     await receive(ws, lambda m: m["type"] == "pong", seen=seen)
@@ -97,7 +99,7 @@ async def test_a_big_change_resends_the_whole_map(
     ws = await connect(client, user)
     _, first = await subscribe_seated(ws, event_id)
     seat_map = SeatMap(LiveSeatMap.model_validate(first))
-    placed = place(database_url, event_id, admin.user_id, seats=seat_map.seat_ids[seats])
+    placed = await place(admin, event_id, seats=seat_map.seat_ids[seats])
     resent = await receive(ws, is_seat_message)
     assert resent["type"] == "seat_map" and resent["reason"] == reason
     assert seat_map.apply(LiveSeatMap.model_validate(resent))
@@ -125,10 +127,8 @@ async def test_a_busy_client_gets_what_it_missed_in_one_message(
     [sub] = hub.subscribers
     board = hub.boards[event_id]
     with sub.holding():
-        placed = [place(database_url, event_id, admin.user_id, quantity=n) for n in quantities]
-        order(
-            database_url, "boxoffice_cancel_order", {"booking_id": placed[0]["id"], "staff": True}
-        )
+        placed = [await place(admin, event_id, quantity=n) for n in quantities]
+        await admin.delete(f"/api/v1/bookings/{placed[0]['id']}")
         version, stored = seat_states(database_url, event_id)
         await wait_until(lambda: board.since >= version)  # flushed to the subscriber
     seen: list[Message] = []
@@ -156,7 +156,9 @@ async def instances(scratch_dsn, tmp_path) -> AsyncIterator[list[ServerProcess]]
     procs = []
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        procs.append(ServerProcess(scratch_dsn, tmp_path / name))
+        procs.append(
+            ServerProcess(scratch_dsn, tmp_path / name, BOXOFFICE_MAX_TICKETS_PER_BOOKING="3000")
+        )
     procs[0].add_admin()
     try:
         for n, proc in enumerate(procs, 1):
@@ -210,28 +212,40 @@ async def watchers(procs: list[ServerProcess], event_id: int) -> list[Watcher]:
     return made
 
 
-async def seated_on(proc: ServerProcess, dsn: str, plan: str) -> tuple[int, int]:
-    """A seated event on a new venue of a shipped plan, and the admin's user id."""
+async def seated_on(proc: ServerProcess, dsn: str, plan: str) -> tuple[int, str]:
+    """A seated event on a new venue of a shipped plan, and an admin's access token."""
     async with Client(proc.url) as api:
         await api.login(ADMIN, PASSWORD)
         venue = await api.create_venue(shipped_plan(plan))
-    [(admin_id,)] = rows(dsn, "SELECT id FROM users WHERE username = %s", ADMIN)
-    return seated_event(dsn, venue.id), admin_id
+        assert api.tokens is not None
+        return seated_event(dsn, venue.id), api.tokens.access_token
+
+
+async def call_on(
+    http: aiohttp.ClientSession, proc: ServerProcess, token: str, method: str, path: str,
+    body: Any = None, expect: int = 200,
+) -> dict[str, Any]:  # fmt: skip
+    """A request to one instance; its envelope's data, once its status is ``expect``."""
+    status, reply, _ = await request(http, method, proc.url + path, token, json=body)
+    assert status == expect, reply
+    return reply["data"]
 
 
 async def test_cut_listen_connections_resend_every_map(instances, scratch_dsn):
     """Both instances' LISTEN connections cut, orders made meanwhile: each client gets the
     map again (resync), equal to the database, then changes as before."""
-    event_id, admin_id = await seated_on(instances[0], scratch_dsn, "theatre")
+    event_id, token = await seated_on(instances[0], scratch_dsn, "theatre")
     following = await watchers(instances, event_id)
     tasks = [asyncio.create_task(w.follow()) for w in following]
+    http = aiohttp.ClientSession()
     try:
         start, _ = seat_states(scratch_dsn, event_id)
         for w in following:
             await w.at(start)
         assert cut_listeners(scratch_dsn) == 2
-        for _ in range(5):
-            await asyncio.to_thread(place, scratch_dsn, event_id, admin_id, quantity=3)
+        for n in range(5):
+            body = order_body(event_id, quantity=3)
+            await call_on(http, instances[n % 2], token, "POST", ORDERS, body, expect=201)
         version, stored = seat_states(scratch_dsn, event_id)
         for w in following:
             await w.until(
@@ -243,7 +257,8 @@ async def test_cut_listen_connections_resend_every_map(instances, scratch_dsn):
             )
             assert w.map is not None and w.map.states() == stored
 
-        more = await asyncio.to_thread(place, scratch_dsn, event_id, admin_id, quantity=2)
+        body = order_body(event_id, quantity=2)
+        more = await call_on(http, instances[1], token, "POST", ORDERS, body, expect=201)
         version, stored = seat_states(scratch_dsn, event_id)
         assert version == more["event_version"]
         for w in following:
@@ -251,6 +266,7 @@ async def test_cut_listen_connections_resend_every_map(instances, scratch_dsn):
             assert isinstance(w.messages[-1], LiveSeatChanges)
             assert w.map is not None and w.map.states() == stored
     finally:
+        await http.close()
         await stop(following, tasks)
 
 
@@ -286,18 +302,19 @@ def replay_equals_history(
 
 
 async def test_storm_across_two_instances_every_map_equals_the_database(instances, scratch_dsn):
-    """Concurrent orders and cancellations (one too big to notify) on an arena, made straight
-    through the database; a websocket on each instance follows the event. Every map each
-    client holds, after every message, is the database's at that version, and each ends on
-    the final one."""
-    event_id, admin_id = await seated_on(instances[0], scratch_dsn, "arena")
+    """Concurrent orders, cancellations and returns through both instances' API, on an
+    arena (one order too big to notify); a websocket on each instance follows the event.
+    Every map each client holds, after every message, is the database's at that version,
+    and each ends on the final one."""
+    event_id, token = await seated_on(instances[0], scratch_dsn, "arena")
     start, _ = seat_states(scratch_dsn, event_id)
     following = await watchers(instances, event_id)
     tasks = [asyncio.create_task(w.follow()) for w in following]
     try:
         for w in following:
             await w.at(start)
-        history = await storm(scratch_dsn, event_id, admin_id)
+        async with aiohttp.ClientSession() as http:
+            history = await storm(http, instances, token, event_id)
         version, stored = seat_states(scratch_dsn, event_id)
         assert version == max(history)
         for w in following:
@@ -311,49 +328,47 @@ async def test_storm_across_two_instances_every_map_equals_the_database(instance
         await stop(following, tasks)
 
 
-async def storm(dsn: str, event_id: int, user_id: int) -> dict[int, dict[int, str]]:
-    """Eight workers placing holds and sales of 1 to 6 best seats and cancelling some, and
-    one order of 2,000 seats (too big to notify); each change's version -> its seats' new
+async def storm(
+    http: aiohttp.ClientSession, procs: list[ServerProcess], token: str, event_id: int
+) -> dict[int, dict[int, str]]:
+    """Eight workers, each sending its requests to both instances in turn: holds and sales
+    of 1 to 6 best seats, cancelling some orders and returning a ticket of others, and one
+    order of 2,000 seats (too big to notify). Each change's version -> its seats' new
     states."""
-    history: dict[int, dict[int, str]] = {}
     rng = random.Random(10)
+    history: dict[int, dict[int, str]] = {}
 
-    def one(worker: int, n: int) -> list[tuple[int, dict[int, str]]]:
-        done = []
-        mine: list[dict[str, Any]] = []
+    def changed(version: int, seats: dict[int, str]) -> None:
+        assert version not in history
+        history[version] = seats
+
+    async def worker(number: int, n: int) -> None:
+        mine: list[dict[str, Any]] = []  # orders with their tickets not given back
         for i in range(n):
-            big = worker == 0 and i == n // 2
+            proc = procs[(number + i) % 2]
+            big = number == 0 and i == n // 2
             if mine and not big and rng.random() < 0.3:
                 gone = mine.pop(rng.randrange(len(mine)))
-                cancelled = order(
-                    dsn, "boxoffice_cancel_order", {"booking_id": gone["id"], "staff": True}
-                )
-                seats = {t["seat_id"]: "free" for t in gone["tickets"]}
-                done.append((cancelled["event_version"], seats))
-                continue
-            hold = rng.random() < 0.5
-            line: dict[str, Any] = {"quantity": rng.randint(1, 6)}
-            if big:
-                line = {"quantity": 2000}
-            request = {
-                "event_id": event_id,
-                "user_id": user_id,
-                "staff": True,
-                "lines": [line],
-                "best": {"together": False},
-            }
-            if hold:
-                request.update(hold=True, hold_seconds=600)
-            placed = order(dsn, "boxoffice_place_order", request)
-            assert placed.get("id"), placed
-            mine.append(placed)
-            state = "held" if hold else "sold"
-            done.append((placed["event_version"], {t["seat_id"]: state for t in placed["tickets"]}))
-        return done
+                path = f"/api/v1/bookings/{gone['id']}"
+                cancelled = await call_on(http, proc, token, "DELETE", path)
+                changed(cancelled["event_version"], {t["seat_id"]: "free" for t in gone["tickets"]})
+            elif mine and not big and rng.random() < 0.2:
+                some = rng.choice(mine)
+                ticket = some["tickets"].pop()
+                if not some["tickets"]:
+                    mine.remove(some)
+                path = f"/api/v1/orders/{some['id']}/returns"
+                body = {"ticket_ids": [ticket["id"]]}
+                returned = await call_on(http, proc, token, "POST", path, body)
+                changed(returned["event_version"], {ticket["seat_id"]: "free"})
+            else:
+                hold = rng.random() < 0.5
+                quantity = 2000 if big else rng.randint(1, 6)
+                body = order_body(event_id, quantity=quantity, hold=hold)
+                placed = await call_on(http, proc, token, "POST", ORDERS, body, expect=201)
+                mine.append(placed)
+                state = "held" if hold else "sold"
+                changed(placed["event_version"], {t["seat_id"]: state for t in placed["tickets"]})
 
-    results = await asyncio.gather(*(asyncio.to_thread(one, w, 30) for w in range(8)))
-    for done in results:
-        for version, seats in done:
-            assert version not in history
-            history[version] = seats
+    await asyncio.gather(*(worker(number, 30) for number in range(8)))
     return history

@@ -3,15 +3,17 @@ they are current at; and common/seatmap.py, which clients keep them in."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
-from support import PASSWORD, Actor, call, order, seat_states, seated_event
+from support import PASSWORD, Actor, call, seat_states, seated_event
 
 from common.client import ApiError, Client
 from common.models import LiveSeatChanges, SeatCounts, SeatStates
 from common.seatmap import SeatMap, SeatMapGap, pack, runs, unpack
+from server.config import Config
 from server.venues import shipped_plan
 
 VENUES = "/api/v1/venues"
@@ -24,15 +26,33 @@ async def make_venue(admin: Actor, name: str = "studio") -> int:
     return reply.data["id"]
 
 
-def place(dsn: str, event_id: int, user_id: int, **line: Any) -> dict[str, Any]:
-    """An order of staff straight through the database; a hold with ``hold=True``."""
-    hold = line.pop("hold", False)
-    request = {"event_id": event_id, "user_id": user_id, "staff": True, "lines": [line]}
-    if hold:
-        request.update(hold=True, hold_seconds=600)
-    placed = order(dsn, "boxoffice_place_order", request)
-    assert placed.get("id"), placed
-    return placed
+@pytest.fixture
+def config(config: Config) -> Config:
+    """Orders of thousands of seats: maps at their least compressible, changes too big to
+    notify."""
+    return dataclasses.replace(config, max_tickets_per_booking=10_000)
+
+
+def order_body(
+    event_id: int, *, quantity: int | None = None, seats: list[int] | None = None, hold=False
+) -> dict[str, Any]:
+    """POST /api/v1/orders's body: ``quantity`` best seats (not necessarily together), or
+    the ``seats`` picked (a line per thousand)."""
+    if seats is not None:
+        lines = [{"seat_ids": seats[i : i + 1000]} for i in range(0, len(seats), 1000)]
+    else:
+        lines = [{"quantity": quantity}]
+    body: dict[str, Any] = {"event_id": event_id, "lines": lines, "hold": hold}
+    if quantity is not None:
+        body["best_available"] = {"together": False}
+    return body
+
+
+async def place(staff: Actor, event_id: int, **how: Any) -> dict[str, Any]:
+    """An order through the API (a free event's: a sale, or a hold with ``hold=True``)."""
+    reply = await staff.post("/api/v1/orders", json=order_body(event_id, **how))
+    assert reply.status == 201, reply.body
+    return reply.data
 
 
 async def test_arena_map_is_compact_and_equals_the_database(client, admin, database_url):
@@ -42,8 +62,8 @@ async def test_arena_map_is_compact_and_equals_the_database(client, admin, datab
     _, before = seat_states(database_url, event_id)
     assert len(before) == 10_000
     ids = sorted(before)
-    place(database_url, event_id, admin.user_id, seats=ids[1::2], hold=True)
-    place(database_url, event_id, admin.user_id, seats=ids[:20:2])  # sold
+    await place(admin, event_id, seats=ids[1::2], hold=True)
+    await place(admin, event_id, seats=ids[:20:2])  # sold
 
     async with client.get(f"/api/v1/events/{event_id}/seats") as resp:  # no token
         assert resp.status == 200
@@ -77,7 +97,7 @@ async def test_general_admission_unknown_and_bad_ids(client, make_event):
 
 async def test_typed_client_reads_seat_states(client, admin, user, database_url, make_event):
     event_id = seated_event(database_url, await make_venue(admin))
-    placed = place(database_url, event_id, admin.user_id, quantity=3)
+    placed = await place(admin, event_id, quantity=3)
     async with Client(str(client.make_url(""))) as api:
         await api.login(user.username, PASSWORD)
         seat_map = SeatMap(await api.event_seats(event_id))
