@@ -34,6 +34,7 @@ from .models import (
     CheckInResult,
     Event,
     EventCreate,
+    EventDetail,
     EventPatch,
     FieldError,
     LiveEvent,
@@ -48,6 +49,9 @@ from .models import (
     SeatStates,
     SessionsEnded,
     ShiftReport,
+    TicketType,
+    TicketTypeCreate,
+    TicketTypePatch,
     TokenPair,
     User,
     Venue,
@@ -336,11 +340,14 @@ class Client:
     async def available_events(self, *, skip: int = 0, limit: int = 100) -> list[Event]:
         return await self._list(f"{API}/events/available", Event, skip=skip, limit=limit)
 
-    async def event(self, event_id: int) -> Event:
-        return await self._get(f"{API}/events/{event_id}", Event)
+    async def event(self, event_id: int) -> EventDetail:
+        """The event with its ticket types (staff-only ones when logged in as staff)."""
+        return await self._get(f"{API}/events/{event_id}", EventDetail)
 
     async def create_event(self, event: EventCreate) -> Event:
-        data = await self.request("POST", f"{API}/events", json=event.model_dump(mode="json"))
+        """General admission (total_seats) or seated on a venue's plan (venue_id)."""
+        body = event.model_dump(mode="json", exclude_none=True)
+        data = await self.request("POST", f"{API}/events", json=body)
         return Event.model_validate(data)
 
     async def update_event(self, event_id: int, changes: EventPatch) -> Event:
@@ -350,6 +357,29 @@ class Client:
 
     async def delete_event(self, event_id: int) -> None:
         await self.request("DELETE", f"{API}/events/{event_id}")
+
+    # --- ticket types ---------------------------------------------------------------------
+
+    async def ticket_types(self, event_id: int) -> list[TicketType]:
+        """The event's types in display order (staff-only ones when logged in as staff)."""
+        return await self._list(f"{API}/events/{event_id}/ticket-types", TicketType)
+
+    async def create_ticket_type(self, event_id: int, body: TicketTypeCreate) -> TicketType:
+        data = await self.request(
+            "POST", f"{API}/events/{event_id}/ticket-types", json=body.model_dump(mode="json")
+        )
+        return TicketType.model_validate(data)
+
+    async def update_ticket_type(
+        self, event_id: int, type_id: int, changes: TicketTypePatch
+    ) -> TicketType:
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        path = f"{API}/events/{event_id}/ticket-types/{type_id}"
+        return TicketType.model_validate(await self.request("PATCH", path, json=body))
+
+    async def delete_ticket_type(self, event_id: int, type_id: int) -> None:
+        """The default type, and a type tickets were sold as, cannot go: a 409."""
+        await self.request("DELETE", f"{API}/events/{event_id}/ticket-types/{type_id}")
 
     # --- venues and seating plans --------------------------------------------------------
 

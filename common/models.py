@@ -212,12 +212,16 @@ EventDate = Annotated[
 
 
 class EventCreate(Request):
+    """General admission (``total_seats``) or seated on a venue's plan (``venue_id``: the
+    plan's current seats are the event's); exactly one of the two."""
+
     title: Title
     description: Text1000 | None = None
     date: EventDate
     venue: Text255 | None = None
-    total_seats: Seats
+    total_seats: Seats | None = Field(None, description="general admission: how many")
     price: Price
+    venue_id: Id | None = Field(None, description="seated on this venue's plan")
 
 
 class EventPatch(Request):
@@ -229,6 +233,9 @@ class EventPatch(Request):
     venue: Text255 | None = None
     total_seats: Seats | None = None
     price: Price | None = None
+    venue_id: Id | None = Field(
+        None, description="a venue's plan (null: general admission); only while no tickets"
+    )
 
 
 class Event(Response):
@@ -244,6 +251,7 @@ class Event(Response):
     checked_in: int = Field(0, description="tickets admitted so far")
     created_at: datetime
     updated_at: datetime
+    venue_id: int | None = Field(None, description="seated on this venue; null: general admission")
 
 
 class EventQuery(QueryParams):
@@ -962,6 +970,62 @@ class LiveSeatChanges(Response):
     held: SeatRuns = Field(default_factory=list)
     sold: SeatRuns = Field(default_factory=list)
     counts: SeatCounts = Field(description="the event's seats in each state at ``version``")
+
+
+# --- ticket types (docs/ticket-types.md) ----------------------------------------------------
+
+TypeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Quota = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool)]
+Position = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool)]
+ZonePrices = Annotated[
+    dict[ZoneCode, Price],
+    Field(max_length=100, description='a seated event\'s price per zone: {"A": "60.00"}'),
+]
+
+
+class TicketTypeCreate(Request):
+    name: TypeName = Field(description="unique in the event, whatever the case")
+    price: Price | None = Field(None, description="null: the event's price")
+    zone_prices: ZonePrices = Field(default_factory=dict)
+    quota: Quota | None = Field(None, description="tickets of this type at most; null: no limit")
+    on_sale: StrictBool = True
+    staff_only: StrictBool = Field(False, description="complimentary and house seats: staff only")
+    position: Position | None = Field(None, description="display order; default: last")
+
+
+class TicketTypePatch(Request):
+    """Only the fields given change; price and quota may be null (the event's price, no
+    limit)."""
+
+    name: TypeName | None = None
+    price: Price | None = None
+    zone_prices: ZonePrices | None = None
+    quota: Quota | None = None
+    on_sale: StrictBool | None = None
+    staff_only: StrictBool | None = None
+    position: Position | None = None
+
+
+class TicketType(Response):
+    id: int
+    event_id: int
+    name: str
+    price: Decimal | None = Field(description="null: the event's price")
+    zone_prices: dict[str, Decimal] = Field(description="per zone; a zone not named: price")
+    quota: int | None
+    sold: int | None = Field(description="active tickets under the quota; null without one")
+    on_sale: bool
+    staff_only: bool
+    is_default: bool = Field(description="what a booking without a type is sold as")
+    position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventDetail(Event):
+    """One event with its ticket types (staff-only ones for staff only)."""
+
+    ticket_types: list[TicketType]
 
 
 # --- meta ----------------------------------------------------------------------

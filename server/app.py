@@ -44,6 +44,7 @@ from .keys import (
     METRICS,
     REPORTS,
     SEAT_MAPS,
+    TICKET_TYPES,
     TICKETS,
     TOKENS,
     VENUES,
@@ -55,6 +56,7 @@ from .reports import Reports
 from .routes import setup_routes
 from .seatmaps import SeatMaps
 from .security import AccessTokens, Passwords
+from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
 
@@ -145,6 +147,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[REPORTS] = Reports(database)
     app[VENUES] = Venues(database)
     app[SEAT_MAPS] = SeatMaps(database)
+    app[TICKET_TYPES] = TicketTypes(database)
     app[AUDIT] = AuditLog(database)
     app[HUB] = hub
     app[LISTENER] = listener

@@ -27,6 +27,7 @@ from .metrics import Metrics
 from .reports import Reports
 from .seatmaps import SeatMaps
 from .security import AccessTokens
+from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
 
@@ -52,3 +53,4 @@ LISTENER = web.AppKey("listener", Listener)
 HEALTH = web.AppKey("health", Health)
 VENUES = web.AppKey("venues", Venues)
 SEAT_MAPS = web.AppKey("seat_maps", SeatMaps)
+TICKET_TYPES = web.AppKey("ticket_types", TicketTypes)

@@ -148,6 +148,7 @@ async def test_creating_an_event_leaves_one_record(admin, db_rows):
         "venue": "Loopback Hall",
         "total_seats": 100,
         "price": 30.0,
+        "venue_id": None,  # general admission
     }
 
 

@@ -203,7 +203,7 @@ async def test_check_in_admits_a_ticket_once(tui, clerk, make_event, tmp_path):
         assert title == "✔ ADMITTED"
         assert screen.query_one("#checkin-result").has_class("-admitted")
         assert "Door Night" in shown and "Grace Hopper" in shown and "4 seats" in shown
-        assert "1 ticket admitted for this event" in shown
+        assert "4 tickets admitted for this event" in shown
         assert ready_for_the_next(screen)
         admitted = (await clerk.get(f"/api/v1/bookings/{booking['id']}")).data
         assert admitted["checked_in_at"] is not None
@@ -286,10 +286,11 @@ async def test_dashboard_counts_tickets_admitted(tui, admin, clerk, make_event):
         reply = await clerk.post("/api/v1/checkins", json={"code": booking["ticket_code"]})
         assert reply.status == 200, reply.body
         gauge = screen.query_one(f"#gauge-{event['id']}", SeatGauge)
-        await until(pilot, lambda: gauge.event.checked_in == 1)
-        assert "1 ticket admitted" in text(screen.query_one("#totals"))
-        assert str(gauge.render()).rstrip().endswith("1 in")
-        assert "1 ticket admitted" in text(screen.query_one("#last-change"))
+        # The order's code admits both of its tickets.
+        await until(pilot, lambda: gauge.event.checked_in == 2)
+        assert "2 tickets admitted" in text(screen.query_one("#totals"))
+        assert str(gauge.render()).rstrip().endswith("2 in")
+        assert "2 tickets admitted" in text(screen.query_one("#last-change"))
 
 
 # --- the shift report -----------------------------------------------------------------
