@@ -266,31 +266,7 @@ def free_by_default(make_event: Any) -> Any:
     return make
 
 
-# --- seated events (until events and orders are made through the API) --------------------
-
-
-def seated_event(dsn: str, venue_id: int, *, price: str = "0.00") -> int:
-    """A seated event on ``venue_id``'s plan, inserted straight into the database (its seats
-    are stocked by the database's trigger); its id."""
-    return commit(
-        dsn,
-        "INSERT INTO events (title, date, venue, total_seats, available_seats, price, venue_id)"
-        " VALUES ('Seated', '2099-06-01T19:30:00+00:00', 'Arena', 0, 0, %s, %s) RETURNING id",
-        price,
-        venue_id,
-    )
-
-
-def commit(dsn: str, statement: str, *args: Any) -> Any:
-    """Run ``statement`` on a connection of its own and commit; the first column of its
-    first row."""
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(statement, args)
-            return cur.fetchone()[0]
-    finally:
-        conn.close()
+# --- seated events ---------------------------------------------------------------------
 
 
 def seat_states(dsn: str, event_id: int) -> tuple[int, dict[int, str]]:

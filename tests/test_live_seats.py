@@ -7,17 +7,19 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 from server_process import ADMIN, PASSWORD, ServerProcess, request
-from support import cut_listeners, seat_states, seated_event
+from support import cut_listeners, seat_states
 from test_live import Message, connect, receive, wait_until
-from test_seatmaps import config, make_venue, order_body, place  # noqa: F401 (config)
+from test_seatmaps import config, order_body, place, seated  # noqa: F401 (config)
 
 from common.client import Client, Connection
-from common.models import LiveSeatChanges, LiveSeatMap
+from common.models import EventCreate, LiveSeatChanges, LiveSeatMap
 from common.seatmap import SeatMap
 from server.keys import HUB
 from server.venues import shipped_plan
@@ -41,7 +43,7 @@ async def subscribe_seated(ws: Any, event_id: int) -> tuple[Message, Message]:
 
 
 async def test_a_seated_event_sends_its_map_then_its_changes(client, admin, user, database_url):
-    event_id = seated_event(database_url, await make_venue(admin, "theatre"))
+    event_id = await seated(admin, "theatre")
     ws = await connect(client, user)
     snap, first = await subscribe_seated(ws, event_id)
     seat_map = SeatMap(LiveSeatMap.model_validate(first))
@@ -70,7 +72,7 @@ async def test_a_seated_event_sends_its_map_then_its_changes(client, admin, user
 
 async def test_all_events_subscription_gets_no_seat_maps(client, admin, database_url):
     """ "all" (the dashboard) hears every event's counts, not every seat of every event."""
-    event_id = seated_event(database_url, await make_venue(admin))
+    event_id = await seated(admin)
     ws = await connect(client, admin)
     await ws.send_json({"type": "subscribe", "events": "all"})
     assert (await receive(ws))["type"] == "subscribed"
@@ -95,7 +97,7 @@ async def test_a_big_change_resends_the_whole_map(
     """1,500 seats in one order are too many for a notification: the instance reads the
     seats again (resync). 100 of the theatre's 396 notify, but are more than a map's worth
     of changes (an eighth of the seats, at least 64): the map is sent (catch_up)."""
-    event_id = seated_event(database_url, await make_venue(admin, plan))
+    event_id = await seated(admin, plan)
     ws = await connect(client, user)
     _, first = await subscribe_seated(ws, event_id)
     seat_map = SeatMap(LiveSeatMap.model_validate(first))
@@ -119,7 +121,7 @@ async def test_a_busy_client_gets_what_it_missed_in_one_message(
     """A client that is sent nothing for a while (here: its connection is held, as while it
     is still busy receiving) then gets one message per event: its missed seat changes merged,
     each seat once; or, past an eighth of the seats (at least 64), the whole map."""
-    event_id = seated_event(database_url, await make_venue(admin, "theatre"))
+    event_id = await seated(admin, "theatre")
     ws = await connect(client, user)
     _, first = await subscribe_seated(ws, event_id)
     seat_map = SeatMap(LiveSeatMap.model_validate(first))
@@ -212,13 +214,17 @@ async def watchers(procs: list[ServerProcess], event_id: int) -> list[Watcher]:
     return made
 
 
-async def seated_on(proc: ServerProcess, dsn: str, plan: str) -> tuple[int, str]:
-    """A seated event on a new venue of a shipped plan, and an admin's access token."""
+async def seated_on(proc: ServerProcess, plan: str) -> tuple[int, str]:
+    """A free seated event on a new venue of a shipped plan, and an admin's access token."""
     async with Client(proc.url) as api:
         await api.login(ADMIN, PASSWORD)
         venue = await api.create_venue(shipped_plan(plan))
+        when = datetime(2099, 6, 1, 19, 30, tzinfo=UTC)
+        event = await api.create_event(
+            EventCreate(title="Seated", date=when, price=Decimal(0), venue_id=venue.id)
+        )
         assert api.tokens is not None
-        return seated_event(dsn, venue.id), api.tokens.access_token
+        return event.id, api.tokens.access_token
 
 
 async def call_on(
@@ -234,7 +240,7 @@ async def call_on(
 async def test_cut_listen_connections_resend_every_map(instances, scratch_dsn):
     """Both instances' LISTEN connections cut, orders made meanwhile: each client gets the
     map again (resync), equal to the database, then changes as before."""
-    event_id, token = await seated_on(instances[0], scratch_dsn, "theatre")
+    event_id, token = await seated_on(instances[0], "theatre")
     following = await watchers(instances, event_id)
     tasks = [asyncio.create_task(w.follow()) for w in following]
     http = aiohttp.ClientSession()
@@ -306,7 +312,7 @@ async def test_storm_across_two_instances_every_map_equals_the_database(instance
     arena (one order too big to notify); a websocket on each instance follows the event.
     Every map each client holds, after every message, is the database's at that version,
     and each ends on the final one."""
-    event_id, token = await seated_on(instances[0], scratch_dsn, "arena")
+    event_id, token = await seated_on(instances[0], "arena")
     start, _ = seat_states(scratch_dsn, event_id)
     following = await watchers(instances, event_id)
     tasks = [asyncio.create_task(w.follow()) for w in following]

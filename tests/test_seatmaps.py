@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from support import PASSWORD, Actor, call, seat_states, seated_event
+from support import PASSWORD, Actor, call, event_body, seat_states
 
 from common.client import ApiError, Client
 from common.models import LiveSeatChanges, SeatCounts, SeatStates
@@ -19,11 +19,15 @@ from server.venues import shipped_plan
 VENUES = "/api/v1/venues"
 
 
-async def make_venue(admin: Actor, name: str = "studio") -> int:
-    plan = shipped_plan(name).model_dump(mode="json", exclude_none=True)
-    reply = await admin.post(VENUES, json=plan)
-    assert reply.status == 201, reply.body
-    return reply.data["id"]
+async def seated(admin: Actor, plan: str = "studio") -> int:
+    """A free seated event on a new venue of a shipped plan, made through the API; its id."""
+    body = shipped_plan(plan).model_dump(mode="json", exclude_none=True)
+    venue = await admin.post(VENUES, json=body)
+    assert venue.status == 201, venue.body
+    body = event_body(venue_id=venue.data["id"], total_seats=None, price="0.00")
+    event = await admin.post("/api/v1/events", json=body)
+    assert event.status == 201, event.body
+    return event.data["id"]
 
 
 @pytest.fixture
@@ -58,7 +62,7 @@ async def place(staff: Actor, event_id: int, **how: Any) -> dict[str, Any]:
 async def test_arena_map_is_compact_and_equals_the_database(client, admin, database_url):
     """Anyone may read a 10,000-seat arena's map; at its least compressible (every other
     seat held) it is still a fraction of 64 KiB, and it says what the database says."""
-    event_id = seated_event(database_url, await make_venue(admin, "arena"))
+    event_id = await seated(admin, "arena")
     _, before = seat_states(database_url, event_id)
     assert len(before) == 10_000
     ids = sorted(before)
@@ -78,7 +82,7 @@ async def test_arena_map_is_compact_and_equals_the_database(client, admin, datab
 
 
 async def test_a_free_arena_is_a_few_bytes(client, admin, database_url):
-    event_id = seated_event(database_url, await make_venue(admin, "arena"))
+    event_id = await seated(admin, "arena")
     reply = await call(client, "GET", f"/api/v1/events/{event_id}/seats")
     assert reply.data["states"] == "f10000"
     assert len(json.dumps(reply.data)) < 300
@@ -96,7 +100,7 @@ async def test_general_admission_unknown_and_bad_ids(client, make_event):
 
 
 async def test_typed_client_reads_seat_states(client, admin, user, database_url, make_event):
-    event_id = seated_event(database_url, await make_venue(admin))
+    event_id = await seated(admin)
     placed = await place(admin, event_id, quantity=3)
     async with Client(str(client.make_url(""))) as api:
         await api.login(user.username, PASSWORD)
