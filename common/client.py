@@ -38,12 +38,15 @@ from .models import (
     EventPatch,
     FieldError,
     LiveEvent,
+    LiveSeatChanges,
+    LiveSeatMap,
     Order,
     OrderCreate,
     OrderResult,
     PaymentMethod,
     ReturnResult,
     Role,
+    SeatStates,
     SessionsEnded,
     ShiftReport,
     TicketType,
@@ -599,12 +602,22 @@ class Client:
             limit=limit,
         )
 
+    # --- seat maps of seated events (docs/live.md#seat-maps) ---------------------------
+
+    async def event_seats(self, event_id: int) -> SeatStates:
+        """A seated event's seat states (``common.seatmap.SeatMap(...)`` reads them); a 409
+        ApiError for a general-admission event."""
+        return await self._get(f"{API}/events/{event_id}/seats", SeatStates)
+
     # --- live updates ------------------------------------------------------------------
 
     async def live(
         self, events: list[int] | Literal["all"], *, retry_max: float = 5.0
-    ) -> AsyncIterator[LiveEvent | Connection]:
+    ) -> AsyncIterator[LiveEvent | LiveSeatMap | LiveSeatChanges | Connection]:
         """Live changes to ``events``, forever: snapshots first, then every change.
+
+        Seated events subscribed to by id also bring their ``LiveSeatMap`` and then their
+        ``LiveSeatChanges``: keep them in a ``common.seatmap.SeatMap`` (``apply`` each).
 
         Yields ``Connection`` items when the connection is lost or back; reconnects by
         itself with backoff, renews the token before it expires, and after a reconnect
@@ -633,6 +646,10 @@ class Client:
                                 yield Connection(True)
                             elif kind in ("snapshot", "seats", "created", "updated", "deleted"):
                                 yield LiveEvent.model_validate(data)
+                            elif kind == "seat_map":
+                                yield LiveSeatMap.model_validate(data)
+                            elif kind == "seat_changes":
+                                yield LiveSeatChanges.model_validate(data)
                     finally:
                         renew.cancel()
                     reason = f"closed by the server ({ws.close_code})"

@@ -957,6 +957,63 @@ class VenueSeats(Response):
     zones: list[Zone]
 
 
+# --- seat maps of seated events (docs/live.md#seat-maps) ---------------------------
+
+SeatState = Literal["free", "held", "sold"]
+SeatRuns = Annotated[
+    list[tuple[int, int]],
+    Field(description="seat ids ascending, as inclusive runs [first, last]"),
+]
+
+
+class SeatCounts(Response):
+    free: int
+    held: int
+    sold: int
+
+
+class SeatStates(Response):
+    """A seated event's seat states, compact: GET /events/{id}/seats, and the live
+    snapshot. ``states`` has a letter per seat of ``seat_ids`` (in that order), each
+    followed by how many times it repeats when more than once: "f12s2hf3" is 12 free, 2
+    sold, 1 held, 3 free. common/seatmap.py reads it (``SeatMap``)."""
+
+    event_id: int
+    venue_id: int
+    version: int = Field(description="the event's version these states are current at")
+    seat_ids: SeatRuns
+    states: str = Field(description="f free, h held, s sold; a count after a letter repeats it")
+    counts: SeatCounts
+
+
+class LiveSeatMap(SeatStates):
+    """Server to client: a seated event's whole seat map (the form of GET
+    /events/{id}/seats). Sent after subscribing to the event by id, after a resync, and
+    instead of changes bigger than the map."""
+
+    type: Literal["seat_map"] = "seat_map"
+    reason: Literal["subscribe", "resync", "catch_up"] = Field(
+        description="subscribe; resync (the server read the seats again: a reconnection "
+        "or a change too big to hear); catch_up (more changed than the map's size)"
+    )
+
+
+class LiveSeatChanges(Response):
+    """Server to client: the seats of a seated event that changed after version ``since``
+    up to ``version``, each in its latest state. Apply it to a map at a version v with
+    since <= v < version; a map older than ``since`` missed changes (never sent so by the
+    server: subscribe again)."""
+
+    type: Literal["seat_changes"] = "seat_changes"
+    event_id: int
+    since: int
+    version: int
+    free: SeatRuns = Field(default_factory=list)
+    held: SeatRuns = Field(default_factory=list)
+    sold: SeatRuns = Field(default_factory=list)
+    counts: SeatCounts = Field(description="the event's seats in each state at ``version``")
+
+
 # --- ticket types (docs/ticket-types.md) ----------------------------------------------------
 
 TypeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]

@@ -14,6 +14,7 @@ from .handlers import (
     meta,
     orders,
     reports,
+    seatmaps,
     ticket_types,
     tickets,
     tokens,
@@ -52,6 +53,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{V1}/events", events.create_event, name="create_event")
     r.add_get(f"{V1}/events/available", events.list_available, name="available_events")
     r.add_get(f"{V1}/events/{{event_id}}", events.get_event, name="event")
+    r.add_get(f"{V1}/events/{{event_id}}/seats", seatmaps.event_seats, name="event_seats")
     r.add_put(f"{V1}/events/{{event_id}}", events.replace_event, name="replace_event")
     r.add_patch(f"{V1}/events/{{event_id}}", events.patch_event, name="patch_event")
     r.add_delete(f"{V1}/events/{{event_id}}", events.delete_event, name="delete_event")

@@ -255,3 +255,17 @@ def free_by_default(make_event: Any) -> Any:
         return await make_event(**{"price": "0.00", **overrides})
 
     return make
+
+
+# --- seated events ---------------------------------------------------------------------
+
+
+def seat_states(dsn: str, event_id: int) -> tuple[int, dict[int, str]]:
+    """The event's version and its seats' states, read together."""
+    found = rows(
+        dsn,
+        "SELECT e.version, s.seat_id, s.state FROM events e"
+        " JOIN event_seats s ON s.event_id = e.id WHERE e.id = %s",
+        event_id,
+    )
+    return found[0][0], {seat: state for _, seat, state in found}

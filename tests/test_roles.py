@@ -45,6 +45,7 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V1}/events"): ADMIN,
     ("GET", f"{V1}/events/available"): ANYONE,
     ("GET", f"{V1}/events/{{event_id}}"): ANYONE,
+    ("GET", f"{V1}/events/{{event_id}}/seats"): ANYONE,
     ("PUT", f"{V1}/events/{{event_id}}"): ADMIN,
     ("PATCH", f"{V1}/events/{{event_id}}"): ADMIN,
     ("DELETE", f"{V1}/events/{{event_id}}"): ADMIN,

@@ -20,6 +20,7 @@ Where to find what (every public name is re-exported here, so ``q.PLACE_ORDER`` 
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
 - ``venues``: venues, price zones and seats (``INSERT_VENUE``, ``REVIVE_SEATS``...);
+- ``seatmaps``: ``EVENT_SEAT_STATES``, a seated event's seat states and version at once;
 - ``health``: ``PING``, readiness's check that the database answers;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
   ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
@@ -112,6 +113,7 @@ from .idempotency import (
     IDEMPOTENCY_STORE,
 )
 from .reports import SEAT_LEDGER, SHIFT_REPORT
+from .seatmaps import EVENT_SEAT_STATES
 from .ticket_types import (
     DELETE_TYPE,
     EVENT_ZONES,
@@ -175,6 +177,7 @@ __all__ = [
     "EVENT_FIELDS",
     "EVENT_HAS_TICKETS",
     "EVENT_LENGTH",
+    "EVENT_SEAT_STATES",
     "EVENT_ZONES",
     "EXPIRE_HOLDS",
     "GET_BOOKING",
