@@ -324,7 +324,11 @@ class Booking(Response):
     created_at: datetime
     updated_at: datetime
     payment_method: PaymentMethod | None = None
-    amount: Decimal = Field(Decimal(0), description="quantity x the event's price at booking")
+    amount: Decimal = Field(
+        Decimal(0),
+        description="its tickets' prices: what a hold will cost, what a sale was paid "
+        "(refunds of returned tickets are on the tickets)",
+    )
     expires_at: datetime | None = Field(None, description="when a pending hold lapses")
     ticket_code: str | None = Field(None, description="the ticket's code, once confirmed")
     confirmed_at: datetime | None = None

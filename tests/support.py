@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import psycopg2
@@ -269,3 +270,11 @@ def seat_states(dsn: str, event_id: int) -> tuple[int, dict[int, str]]:
         event_id,
     )
     return found[0][0], {seat: state for _, seat, state in found}
+
+
+async def add_type(admin: Actor, event_id: int, name: str, **fields: Any) -> int:
+    """A ticket type of the event, made through the API."""
+    body = {"name": name, **{k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}}
+    reply = await admin.post(f"/api/v1/events/{event_id}/ticket-types", json=body)
+    assert reply.status == 201, reply.body
+    return reply.data["id"]

@@ -9,68 +9,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from support import Actor, Actors
+from support import Actors, add_type
 
 from server.app import create_app
 from server.config import Config
 
 V1 = "/api/v1"
 ORDERS = f"{V1}/orders"
-
-# A hall: front zone A (two rows of 10 with an aisle after seat 5), back zone B (a row of
-# 8), so best-available, adjacency and zones can be told apart.
-HALL = {
-    "name": "Test Hall",
-    "zones": [{"code": "A", "name": "Front", "rank": 1}, {"code": "B", "name": "Back", "rank": 2}],
-    "sections": [
-        {
-            "name": "Stalls",
-            "zone": "A",
-            "rows": [
-                {"row": "A", "y": 0, "seats": "1-5, _, 6-10"},
-                {"row": "B", "y": 1, "seats": "1-5, _, 6-10"},
-                {"row": "C", "y": 2, "seats": "1-8", "zone": "B"},
-            ],
-        }
-    ],
-}
-
-
-@pytest.fixture
-async def hall(admin: Actor) -> dict[str, Any]:
-    reply = await admin.post(f"{V1}/venues", json=HALL)
-    assert reply.status == 201, reply.body
-    return reply.data
-
-
-@pytest.fixture
-def seated_event(admin: Actor, hall: dict[str, Any], make_event: Any, db_rows: Any) -> Any:
-    """``await seated_event()``: an event on the hall, its default type at 50.00 in zone A
-    and 30.00 in B, with its seats by label ("A1" is row A seat 1) in ``["seats"]``."""
-
-    async def make(title: str = "Seated Night") -> dict[str, Any]:
-        event = await make_event(title=title, total_seats=None, venue_id=hall["id"], price="40")
-        types = f"{V1}/events/{event['id']}/ticket-types"
-        [default] = (await admin.get(types)).data
-        prices = {"zone_prices": {"A": "50.00", "B": "30.00"}}
-        reply = await admin.call("PATCH", f"{types}/{default['id']}", json=prices)
-        assert reply.status == 200, reply.body
-        labels = db_rows(
-            "SELECT s.row_label || s.number, s.id FROM event_seats e "
-            "JOIN seats s ON s.id = e.seat_id WHERE e.event_id = %s",
-            event["id"],
-        )
-        return {**event, "seats": dict(labels)}
-
-    return make
-
-
-async def add_type(admin: Actor, event_id: int, name: str, **fields: Any) -> int:
-    """A ticket type of the event, made through the API."""
-    body = {"name": name, **{k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}}
-    reply = await admin.post(f"{V1}/events/{event_id}/ticket-types", json=body)
-    assert reply.status == 201, reply.body
-    return reply.data["id"]
 
 
 def seats_of(order: dict[str, Any]) -> list[str]:
@@ -501,3 +446,17 @@ async def test_two_instances_never_sell_a_seat_twice(
     finally:
         for c in clients:
             await c.close()
+
+
+async def test_giving_back_part_of_a_hold_lowers_what_it_will_cost(clerk, make_event):
+    event = await make_event(total_seats=10, price="15.00")
+    body = {"event_id": event["id"], "lines": [{"quantity": 3}], "hold": True}
+    held = (await clerk.post(ORDERS, json=body)).data
+    back = await clerk.post(
+        f"{ORDERS}/{held['id']}/returns", json={"ticket_ids": [held["tickets"][0]["id"]]}
+    )
+    assert back.status == 200 and back.data["status"] == "pending"
+    assert Decimal(back.data["amount"]) == Decimal("30.00")
+    assert Decimal(back.data["refund"]) == 0  # nothing was paid yet
+    paid = await clerk.post(f"{V1}/bookings/{held['id']}/confirm", json={"payment_method": "cash"})
+    assert paid.status == 200 and Decimal(paid.data["amount"]) == Decimal("30.00")

@@ -12,9 +12,8 @@ from urllib.parse import urlencode
 
 import pytest
 from jsonschema import Draft202012Validator
+from support import add_type
 
-# The seated hall and ticket types of the order tests (fixtures are found by their import).
-from test_orders import add_type, hall, seated_event  # noqa: F401
 
 V1 = "/api/v1"
 BOOKINGS = f"{V1}/bookings"
@@ -578,17 +577,12 @@ def kinds(data: dict[str, Any]) -> list[tuple[Any, ...]]:
     return [tuple(k[name] for name in BY_TYPE) for k in data["by_type"]]
 
 
-async def test_sales_and_refunds_per_ticket_type_and_zone(
-    clerk,
-    make_event,
-    seated_event,  # noqa: F811 (the fixture imported above)
-    db_execute,
-):
+async def test_sales_and_refunds_per_ticket_type_and_zone(admin, clerk, make_event, seated_event):
     """A line per type and zone (no zone for general admission): tickets, amount sold and
     refunded; the types of every event by one name share its lines."""
     seated = await seated_event()  # Standard: zone A 50.00, zone B 30.00
     seats = seated["seats"]
-    concession = add_type(db_execute, seated["id"], "Concession", price=Decimal("35.00"))
+    concession = await add_type(admin, seated["id"], "Concession", price=Decimal("35.00"))
     night = await order(
         clerk,
         seated,
@@ -602,7 +596,7 @@ async def test_sales_and_refunds_per_ticket_type_and_zone(
     await give_back(clerk, night, back)
 
     ga = await make_event(title="Picnic", price="20.00")
-    child = add_type(db_execute, ga["id"], "Child", price=Decimal("8.50"))
+    child = await add_type(admin, ga["id"], "Child", price=Decimal("8.50"))
     picnic = await order(
         clerk,
         ga,

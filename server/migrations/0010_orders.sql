@@ -778,7 +778,15 @@ BEGIN
          WHERE id = b.id
         RETURNING * INTO b;
     ELSE
-        UPDATE bookings SET quantity = v_left, updated_at = now() WHERE id = b.id
+        -- A hold costs what it still holds; a sale keeps what was paid (its tickets carry
+        -- the refunds).
+        UPDATE bookings
+           SET quantity = v_left, updated_at = now(),
+               amount = CASE WHEN status = 'pending'
+                             THEN (SELECT coalesce(sum(price), 0) FROM tickets
+                                    WHERE booking_id = b.id AND released_at IS NULL)
+                             ELSE amount END
+         WHERE id = b.id
         RETURNING * INTO b;
     END IF;
     PERFORM boxoffice_audit(req, 'booking.return', b,
