@@ -14,7 +14,6 @@ import pytest
 from jsonschema import Draft202012Validator
 from support import add_type
 
-
 V1 = "/api/v1"
 BOOKINGS = f"{V1}/bookings"
 ORDERS = f"{V1}/orders"
