@@ -52,10 +52,11 @@ CREATE TABLE event_seats (
     PRIMARY KEY (event_id, seat_id),
     CONSTRAINT event_seats_taken CHECK ((state = 'free') = (booking_id IS NULL))
 );
--- Best-available reads only free seats, in preference order, with or without a zone.
+-- Best-available reads only free seats, in preference order, and locks a row's seats by
+-- their x. One index: a zone's rows follow on in row_rank (its rank comes first), and a
+-- second partial index over the same seats is one the planner could pick instead for a
+-- lock of a few seats, scanning every seat of an event whose seats are not yet analyzed.
 CREATE INDEX event_seats_free_idx ON event_seats (event_id, row_rank, x) WHERE state = 'free';
-CREATE INDEX event_seats_zone_free_idx ON event_seats (event_id, zone, row_rank, x)
-    WHERE state = 'free';
 
 -- One ticket per admission (a seat of a seated event). released_at: given back (returned,
 -- the order cancelled or its hold expired), the seat free again; refund: what was paid back
@@ -235,6 +236,24 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
+-- Some seats of an event: their state (and order), each seat found by its primary key.
+-- A statement per seat, so that the plan never depends on the statistics: while an event's
+-- seats are not yet analyzed it looks like one row, and "seat_id = ANY (...)" was then
+-- checked against every seat of the event, under the event's lock.
+CREATE FUNCTION boxoffice_set_seats(p_event BIGINT, p_seats BIGINT[], p_state TEXT,
+                                    p_booking BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s BIGINT;
+BEGIN
+    FOREACH s IN ARRAY p_seats LOOP
+        UPDATE event_seats SET state = p_state, booking_id = p_booking
+         WHERE event_id = p_event AND seat_id = s;
+    END LOOP;
+END
+$$;
+
+
 -- --- best available --------------------------------------------------------------------
 
 -- The best window of p_count seats following on in one row (ids and xs left to right, cs
@@ -304,6 +323,7 @@ DECLARE
     run INTEGER := 0;
     last_x INTEGER;
     free INTEGER := 0;
+    lo INTEGER;
 BEGIN
     IF NOT p_together THEN
         SELECT array_agg(seat_id) INTO got FROM (
@@ -335,9 +355,14 @@ BEGIN
                 EXIT WHEN cur IS NULL;
                 win := boxoffice_best_window(ids, xs, cs, p_count);
                 EXIT WHEN win IS NULL;
-                SELECT array_agg(seat_id) INTO got FROM (
-                    SELECT seat_id FROM event_seats
-                     WHERE event_id = p_event AND seat_id = ANY (win) AND state = 'free'
+                -- The window's seats follow on in the row: lock them as that range of
+                -- the free seats' index, the one plan whatever the statistics say (by id,
+                -- a new event's seats not yet analyzed were found by scanning them all).
+                lo := xs[array_position(ids, win[1])];
+                SELECT array_agg(seat_id ORDER BY x) INTO got FROM (
+                    SELECT seat_id, x FROM event_seats
+                     WHERE event_id = p_event AND row_rank = cur AND state = 'free'
+                       AND x BETWEEN lo AND lo + p_count - 1
                        FOR UPDATE SKIP LOCKED) s;
                 IF coalesce(cardinality(got), 0) = p_count THEN
                     RETURN got;
@@ -405,6 +430,7 @@ DECLARE
     v_pending  BOOLEAN;
     v_held     INTEGER;
     v_amount   NUMERIC(12, 2);
+    v_zones    TEXT[];
     q          RECORD;
 BEGIN
     IF v_cap IS NOT NULL THEN
@@ -481,6 +507,11 @@ BEGIN
     IF v_count = 0 THEN
         PERFORM boxoffice_refuse('empty');
     END IF;
+    -- Each seat's zone, looked up by its primary key (see boxoffice_set_seats) before the
+    -- event's lock: the seats are this order's already.
+    v_zones := ARRAY(SELECT (SELECT es.zone FROM event_seats es
+                              WHERE es.event_id = v_event AND es.seat_id = u.id)
+                       FROM unnest(seats) WITH ORDINALITY AS u(id, n) ORDER BY n);
 
     -- The event's seats, under its lock (taken last for a seated event: its seats are
     -- already this order's). The lock waits for any order, edit or delete in flight and
@@ -502,11 +533,10 @@ BEGIN
     RETURNING * INTO ev;
 
     -- The order's amount: each ticket at its type's price for its zone, as of the lock.
-    SELECT coalesce(sum(coalesce((tt.zone_prices ->> es.zone)::numeric, tt.price, ev.price)), 0)
+    SELECT coalesce(sum(coalesce((tt.zone_prices ->> u.zone)::numeric, tt.price, ev.price)), 0)
       INTO v_amount
-      FROM unnest(t_types, seats) AS u(type_id, seat_id)
-      JOIN ticket_types tt ON tt.id = u.type_id
-      LEFT JOIN event_seats es ON es.event_id = v_event AND es.seat_id = u.seat_id;
+      FROM unnest(t_types, v_zones) AS u(type_id, zone)
+      JOIN ticket_types tt ON tt.id = u.type_id;
     -- A hold when asked for, or when the caller's priced orders are reservations.
     v_pending := coalesce((req ->> 'hold')::boolean, false)
                  OR (coalesce((req ->> 'reserve')::boolean, false) AND v_amount > 0);
@@ -546,17 +576,15 @@ BEGIN
             CASE WHEN NOT v_pending THEN v_user END)
     RETURNING * INTO b;
     INSERT INTO tickets (booking_id, event_id, ticket_type_id, seat_id, zone, price, code)
-    SELECT b.id, v_event, u.type_id, u.seat_id, es.zone,
-           coalesce((tt.zone_prices ->> es.zone)::numeric, tt.price, ev.price),
+    SELECT b.id, v_event, u.type_id, u.seat_id, u.zone,
+           coalesce((tt.zone_prices ->> u.zone)::numeric, tt.price, ev.price),
            CASE WHEN NOT v_pending THEN boxoffice_code() END
-      FROM unnest(t_types, seats) WITH ORDINALITY AS u(type_id, seat_id, n)
+      FROM unnest(t_types, seats, v_zones) WITH ORDINALITY AS u(type_id, seat_id, zone, n)
       JOIN ticket_types tt ON tt.id = u.type_id
-      LEFT JOIN event_seats es ON es.event_id = v_event AND es.seat_id = u.seat_id
      ORDER BY u.n;
     IF ev.venue_id IS NOT NULL THEN
-        UPDATE event_seats
-           SET state = CASE WHEN v_pending THEN 'held' ELSE 'sold' END, booking_id = b.id
-         WHERE event_id = v_event AND seat_id = ANY (seats);
+        PERFORM boxoffice_set_seats(v_event, seats,
+                                    CASE WHEN v_pending THEN 'held' ELSE 'sold' END, b.id);
         PERFORM boxoffice_seats_changed(v_event, ev.version,
                                         CASE WHEN v_pending THEN 'held' ELSE 'sold' END, seats);
     END IF;
@@ -603,10 +631,7 @@ BEGIN
            coalesce(array_agg(r.ticket_type_id), '{}')
       INTO released, refund, freed, types
       FROM r;
-    IF cardinality(freed) > 0 THEN
-        UPDATE event_seats SET state = 'free', booking_id = NULL
-         WHERE event_id = b.event_id AND seat_id = ANY (freed);
-    END IF;
+    PERFORM boxoffice_set_seats(b.event_id, freed, 'free', NULL);
     UPDATE events
        SET available_seats = events.available_seats + released, version = version + 1,
            updated_at = now()
@@ -798,11 +823,8 @@ BEGIN
     RETURNING * INTO b;
     UPDATE tickets SET code = boxoffice_code() WHERE booking_id = b.id AND released_at IS NULL;
     IF (SELECT venue_id FROM events WHERE id = b.event_id) IS NOT NULL THEN
-        UPDATE event_seats SET state = 'sold'
-         WHERE event_id = b.event_id
-           AND seat_id = ANY (ARRAY(SELECT seat_id FROM tickets
-                                     WHERE booking_id = b.id AND released_at IS NULL));
         sold := ARRAY(SELECT seat_id FROM tickets WHERE booking_id = b.id AND released_at IS NULL);
+        PERFORM boxoffice_set_seats(b.event_id, sold, 'sold', b.id);
         UPDATE events SET version = version + 1, updated_at = now() WHERE id = b.event_id
         RETURNING * INTO ev;
         PERFORM boxoffice_seats_changed(ev.id, ev.version, 'sold', sold);
