@@ -60,6 +60,16 @@ HAVING count(DISTINCT (s.section, s.row_label, s.y)) <> 1
 """
 
 # Seats with more than one active ticket (tickets_seat_key forbids it: counted anyway).
+# The free seats left, and those of them with no free seat beside them (nobody buying
+# together can take those).
+LEFT_ALONE = """
+SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+           SELECT 1 FROM event_seats o
+            WHERE o.event_id = e.event_id AND o.row_rank = e.row_rank AND o.state = 'free'
+              AND o.x IN (e.x - 1, e.x + 1)))
+  FROM event_seats e WHERE e.event_id = %s AND e.state = 'free'
+"""
+
 SOLD_TWICE = """
 SELECT count(*) FROM (SELECT 1 FROM tickets
                        WHERE event_id = %s AND released_at IS NULL AND seat_id IS NOT NULL
@@ -195,6 +205,7 @@ async def main() -> int:
             storm = await batch("hot event: POST /bookings 1", base, ga)
         sold, problems = check(dsn, event, asked, on_sale.count("201"))
         [(total,)] = query(dsn, "SELECT total_seats FROM events WHERE id = %s", (event,))
+        [(free, alone)] = query(dsn, LEFT_ALONE, (event,))
         if storm.count("201") != args.buyers:
             problems.append(f"hot event: {storm.report.counts} for {args.buyers} one-seat bookings")
     for run in (on_sale, storm):
@@ -214,7 +225,10 @@ async def main() -> int:
     print(report(on_sale, sold))
     print(report(storm, storm.count("201")))
     refusals = {k.split(" ", 1)[1]: n for k, n in on_sale.report.counts.items() if " " in k}
-    print(f"seats sold {sold:,} of {total:,}; refusals by reason: {refusals or 'none'}")
+    print(
+        f"seats sold {sold:,} of {total:,}, {free:,} left ({alone:,} of them with no free seat "
+        f"beside them); refusals by reason: {refusals or 'none'}"
+    )
     seats_rate = sold / on_sale.seconds
     print(
         f"targets: >= {TARGET_SEATS_PER_S:,} seats/s: "
