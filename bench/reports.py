@@ -1,6 +1,7 @@
-"""Shift reports on a large history: the report's statement with the (confirmed_at) and
-(cancelled_at) indexes, against the same statement with index scans turned off (a full
-scan of bookings, the baseline), measured in the same run.
+"""Shift reports on a large history: the report's statement with the bookings' (confirmed_at)
+and (cancelled_at) indexes and the tickets' refunded (released_at) one, against the same
+statement with index scans turned off (a full scan of bookings and tickets, the baseline),
+measured in the same run.
 
     .venv/bin/python bench/reports.py            # --bookings 300000 --days 60 --repeat 50
 """
@@ -41,6 +42,13 @@ INSERT INTO bookings (event_id, user_id, quantity, status, ticket_code, amount, 
                                     + interval '1 hour' END,
          CASE WHEN g %% 10 = 0 THEN 1 + g %% %(clerks)s END
     FROM generate_series(1, %(bookings)s) g;
+-- A ticket each, given back with its cancelled booking (refunded by the canceller).
+INSERT INTO tickets (booking_id, event_id, ticket_type_id, price, created_at, released_at,
+                     release, released_by, refund)
+  SELECT b.id, b.event_id, t.id, 10, b.created_at, b.cancelled_at,
+         CASE WHEN b.cancelled_at IS NOT NULL THEN 'cancelled' END, b.cancelled_by,
+         CASE WHEN b.cancelled_at IS NOT NULL THEN 10 END
+    FROM bookings b JOIN ticket_types t ON t.event_id = b.event_id AND t.is_default;
 ANALYZE;
 """
 

@@ -34,13 +34,24 @@ from .models import (
     CheckInResult,
     Event,
     EventCreate,
+    EventDetail,
     EventPatch,
     FieldError,
     LiveEvent,
+    LiveSeatChanges,
+    LiveSeatMap,
+    Order,
+    OrderCreate,
+    OrderResult,
     PaymentMethod,
+    ReturnResult,
     Role,
+    SeatStates,
     SessionsEnded,
     ShiftReport,
+    TicketType,
+    TicketTypeCreate,
+    TicketTypePatch,
     TokenPair,
     User,
     Venue,
@@ -329,11 +340,14 @@ class Client:
     async def available_events(self, *, skip: int = 0, limit: int = 100) -> list[Event]:
         return await self._list(f"{API}/events/available", Event, skip=skip, limit=limit)
 
-    async def event(self, event_id: int) -> Event:
-        return await self._get(f"{API}/events/{event_id}", Event)
+    async def event(self, event_id: int) -> EventDetail:
+        """The event with its ticket types (staff-only ones when logged in as staff)."""
+        return await self._get(f"{API}/events/{event_id}", EventDetail)
 
     async def create_event(self, event: EventCreate) -> Event:
-        data = await self.request("POST", f"{API}/events", json=event.model_dump(mode="json"))
+        """General admission (total_seats) or seated on a venue's plan (venue_id)."""
+        body = event.model_dump(mode="json", exclude_none=True)
+        data = await self.request("POST", f"{API}/events", json=body)
         return Event.model_validate(data)
 
     async def update_event(self, event_id: int, changes: EventPatch) -> Event:
@@ -343,6 +357,29 @@ class Client:
 
     async def delete_event(self, event_id: int) -> None:
         await self.request("DELETE", f"{API}/events/{event_id}")
+
+    # --- ticket types ---------------------------------------------------------------------
+
+    async def ticket_types(self, event_id: int) -> list[TicketType]:
+        """The event's types in display order (staff-only ones when logged in as staff)."""
+        return await self._list(f"{API}/events/{event_id}/ticket-types", TicketType)
+
+    async def create_ticket_type(self, event_id: int, body: TicketTypeCreate) -> TicketType:
+        data = await self.request(
+            "POST", f"{API}/events/{event_id}/ticket-types", json=body.model_dump(mode="json")
+        )
+        return TicketType.model_validate(data)
+
+    async def update_ticket_type(
+        self, event_id: int, type_id: int, changes: TicketTypePatch
+    ) -> TicketType:
+        body = changes.model_dump(mode="json", exclude_unset=True)
+        path = f"{API}/events/{event_id}/ticket-types/{type_id}"
+        return TicketType.model_validate(await self.request("PATCH", path, json=body))
+
+    async def delete_ticket_type(self, event_id: int, type_id: int) -> None:
+        """The default type, and a type tickets were sold as, cannot go: a 409."""
+        await self.request("DELETE", f"{API}/events/{event_id}/ticket-types/{type_id}")
 
     # --- venues and seating plans --------------------------------------------------------
 
@@ -450,6 +487,51 @@ class Client:
     ) -> list[Booking]:
         return await self._list(f"{API}/bookings/event/{event_id}", Booking, **filters)
 
+    # --- orders ------------------------------------------------------------------------
+
+    async def place_order(
+        self, order: OrderCreate, *, idempotency_key: str | None = None
+    ) -> OrderResult:
+        """Place an order, all or nothing: several ticket types, picked seats or the best
+        available. A refusal is an ``ApiError``: 409 with the taken seats' ids in
+        ``data["seat_ids"]`` (or ``largest_block``, ``available_seats``, a type's ``left``),
+        422 naming the field at fault, 403 for a staff-only type."""
+        data = await self.request(
+            "POST",
+            f"{API}/orders",
+            json=order.model_dump(mode="json", exclude_defaults=True),
+            idempotency_key=idempotency_key,
+        )
+        return OrderResult.model_validate(data)
+
+    async def order(self, order_id: int) -> Order:
+        """An order with its lines and tickets (an order's id is its booking's)."""
+        return await self._get(f"{API}/orders/{order_id}", Order)
+
+    async def return_tickets(
+        self,
+        order_id: int,
+        ticket_ids: list[int],
+        *,
+        payment_method: PaymentMethod | None = None,
+        override: bool = False,
+        idempotency_key: str | None = None,
+    ) -> ReturnResult:
+        """Give back some tickets of an order (every one still held cancels it); a sale's
+        are refunded at their price, by ``payment_method`` (staff) or as it was paid."""
+        body: dict[str, Any] = {"ticket_ids": ticket_ids}
+        if payment_method:
+            body["payment_method"] = payment_method
+        if override:
+            body["override"] = True
+        data = await self.request(
+            "POST",
+            f"{API}/orders/{order_id}/returns",
+            json=body,
+            idempotency_key=idempotency_key,
+        )
+        return ReturnResult.model_validate(data)
+
     # --- at the door -------------------------------------------------------------------
 
     async def check_in(self, code: str, gate: str | None = None) -> CheckInResult:
@@ -520,12 +602,22 @@ class Client:
             limit=limit,
         )
 
+    # --- seat maps of seated events (docs/live.md#seat-maps) ---------------------------
+
+    async def event_seats(self, event_id: int) -> SeatStates:
+        """A seated event's seat states (``common.seatmap.SeatMap(...)`` reads them); a 409
+        ApiError for a general-admission event."""
+        return await self._get(f"{API}/events/{event_id}/seats", SeatStates)
+
     # --- live updates ------------------------------------------------------------------
 
     async def live(
         self, events: list[int] | Literal["all"], *, retry_max: float = 5.0
-    ) -> AsyncIterator[LiveEvent | Connection]:
+    ) -> AsyncIterator[LiveEvent | LiveSeatMap | LiveSeatChanges | Connection]:
         """Live changes to ``events``, forever: snapshots first, then every change.
+
+        Seated events subscribed to by id also bring their ``LiveSeatMap`` and then their
+        ``LiveSeatChanges``: keep them in a ``common.seatmap.SeatMap`` (``apply`` each).
 
         Yields ``Connection`` items when the connection is lost or back; reconnects by
         itself with backoff, renews the token before it expires, and after a reconnect
@@ -554,6 +646,10 @@ class Client:
                                 yield Connection(True)
                             elif kind in ("snapshot", "seats", "created", "updated", "deleted"):
                                 yield LiveEvent.model_validate(data)
+                            elif kind == "seat_map":
+                                yield LiveSeatMap.model_validate(data)
+                            elif kind == "seat_changes":
+                                yield LiveSeatChanges.model_validate(data)
                     finally:
                         renew.cancel()
                     reason = f"closed by the server ({ws.close_code})"

@@ -212,12 +212,16 @@ EventDate = Annotated[
 
 
 class EventCreate(Request):
+    """General admission (``total_seats``) or seated on a venue's plan (``venue_id``: the
+    plan's current seats are the event's); exactly one of the two."""
+
     title: Title
     description: Text1000 | None = None
     date: EventDate
     venue: Text255 | None = None
-    total_seats: Seats
+    total_seats: Seats | None = Field(None, description="general admission: how many")
     price: Price
+    venue_id: Id | None = Field(None, description="seated on this venue's plan")
 
 
 class EventPatch(Request):
@@ -229,6 +233,9 @@ class EventPatch(Request):
     venue: Text255 | None = None
     total_seats: Seats | None = None
     price: Price | None = None
+    venue_id: Id | None = Field(
+        None, description="a venue's plan (null: general admission); only while no tickets"
+    )
 
 
 class Event(Response):
@@ -244,6 +251,7 @@ class Event(Response):
     checked_in: int = Field(0, description="tickets admitted so far")
     created_at: datetime
     updated_at: datetime
+    venue_id: int | None = Field(None, description="seated on this venue; null: general admission")
 
 
 class EventQuery(QueryParams):
@@ -316,7 +324,11 @@ class Booking(Response):
     created_at: datetime
     updated_at: datetime
     payment_method: PaymentMethod | None = None
-    amount: Decimal = Field(Decimal(0), description="quantity x the event's price at booking")
+    amount: Decimal = Field(
+        Decimal(0),
+        description="its tickets' prices: what a hold will cost, what a sale was paid "
+        "(refunds of returned tickets are on the tickets)",
+    )
     expires_at: datetime | None = Field(None, description="when a pending hold lapses")
     ticket_code: str | None = Field(None, description="the ticket's code, once confirmed")
     confirmed_at: datetime | None = None
@@ -589,15 +601,23 @@ class ShiftQuery(QueryParams):
     )
 
 
+# How a refund was paid: as the sale, unless the return named a method; unrecorded when the
+# sale recorded none.
+ReportedMethod = Literal["cash", "card", "other", "unrecorded"]
+
+
 class Tally(Response):
     count: int = Field(description="bookings")
-    seats: int
+    seats: int = Field(description="tickets")
     amount: Decimal
 
 
 class PaymentTotal(Response):
     sold: Decimal = Field(description="taken for sales")
-    refunded: Decimal = Field(description="given back for cancelled sales")
+    refunded: Decimal = Field(
+        description="given back for tickets of sales cancelled or returned, by how the refund "
+        "was paid"
+    )
     net: Decimal = Field(description="sold less refunded")
 
 
@@ -631,6 +651,33 @@ class ShiftLine(Response):
     sold: Decimal = Field(description="amount taken within the period")
     refunded: Decimal = Field(description="amount given back within the period")
     net: Decimal = Field(description="sold less refunded")
+    tickets_sold: int = Field(
+        description="tickets of the sale counted in the period, those returned later included"
+    )
+    tickets_cancelled: int = Field(description="tickets given back by a cancellation in the period")
+    tickets_returned: int = Field(
+        description="tickets returned on their own (POST /orders/{id}/returns) in the period"
+    )
+    refund_methods: list[ReportedMethod] = Field(
+        description="how the period's refunds of this booking were paid"
+    )
+    returned_by: list[str] = Field(description="who returned the period's returned tickets")
+    counted_at: datetime = Field(
+        description="when the report first counts it (sold, or a ticket given back): the "
+        "lines' order"
+    )
+
+
+class ShiftTypeLine(Response):
+    """A ticket type in a zone: what the period sold of it and refunded."""
+
+    ticket_type: str = Field(description="the type's name (types of every event by that name)")
+    zone: str | None = Field(description="the seats' zone; null for general admission")
+    tickets_sold: int
+    sold: Decimal = Field(description="the tickets sold, at their prices")
+    tickets_refunded: int = Field(description="tickets cancelled or returned with a refund")
+    refunded: Decimal
+    net: Decimal = Field(description="sold less refunded")
 
 
 class ShiftReport(Response):
@@ -647,11 +694,18 @@ class ShiftReport(Response):
     holds_confirmed: Tally = Field(description="the sales that were holds first")
     cancellations: Tally = Field(
         description="cancellations made by the clerk in the period; amount is what was "
-        "refunded (cancelling an unpaid hold refunds nothing)"
+        "refunded (cancelling an unpaid hold refunds nothing), seats the tickets they gave back"
+    )
+    returns: Tally = Field(
+        description="orders the clerk returned tickets of in the period (some or all of an "
+        "order's tickets, POST /orders/{id}/returns); seats are the tickets, amount the refunds"
     )
     payments: PaymentTotals
-    net_takings: Decimal = Field(description="sales less refunds")
+    net_takings: Decimal = Field(description="sales less refunds (cancellations and returns)")
     bookings: list[ShiftLine]
+    by_type: list[ShiftTypeLine] = Field(
+        description="the period's sales and refunds per ticket type and zone"
+    )
 
 
 # --- audit log -----------------------------------------------------------------
@@ -683,8 +737,8 @@ class AuditRecord(Response):
     source: str = Field(description="the client's address (or where a system change ran)")
     action: str = Field(
         description="booking.create, booking.hold, booking.confirm, booking.cancel, "
-        "booking.expire, ticket.check_in, event.create, event.update, event.delete, "
-        "user.create, ..."
+        "booking.return, booking.expire, ticket.check_in, event.create, event.update, "
+        "event.delete, user.create, ..."
     )
     event_id: int | None
     booking_id: int | None
@@ -905,6 +959,119 @@ class VenueSeats(Response):
     companion: list[int] = Field(description="ids of the companion seats")
     restricted_view: list[int] = Field(description="ids of the seats with a restricted view")
     zones: list[Zone]
+
+
+# --- seat maps of seated events (docs/live.md#seat-maps) ---------------------------
+
+SeatState = Literal["free", "held", "sold"]
+SeatRuns = Annotated[
+    list[tuple[int, int]],
+    Field(description="seat ids ascending, as inclusive runs [first, last]"),
+]
+
+
+class SeatCounts(Response):
+    free: int
+    held: int
+    sold: int
+
+
+class SeatStates(Response):
+    """A seated event's seat states, compact: GET /events/{id}/seats, and the live
+    snapshot. ``states`` has a letter per seat of ``seat_ids`` (in that order), each
+    followed by how many times it repeats when more than once: "f12s2hf3" is 12 free, 2
+    sold, 1 held, 3 free. common/seatmap.py reads it (``SeatMap``)."""
+
+    event_id: int
+    venue_id: int
+    version: int = Field(description="the event's version these states are current at")
+    seat_ids: SeatRuns
+    states: str = Field(description="f free, h held, s sold; a count after a letter repeats it")
+    counts: SeatCounts
+
+
+class LiveSeatMap(SeatStates):
+    """Server to client: a seated event's whole seat map (the form of GET
+    /events/{id}/seats). Sent after subscribing to the event by id, after a resync, and
+    instead of changes bigger than the map."""
+
+    type: Literal["seat_map"] = "seat_map"
+    reason: Literal["subscribe", "resync", "catch_up"] = Field(
+        description="subscribe; resync (the server read the seats again: a reconnection "
+        "or a change too big to hear); catch_up (more changed than the map's size)"
+    )
+
+
+class LiveSeatChanges(Response):
+    """Server to client: the seats of a seated event that changed after version ``since``
+    up to ``version``, each in its latest state. Apply it to a map at a version v with
+    since <= v < version; a map older than ``since`` missed changes (never sent so by the
+    server: subscribe again)."""
+
+    type: Literal["seat_changes"] = "seat_changes"
+    event_id: int
+    since: int
+    version: int
+    free: SeatRuns = Field(default_factory=list)
+    held: SeatRuns = Field(default_factory=list)
+    sold: SeatRuns = Field(default_factory=list)
+    counts: SeatCounts = Field(description="the event's seats in each state at ``version``")
+
+
+# --- ticket types (docs/ticket-types.md) ----------------------------------------------------
+
+TypeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Quota = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool)]
+Position = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_not_bool)]
+ZonePrices = Annotated[
+    dict[ZoneCode, Price],
+    Field(max_length=100, description='a seated event\'s price per zone: {"A": "60.00"}'),
+]
+
+
+class TicketTypeCreate(Request):
+    name: TypeName = Field(description="unique in the event, whatever the case")
+    price: Price | None = Field(None, description="null: the event's price")
+    zone_prices: ZonePrices = Field(default_factory=dict)
+    quota: Quota | None = Field(None, description="tickets of this type at most; null: no limit")
+    on_sale: StrictBool = True
+    staff_only: StrictBool = Field(False, description="complimentary and house seats: staff only")
+    position: Position | None = Field(None, description="display order; default: last")
+
+
+class TicketTypePatch(Request):
+    """Only the fields given change; price and quota may be null (the event's price, no
+    limit)."""
+
+    name: TypeName | None = None
+    price: Price | None = None
+    zone_prices: ZonePrices | None = None
+    quota: Quota | None = None
+    on_sale: StrictBool | None = None
+    staff_only: StrictBool | None = None
+    position: Position | None = None
+
+
+class TicketType(Response):
+    id: int
+    event_id: int
+    name: str
+    price: Decimal | None = Field(description="null: the event's price")
+    zone_prices: dict[str, Decimal] = Field(description="per zone; a zone not named: price")
+    quota: int | None
+    sold: int | None = Field(description="active tickets under the quota; null without one")
+    on_sale: bool
+    staff_only: bool
+    is_default: bool = Field(description="what a booking without a type is sold as")
+    position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class EventDetail(Event):
+    """One event with its ticket types (staff-only ones for staff only)."""
+
+    ticket_types: list[TicketType]
 
 
 # --- meta ----------------------------------------------------------------------

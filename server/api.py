@@ -44,6 +44,8 @@ class Spec:
     errors: tuple[int, ...] = ()
     description: str = ""
     websocket: bool = False  # authenticates itself: close code 4401, not an HTTP 401
+    # Open to everyone; a caller who sends a token is identified (``viewer``), a bad one 401.
+    viewer: bool = False
     messages: tuple[type[BaseModel], ...] = field(default=())  # a websocket's messages
 
 
@@ -55,7 +57,8 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
     """Wrap ``handler(request, *, user=, body=, query=)`` with auth and validation.
 
     The handler receives only what its Spec asks for: ``user`` when roles are set,
-    ``body`` and ``query`` as validated models. A logged-in caller's change with an
+    ``viewer`` (the caller or None) with ``viewer``, ``body`` and ``query`` as validated
+    models. A logged-in caller's change with an
     ``Idempotency-Key`` runs at most once per key (see ``idempotency.py``).
     """
     s = Spec(**spec)
@@ -68,6 +71,8 @@ def endpoint(**spec: Any) -> Callable[[Handler], Handler]:
             if s.roles is not None and not s.websocket:
                 kwargs["user"] = await authorize(request, s.roles)
                 key = idempotency.requested_key(request)
+            elif s.viewer:
+                kwargs["viewer"] = await viewer(request)
             if s.query is not None:
                 kwargs["query"] = _validate(s.query, dict(request.query))
             if s.body is not None:
@@ -93,6 +98,14 @@ async def authorize(request: web.Request, roles: frozenset[Role]) -> Principal:
     if who.role not in roles:
         raise Forbidden(f"This needs the role {' or '.join(sorted(roles))}")
     return dataclasses.replace(who, source=client_address(request))
+
+
+async def viewer(request: web.Request) -> Principal | None:
+    """Who calls an open route: None without an Authorization header, else its principal
+    (a bad or expired token is a 401, as anywhere: it is not silently anonymous)."""
+    if "Authorization" not in request.headers:
+        return None
+    return await authorize(request, ANY_ROLE)
 
 
 def bearer_token(request: web.Request, *, query: bool = False) -> str:

@@ -43,6 +43,8 @@ from .keys import (
     LISTENER,
     METRICS,
     REPORTS,
+    SEAT_MAPS,
+    TICKET_TYPES,
     TICKETS,
     TOKENS,
     VENUES,
@@ -52,7 +54,9 @@ from .live import GOING_AWAY, Hub
 from .metrics import Metrics, metrics_middleware
 from .reports import Reports
 from .routes import setup_routes
+from .seatmaps import SeatMaps
 from .security import AccessTokens, Passwords
+from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
 
@@ -142,6 +146,8 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[TICKETS] = Tickets(database)
     app[REPORTS] = Reports(database)
     app[VENUES] = Venues(database)
+    app[SEAT_MAPS] = SeatMaps(database)
+    app[TICKET_TYPES] = TicketTypes(database)
     app[AUDIT] = AuditLog(database)
     app[HUB] = hub
     app[LISTENER] = listener

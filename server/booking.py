@@ -25,7 +25,7 @@ from common.models import (
 from . import queries as q
 from .config import Config
 from .db import Database, Row, answer_json
-from .envelope import Conflict, Forbidden, Invalid, NotFound
+from .envelope import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from .security import Principal
 
 if TYPE_CHECKING:
@@ -142,6 +142,8 @@ class Bookings:
             "no_block": "refused_sold_out",
             "seats_taken": "refused_seats_taken",
             "quota": "refused_quota",
+            "busy": "refused_busy",
+            "changed": "refused_changed",
         }.get(reason, "refused_invalid")
         self._count("bookings", outcome)
         line = f"lines.{row.get('line', 0)}.ticket_type_id"
@@ -149,6 +151,10 @@ class Bookings:
             return NotFound(f"Event {req.event_id} not found")
         if reason == "started":
             return Conflict("The event has already started; it can no longer be booked")
+        if reason == "changed":
+            return Conflict("The event or its ticket types changed just now: look again and retry")
+        if reason == "busy":
+            return ServiceUnavailable("The event is being changed right now: retry in a moment")
         if reason == "hold_limit":
             held = row["held_seats"]
             return Conflict(

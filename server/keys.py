@@ -25,7 +25,9 @@ from .listener import Listener
 from .live import Hub
 from .metrics import Metrics
 from .reports import Reports
+from .seatmaps import SeatMaps
 from .security import AccessTokens
+from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
 
@@ -50,3 +52,5 @@ HUB = web.AppKey("hub", Hub)
 LISTENER = web.AppKey("listener", Listener)
 HEALTH = web.AppKey("health", Health)
 VENUES = web.AppKey("venues", Venues)
+SEAT_MAPS = web.AppKey("seat_maps", SeatMaps)
+TICKET_TYPES = web.AppKey("ticket_types", TicketTypes)

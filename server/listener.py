@@ -1,11 +1,13 @@
 """The one LISTEN connection of a server instance.
 
-Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql), and
-every change to an account's access (0007_account_push.sql); this connection hears them
-all, whichever instance made the change, and hands them to the hub and to the accounts.
-When it drops (database restart, network), the accounts stop trusting what they know (see
-accounts.py); it reconnects with backoff, the accounts reload what matters and the hub
-resends every subscriber a snapshot, so nobody is left showing stale numbers.
+Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql), every
+change to a seated event's seats (0010_orders.sql) and every change to an account's access
+(0007_account_push.sql); this connection hears them all, whichever instance made the
+change, and hands them to the hub and to the accounts. When it drops (database restart,
+network), the accounts stop trusting what they know (see accounts.py) and the hub's seat
+maps stop changing; it reconnects with backoff, the accounts reload what matters and the hub
+resends every subscriber a snapshot (seat maps read again), so nobody is left showing stale
+numbers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from common.models import CHANNEL
 from . import accounts
 from .accounts import Accounts
 from .live import Hub
+from .seatmaps import SEAT_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,9 @@ class Listener:
             else:
                 try:
                     async with conn.cursor() as cur:
-                        await cur.execute(f"LISTEN {CHANNEL}; LISTEN {accounts.CHANNEL}")
+                        await cur.execute(
+                            f"LISTEN {CHANNEL}; LISTEN {SEAT_CHANNEL}; LISTEN {accounts.CHANNEL}"
+                        )
                     # Changes to accounts made while we were away: covered by a fresh load,
                     # trusted once what was heard meanwhile is applied too.
                     await self.accounts.reload()
@@ -74,6 +79,7 @@ class Listener:
                 finally:
                     self.connected.clear()
                     self.accounts.lost()
+                    self.hub.lost()
                     conn.close()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
@@ -94,6 +100,8 @@ class Listener:
         try:
             if note.channel == accounts.CHANNEL:
                 self.accounts.notified(note.payload)
+            elif note.channel == SEAT_CHANNEL:
+                self.hub.seats_notified(note.payload)
             else:
                 self.hub.notified(note.payload)
         except (ValueError, KeyError, TypeError) as exc:

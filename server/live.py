@@ -10,6 +10,10 @@ twice, so memory and CPU stay bounded however fast seats sell:
   latest state of each event it missed, never a backlog.
 
 A message is never older than one already sent: versions only go up.
+
+Seated events followed by id also get their seat map and its changes (``seatmaps.py``): the
+hub keeps a copy of the map, merges each flush's changes per seat, and a subscriber still
+busy receiving gets its missed changes merged too, or the whole map once they outgrow it.
 """
 
 from __future__ import annotations
@@ -21,14 +25,17 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 from aiohttp import WSCloseCode, web
 
-from common.models import Event, LiveEvent
+from common.models import Event, LiveEvent, SeatCounts
 
 from . import queries as q
 from .db import Database, Row
+from .seatmaps import Board, Changes, changes_message
 from .security import Principal
 
 log = logging.getLogger(__name__)
@@ -83,6 +90,20 @@ class Allowance:
         self._tokens -= 1
 
 
+@dataclass
+class SeatsOwed:
+    """What a subscriber is owed of one seated event: the whole map (``reason`` set: made
+    from the board when sent, so it is the latest), or the changes it has not been sent."""
+
+    board: Board
+    reason: str | None = None
+    since: int = 0
+    version: int = 0
+    seats: dict[int, str] = field(default_factory=dict)
+    counts: SeatCounts | None = None
+    text: str | None = None  # the hub's message, shared, until another is merged into it
+
+
 class Subscriber:
     """One websocket client: what it wants, and what it has yet to be sent."""
 
@@ -93,6 +114,8 @@ class Subscriber:
         self.everything = False
         self._pending: dict[int, tuple[int, str]] = {}  # event id -> (version, message)
         self._sent: dict[int, int] = {}  # event id -> version last sent
+        self._seats: dict[int, SeatsOwed] = {}  # seated event id -> its seats owed
+        self._seats_sent: dict[int, int] = {}  # seated event id -> seat version last sent
         self._control: deque[str] = deque()
         self._wake = asyncio.Event()
         self._holding = 0  # subscribes in progress: event messages wait for their ack
@@ -112,8 +135,9 @@ class Subscriber:
 
     @property
     def waiting(self) -> int:
-        """Event states queued and not yet sent: never more than one per event."""
-        return len(self._pending)
+        """Event states and seat messages queued and not yet sent: never more than one of
+        each per event."""
+        return len(self._pending) + len(self._seats)
 
     def wants(self, event_id: int) -> bool:
         return self.everything or event_id in self.events
@@ -129,6 +153,64 @@ class Subscriber:
         if pending is None or version > pending[0] or (snapshot and version == pending[0]):
             self._pending[event_id] = (version, text)
             self._wake.set()
+
+    def offer_seat_map(self, board: Board, reason: str) -> None:
+        """Owe the event's whole map: it replaces any changes owed, which it includes."""
+        self._seats[board.event_id] = SeatsOwed(board, reason=reason)
+        self._wake.set()
+
+    def offer_seat_changes(self, board: Board, changes: Changes) -> None:
+        """Queue changes to a map this client has or is owed, merged with those not yet
+        sent (each seat's latest state); past the board's limit, the whole map instead."""
+        event_id = board.event_id
+        owed = self._seats.get(event_id)
+        if owed is None:
+            sent = self._seats_sent.get(event_id)
+            if sent is None or changes.version <= sent:
+                return  # no map yet (the one owed will include this), or already said
+            self._seats[event_id] = SeatsOwed(
+                board, None, changes.since, changes.version, changes.seats, changes.counts,
+                changes.text,
+            )  # fmt: skip
+        elif owed.reason is not None:
+            return  # the map owed is made when sent, with these changes in it
+        else:
+            if owed.text is not None:  # the hub's dict is shared: merge into a copy
+                owed.seats = dict(owed.seats)
+                owed.text = None
+            owed.seats.update(changes.seats)
+            owed.version = changes.version
+            owed.counts = changes.counts
+            if len(owed.seats) > board.delta_limit:
+                self._seats[event_id] = SeatsOwed(board, reason="catch_up")
+        self._wake.set()
+
+    def forget_seats(self, event_id: int) -> None:
+        self._seats.pop(event_id, None)
+        self._seats_sent.pop(event_id, None)
+
+    def _seat_messages(self) -> list[str]:
+        """The seat messages to send now; a map owed of a board being read again waits."""
+        texts = []
+        for event_id, owed in list(self._seats.items()):
+            board = owed.board
+            if board.gone:
+                del self._seats[event_id]
+                continue
+            if owed.reason is not None:
+                if not board.ready:
+                    continue
+                version, text = board.snapshot(owed.reason)
+            else:
+                assert owed.counts is not None
+                version = owed.version
+                text = owed.text or changes_message(
+                    event_id, owed.since, owed.version, owed.seats, owed.counts
+                )
+            del self._seats[event_id]
+            self._seats_sent[event_id] = version
+            texts.append(text)
+        return texts
 
     def say(self, text: str) -> None:
         """Queue a reply (ack, error, pong): these are never dropped, so they are bounded."""
@@ -155,6 +237,7 @@ class Subscriber:
                     self._sent[event_id] = version
                     batch.append(text)
                 self._pending.clear()
+                batch.extend(self._seat_messages())
             try:
                 async with asyncio.timeout(send_timeout):
                     for text in batch:
@@ -193,6 +276,12 @@ class Hub:
         self._everything: set[Subscriber] = set()
         self._changed: dict[int, tuple[int, str]] = {}
         self._wake = asyncio.Event()
+        # Seat maps of the seated events followed by id here (by event id), those with
+        # changes to send (or to read again), and the reads again in progress.
+        self.boards: dict[int, Board] = {}
+        self._seats_due: set[int] = set()
+        self._rereads: dict[int, asyncio.Task[None]] = {}
+        self.listening = False  # every change is heard (the LISTEN connection is up)
 
     # --- subscriptions ------------------------------------------------------------------
 
@@ -204,6 +293,7 @@ class Hub:
         self._everything.discard(sub)
         for event_id in sub.events:
             self._unindex(event_id, sub)
+            self._unwatch_seats(sub, event_id)
         sub.events.clear()
 
     async def subscribe(self, sub: Subscriber, ids: list[int] | None) -> list[int]:
@@ -238,7 +328,45 @@ class Hub:
         for row in rows:
             if row["id"] not in following:
                 sub.offer(row["id"], row["version"], snapshot(row, "subscribe"), snapshot=True)
+        if ids is not None:  # seat maps only by id: "all" is every event, seated or not
+            for row in rows:
+                if row["venue_id"] is not None and row["id"] not in following:
+                    await self._watch_seats(sub, row["id"])
         return missing
+
+    async def _watch_seats(self, sub: Subscriber, event_id: int) -> None:
+        """Follow a seated event's seats: its map first (read once per instance), then
+        its changes."""
+        board = self.boards.get(event_id)
+        if board is None:
+            board = self.boards[event_id] = Board(event_id)
+        board.subscribers.add(sub)
+        try:
+            await board.load(self.db, self._listening)
+        except BaseException:
+            self._unwatch_seats(sub, event_id)
+            raise
+        if board.gone:  # not seated after all (deleted meanwhile)
+            self._unwatch_seats(sub, event_id)
+            return
+        # Sent once the board is ready (now, or after the LISTEN connection is back).
+        sub.offer_seat_map(board, "subscribe")
+
+    def _unwatch_seats(self, sub: Subscriber, event_id: int) -> None:
+        sub.forget_seats(event_id)
+        board = self.boards.get(event_id)
+        if board is None:
+            return
+        board.subscribers.discard(sub)
+        if not board.subscribers:  # nobody here follows it: stop keeping it
+            del self.boards[event_id]
+            board.gone = True
+            reread = self._rereads.pop(event_id, None)
+            if reread is not None:
+                reread.cancel()
+
+    def _listening(self) -> bool:
+        return self.listening
 
     def unsubscribe(self, sub: Subscriber, ids: list[int] | None) -> None:
         if ids is None:
@@ -248,6 +376,7 @@ class Hub:
         for event_id in ids:
             sub.events.discard(event_id)
             self._unindex(event_id, sub)
+            self._unwatch_seats(sub, event_id)
 
     def _unindex(self, event_id: int, sub: Subscriber) -> None:
         subs = self._by_event.get(event_id)
@@ -267,23 +396,103 @@ class Hub:
             self._changed[event_id] = (version, change)
             self._wake.set()
 
+    def seats_notified(self, payload: str) -> None:
+        """Seats of a seated event changed (``seatmaps.py`` has the payload); merged into
+        its board, if anyone here follows it, and sent on the next flush."""
+        change = json.loads(payload)
+        board = self.boards.get(int(change["id"]))
+        if board is None:
+            return
+        seats: dict[str, list[int]] | None = None  # None: read the seats again
+        if not change.get("resync"):
+            try:
+                seats = {
+                    str(state): [int(i) for i in ids] for state, ids in change["seats"].items()
+                }
+            except (AttributeError, KeyError, TypeError, ValueError):
+                log.error("unreadable seats of event %s; reading them again", board.event_id)
+        if board.heard(int(change["version"]), seats):
+            self._seats_due.add(board.event_id)
+            self._wake.set()
+
     async def flush_forever(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            changed, self._changed = self._changed, {}
-            for event_id, (version, change) in changed.items():
-                subs = list(self._interested(event_id))
-                if subs:  # serialised only if someone listens, then once for all of them
-                    try:
-                        text = live_message(change)
-                    except ValueError as exc:  # pydantic's ValidationError included
-                        log.error("unusable change for event %s: %s", event_id, exc)
-                        continue
-                    for sub in subs:
-                        sub.offer(event_id, version, text)
-            # Sent at once when things are quiet; at most this often under a storm.
-            await asyncio.sleep(self.flush_interval)
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                self._flush_events()
+                self._flush_seats()
+                # Sent at once when things are quiet; at most this often under a storm.
+                await asyncio.sleep(self.flush_interval)
+        finally:
+            for task in self._rereads.values():
+                task.cancel()
+
+    def _flush_events(self) -> None:
+        changed, self._changed = self._changed, {}
+        for event_id, (version, change) in changed.items():
+            subs = list(self._interested(event_id))
+            if subs:  # serialised only if someone listens, then once for all of them
+                try:
+                    text = live_message(change)
+                except ValueError as exc:  # pydantic's ValidationError included
+                    log.error("unusable change for event %s: %s", event_id, exc)
+                    continue
+                for sub in subs:
+                    sub.offer(event_id, version, text)
+
+    def _flush_seats(self) -> None:
+        due, self._seats_due = self._seats_due, set()
+        for event_id in due:
+            board = self.boards.get(event_id)
+            if board is None:
+                continue
+            if not board.ready:  # a resync notification, or a seat it did not know
+                self._reread(board)
+                continue
+            changes = board.take_changes()
+            if changes is None:
+                continue
+            for sub in board.subscribers:
+                if changes.text is None:
+                    sub.offer_seat_map(board, "catch_up")
+                else:
+                    sub.offer_seat_changes(board, changes)
+
+    def _reread(self, board: Board) -> None:
+        """Read a board's seats again in a task of its own (the flush never waits for the
+        database); its subscribers then get the whole map."""
+        if board.event_id not in self._rereads:
+            task = asyncio.create_task(self._reread_seats(board), name="reread seats")
+            self._rereads[board.event_id] = task
+
+    async def _reread_seats(self, board: Board) -> None:
+        backoff = 0.1
+        try:
+            while True:
+                try:
+                    await board.load(self.db, self._listening)
+                    break
+                except (psycopg2.Error, OSError, TimeoutError) as exc:
+                    log.warning(
+                        "reading event %s's seats failed (%s); retrying in %.1f s",
+                        board.event_id, exc, backoff,
+                    )  # fmt: skip
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            if self._rereads.get(board.event_id) is asyncio.current_task():
+                del self._rereads[board.event_id]
+        if board.ready and not board.gone:
+            for sub in board.subscribers:
+                sub.offer_seat_map(board, "resync")
+
+    def lost(self) -> None:
+        """The LISTEN connection dropped: changes may go unheard, so no board says more
+        until it is read again (``resync``)."""
+        self.listening = False
+        for board in self.boards.values():
+            board.stale()
 
     def _interested(self, event_id: int) -> Iterable[Subscriber]:
         yield from self._everything
@@ -293,6 +502,10 @@ class Hub:
 
     async def resync(self) -> None:
         """Send every subscriber a fresh snapshot (after the LISTEN connection came back)."""
+        self.listening = True
+        for board in self.boards.values():
+            board.stale()
+            self._reread(board)
         if not self.subscribers:
             return
         if self._everything:

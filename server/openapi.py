@@ -136,6 +136,9 @@ def _operation(spec: Spec, path: str, method: str = "get") -> dict[str, Any]:
         op["security"] = [{"bearer": []}]
         op["x-roles"] = sorted(spec.roles)
         errors |= {401} | ({403} if spec.roles != ROLES else set())
+    elif spec.viewer:  # anonymous, or identified by a token
+        op["security"] = [{}, {"bearer": []}]
+        errors |= {401}
     if spec.body is not None:
         errors |= {400, 413, 422}
     if spec.query is not None:

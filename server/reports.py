@@ -1,10 +1,13 @@
 """Shift reports: what a clerk (or all staff) sold and refunded in a period, and the takings.
 
 A sale is a booking made by the clerk that became confirmed in the period (sold at once, or
-a hold confirmed later); a cancellation is one the clerk made in the period, of anyone's
-booking. A sale cancelled later counts in both, so net takings are what the clerk's till
-should hold: sales less refunds, per payment method. One statement reads the bookings
-(``queries.SHIFT_REPORT``); the totals are summed here from the very rows listed.
+a hold confirmed later), with every ticket it was sold with; a refund is counted ticket by
+ticket, when and by whom the ticket was given back: a cancellation the clerk made in the
+period (of anyone's booking), or tickets the clerk returned from an order. A sale refunded
+later counts in both, so net takings are what the clerk's till should hold: sales less
+refunds, per payment method (a refund by how it was paid back). One statement reads the
+tickets, grouped per booking (``queries.SHIFT_REPORT``); the lines, the totals and the
+per-type breakdown are summed here from those very rows.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -23,6 +26,7 @@ from common.models import (
     ShiftLine,
     ShiftQuery,
     ShiftReport,
+    ShiftTypeLine,
     Tally,
 )
 
@@ -121,34 +125,112 @@ class _Till:
         )
 
 
+def _refunded(row: Row) -> bool:
+    """The row's tickets were given back in the period with a refund (not a hold's)."""
+    return row["release"] is not None and row["refund"] is not None
+
+
+@dataclass
+class _Tickets:
+    """Tickets sold and given back, and their money: a booking's, or a type's in a zone."""
+
+    sold: int = 0
+    sold_amount: Decimal = Decimal(0)
+    cancelled: int = 0
+    cancelled_refund: Decimal = Decimal(0)
+    returned: int = 0
+    returned_refund: Decimal = Decimal(0)
+    refunded: int = 0  # given back with a refund (not a hold's)
+
+    def add(self, row: Row) -> None:
+        if row["ticket_sold"]:
+            self.sold += row["tickets"]
+            self.sold_amount += row["price"]
+        refund = row["refund"] or Decimal(0)
+        if row["release"] == "cancelled":
+            self.cancelled += row["tickets"]
+            self.cancelled_refund += refund
+        elif row["release"] == "returned":
+            self.returned += row["tickets"]
+            self.returned_refund += refund
+        if _refunded(row):
+            self.refunded += row["tickets"]
+
+    @property
+    def refund(self) -> Decimal:
+        return self.cancelled_refund + self.returned_refund
+
+
+@dataclass
+class _Line:
+    """One booking, gathered from its rows (a row per group of its tickets counted alike)."""
+
+    row: Row
+    tickets: _Tickets = field(default_factory=_Tickets)
+    methods: set[str] = field(default_factory=set)
+    returned_by: set[str] = field(default_factory=set)
+    counted_at: datetime | None = None  # when the report first counts it: the lines' order
+
+    def add(self, row: Row) -> None:
+        self.tickets.add(row)
+        if _refunded(row):
+            self.methods.add(row["refund_method"])
+        if row["release"] == "returned":
+            self.returned_by.add(row["released_by"])
+        moments = [row["released_at"], row["confirmed_at"] if row["sale"] else None]
+        for moment in moments:
+            if moment is not None and (self.counted_at is None or moment < self.counted_at):
+                self.counted_at = moment
+
+    def line(self) -> ShiftLine:
+        row, t = self.row, self.tickets
+        # The row's own columns as they are; the money, rounded and worked out here.
+        money = {"sold": t.sold_amount, "refunded": t.refund, "net": t.sold_amount - t.refund}
+        return ShiftLine.model_validate(
+            {
+                **row,
+                "booking_id": row["id"],
+                "amount": _money(row["amount"]),
+                **{k: _money(v) for k, v in money.items()},
+                "cancellation": t.cancelled > 0,
+                "tickets_sold": t.sold,
+                "tickets_cancelled": t.cancelled,
+                "tickets_returned": t.returned,
+                "refund_methods": sorted(self.methods, key=METHODS.index),
+                "returned_by": sorted(self.returned_by, key=str.casefold),
+                "counted_at": self.counted_at,
+            }
+        )
+
+
 def summarize(
     clerk: str | None, date_from: datetime, date_to: datetime, rows: list[Row]
 ) -> ShiftReport:
-    sales, holds, cancellations = _Sum(), _Sum(), _Sum()
+    """The report from the rows of ``queries.SHIFT_REPORT``: a row per group of a booking's
+    tickets counted alike. Money goes out of the till that refunds it, by how it was paid
+    back; a sale's seats are its tickets, those returned since included."""
+    lines: dict[int, _Line] = {}
+    types: dict[tuple[str, str | None], _Tickets] = {}
     tills = {method: _Till() for method in METHODS}
-    lines = []
     for row in rows:
-        amount = row["amount"]
-        sold = amount if row["sale"] else Decimal(0)
-        # Only a booking that was paid for is refunded; an unpaid hold just lets its seats go.
-        paid = row["confirmed_at"] is not None
-        refunded = amount if row["cancellation"] and paid else Decimal(0)
-        if row["sale"]:
-            sales.add(row["quantity"], amount)
-            if row["was_hold"]:
-                holds.add(row["quantity"], amount)
-        if row["cancellation"]:
-            cancellations.add(row["quantity"], refunded)
-        till = tills[row["payment_method"] or "unrecorded"]
-        till.sold += sold
-        till.refunded += refunded
-        # The row's own columns as they are; the money, rounded and worked out here.
-        money = {"amount": amount, "sold": sold, "refunded": refunded, "net": sold - refunded}
-        lines.append(
-            ShiftLine.model_validate(
-                {**row, "booking_id": row["id"], **{k: _money(v) for k, v in money.items()}}
-            )
-        )
+        lines.setdefault(row["id"], _Line(row)).add(row)
+        types.setdefault((row["ticket_type"], row["zone"]), _Tickets()).add(row)
+        if row["ticket_sold"]:
+            tills[row["payment_method"] or "unrecorded"].sold += row["price"]
+        if _refunded(row):
+            tills[row["refund_method"]].refunded += row["refund"]
+    sales, holds, cancellations, returns = _Sum(), _Sum(), _Sum(), _Sum()
+    ordered = sorted(lines.values(), key=lambda x: (x.counted_at, x.row["id"]))
+    for booking in ordered:
+        t = booking.tickets
+        if booking.row["sale"]:
+            sales.add(t.sold, t.sold_amount)
+            if booking.row["was_hold"]:
+                holds.add(t.sold, t.sold_amount)
+        if t.cancelled:
+            cancellations.add(t.cancelled, t.cancelled_refund)
+        if t.returned:
+            returns.add(t.returned, t.returned_refund)
     return ShiftReport(
         clerk=clerk,
         date_from=date_from,
@@ -156,9 +238,25 @@ def summarize(
         sales=sales.tally(),
         holds_confirmed=holds.tally(),
         cancellations=cancellations.tally(),
+        returns=returns.tally(),
         payments=PaymentTotals(**{method: till.total() for method, till in tills.items()}),
-        net_takings=_money(sales.amount - cancellations.amount),
-        bookings=lines,
+        net_takings=_money(sales.amount - cancellations.amount - returns.amount),
+        bookings=[booking.line() for booking in ordered],
+        by_type=[
+            ShiftTypeLine(
+                ticket_type=name,
+                zone=zone,
+                tickets_sold=t.sold,
+                sold=_money(t.sold_amount),
+                tickets_refunded=t.refunded,
+                refunded=_money(t.refund),
+                net=_money(t.sold_amount - t.refund),
+            )
+            for (name, zone), t in sorted(
+                types.items(), key=lambda item: (item[0][0].casefold(), item[0][1] or "")
+            )
+            if t.sold or t.refunded
+        ],
     )
 
 
@@ -187,17 +285,42 @@ LINE_COLUMNS = (
     "sold",
     "refunded",
     "net",
+    # Since returns of single tickets: after the columns above, so a sheet reading those
+    # by position still reads them.
+    "tickets_sold",
+    "tickets_cancelled",
+    "tickets_returned",
+    "refund_methods",
+    "returned_by",
 )
-_TEXT_COLUMNS = {"event_title", "customer_name", "sold_by", "cancelled_by"}
+TYPE_COLUMNS = (
+    "ticket_type",
+    "zone",
+    "tickets_sold",
+    "sold",
+    "tickets_refunded",
+    "refunded",
+    "net",
+)
+_TEXT_COLUMNS = {
+    "event_title",
+    "customer_name",
+    "sold_by",
+    "cancelled_by",
+    "returned_by",
+    "ticket_type",
+}
 
 
 def to_csv(report: ShiftReport) -> str:
     """A line per booking, then the summary, in sections separated by a blank line:
 
     the bookings (header ``booking_id,...``); the tallies (``summary,count,seats,amount``:
-    sales, holds_confirmed, cancellations); the takings per payment method
-    (``payment_method,sold,refunded,net``, then ``net_takings``); and what the report covers
-    (``report,value``: clerk, date_from, date_to). The bookings' net column sums to net_takings.
+    sales, holds_confirmed, cancellations, returns); the takings per payment method
+    (``payment_method,sold,refunded,net``, then ``net_takings``); what the report covers
+    (``report,value``: clerk, date_from, date_to); and the sales and refunds per ticket type
+    and zone (``ticket_type,zone,...``). The bookings' net column sums to net_takings, and
+    so does the types' one.
     """
     out = io.StringIO()
     w = csv.writer(out)
@@ -207,7 +330,7 @@ def to_csv(report: ShiftReport) -> str:
         w.writerow(_cell(name, values[name]) for name in LINE_COLUMNS)
     w.writerow(())
     w.writerow(("summary", "count", "seats", "amount"))
-    for name in ("sales", "holds_confirmed", "cancellations"):
+    for name in ("sales", "holds_confirmed", "cancellations", "returns"):
         tally: Tally = getattr(report, name)
         w.writerow((name, tally.count, tally.seats, tally.amount))
     w.writerow(())
@@ -221,6 +344,11 @@ def to_csv(report: ShiftReport) -> str:
     w.writerow(("clerk", _cell("clerk", report.clerk) if report.clerk else "all staff"))
     w.writerow(("date_from", report.date_from.isoformat()))
     w.writerow(("date_to", report.date_to.isoformat()))
+    w.writerow(())
+    w.writerow(TYPE_COLUMNS)
+    for kind in report.by_type:
+        values = kind.model_dump()
+        w.writerow(_cell(name, values[name]) for name in TYPE_COLUMNS)
     return out.getvalue()
 
 
@@ -231,6 +359,8 @@ def _cell(name: str, value: object) -> object:
         return value.isoformat()
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, list):
+        value = " ".join(value)
     if isinstance(value, str) and (name in _TEXT_COLUMNS or name == "clerk"):
         # A spreadsheet would run a cell starting with = + - @ as a formula.
         return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -14,6 +14,8 @@ from .handlers import (
     meta,
     orders,
     reports,
+    seatmaps,
+    ticket_types,
     tickets,
     tokens,
     users,
@@ -51,9 +53,15 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{V1}/events", events.create_event, name="create_event")
     r.add_get(f"{V1}/events/available", events.list_available, name="available_events")
     r.add_get(f"{V1}/events/{{event_id}}", events.get_event, name="event")
+    r.add_get(f"{V1}/events/{{event_id}}/seats", seatmaps.event_seats, name="event_seats")
     r.add_put(f"{V1}/events/{{event_id}}", events.replace_event, name="replace_event")
     r.add_patch(f"{V1}/events/{{event_id}}", events.patch_event, name="patch_event")
     r.add_delete(f"{V1}/events/{{event_id}}", events.delete_event, name="delete_event")
+    types = f"{V1}/events/{{event_id}}/ticket-types"
+    r.add_get(types, ticket_types.list_types, name="ticket_types")
+    r.add_post(types, ticket_types.create_type, name="create_ticket_type")
+    r.add_patch(f"{types}/{{type_id}}", ticket_types.patch_type, name="patch_ticket_type")
+    r.add_delete(f"{types}/{{type_id}}", ticket_types.delete_type, name="delete_ticket_type")
 
     r.add_get(f"{V1}/bookings", bookings.list_own, name="bookings")
     r.add_post(f"{V1}/bookings", bookings.create_booking, name="create_booking")

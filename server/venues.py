@@ -21,7 +21,7 @@ from common.models import MAX_PLAN_SEATS, PlanRow, PlanSection, VenuePlan, Zone
 from . import queries as q
 from .audit import Signs
 from .db import Database, Row, Statements, answer
-from .envelope import Invalid, NotFound
+from .envelope import Conflict, Invalid, NotFound
 
 # Each problem names its place; a plan with many stops after this many (the rest are
 # usually the same mistake again).
@@ -412,8 +412,8 @@ class Venues:
         async with self.db.transaction() as tx:
             if await tx.fetchone(q.GET_VENUE_FOR_UPDATE, venue_id=venue_id) is None:
                 raise NotFound(f"Venue {venue_id} not found")
-            await self._check_removals(tx, venue_id, seats)
             columns = _columns(seats)
+            removed = await self._check_removals(tx, venue_id, columns)
             await tx.execute(q.UPSERT_ZONES, venue_id=venue_id, **_zone_columns(plan.zones))
             # Retire every current seat, then bring back those the new plan keeps: no
             # position or label clashes halfway through (the new plan's are distinct).
@@ -437,18 +437,57 @@ class Venues:
                 ),
                 Row,
             )
+            if removed:
+                # Free removed seats leave the events not ended; each event's seat map
+                # re-reads its seats (after the events row's own notification).
+                for event in await tx.fetchall(q.DROP_REMOVED_SEATS, seat_ids=removed):
+                    await tx.execute(q.SEATS_RESYNC, event_id=event["id"], version=event["version"])
         return {**venue, "seat_count": len(seats)}
 
-    async def _check_removals(self, tx: Statements, venue_id: int, seats: list[Seat]) -> None:
-        """Where a change that removes a seat sold for an event on sale is refused (409
-        naming the seats). There are no seated events yet (issue 10's next step adds them):
-        until then no seat is sold and every plan change is allowed. The check belongs
-        here, inside the transaction that holds the venue's lock, so a sale that commits
-        first is seen and one that comes later finds the seat retired."""
+    async def _check_removals(
+        self, tx: Statements, venue_id: int, columns: dict[str, list[Any]]
+    ) -> list[int]:
+        """The ids of the current seats the new plan removes; a 409 naming the seats and
+        the events when any is sold or held for an event that has not ended. Runs under
+        the venue's lock, and locks the removed seats' inventory rows as orders do, so an
+        order on them either commits first (and is seen here) or finds them gone. New
+        seats are not added to existing events: their inventory is made with the event."""
+        removed = await tx.fetchall(q.REMOVED_SEATS, venue_id=venue_id, **columns)
+        ids = [r["id"] for r in removed]
+        if not ids:
+            return ids
+        await tx.fetchall(q.LOCK_REMOVED_SEATS, seat_ids=ids)
+        sold = await tx.fetchall(q.SOLD_REMOVED_SEATS, seat_ids=ids)
+        if not sold:
+            return ids
+        seats = {r["seat_id"]: f"{r['section']} {r['row_label']} {r['number']}" for r in sold}
+        events = {r["event_id"]: {"id": r["event_id"], "title": r["title"], "date": r["date"]}
+                  for r in sold}  # fmt: skip
+        labels = list(seats.values())
+        shown = ", ".join(labels[:10]) + (
+            f" and {len(labels) - 10} more" if len(labels) > 10 else ""
+        )
+        raise Conflict(
+            f"The plan removes seats sold or held for events that have not ended: {shown}",
+            data={
+                "seats": [{"id": i, "label": label} for i, label in seats.items()],
+                "events": list(events.values()),
+            },
+        )
 
     async def delete(self, venue_id: int, *, by: Signs) -> None:
-        """Delete the venue, its zones and seats. Once seated events exist, a venue that an
-        event uses will be a 409 here (its seats are referenced by tickets)."""
-        row = await self.db.fetchone(q.DELETE_VENUE, venue_id=venue_id, **by.audit())
-        if row is None:
-            raise NotFound(f"Venue {venue_id} not found")
+        """Delete the venue, its zones and seats: a 409 while events are seated on it or
+        tickets were ever sold on its seats (they keep referencing them)."""
+        async with self.db.transaction() as tx:
+            if await tx.fetchone(q.GET_VENUE_FOR_UPDATE, venue_id=venue_id) is None:
+                raise NotFound(f"Venue {venue_id} not found")
+            use = answer(await tx.fetchone(q.VENUE_IN_USE, venue_id=venue_id), Row)
+            if use["event_ids"]:
+                raise Conflict(
+                    f"Events are seated on the venue: {len(use['event_ids'])}; move or "
+                    "delete them first",
+                    data={"event_ids": use["event_ids"]},
+                )
+            if use["has_tickets"]:
+                raise Conflict("Tickets were sold on the venue's seats, so it stays")
+            await tx.execute(q.DELETE_VENUE, venue_id=venue_id, **by.audit())

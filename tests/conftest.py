@@ -192,3 +192,51 @@ def embedded_dirs() -> Iterator[list[Path]]:
             pass
         if embedded.running_as_root():
             shutil.rmtree(pgdata.parent, ignore_errors=True)
+
+
+# A hall: front zone A (two rows of 10 with an aisle after seat 5), back zone B (a row of
+# 8), so best-available, adjacency and zones can be told apart.
+HALL = {
+    "name": "Test Hall",
+    "zones": [{"code": "A", "name": "Front", "rank": 1}, {"code": "B", "name": "Back", "rank": 2}],
+    "sections": [
+        {
+            "name": "Stalls",
+            "zone": "A",
+            "rows": [
+                {"row": "A", "y": 0, "seats": "1-5, _, 6-10"},
+                {"row": "B", "y": 1, "seats": "1-5, _, 6-10"},
+                {"row": "C", "y": 2, "seats": "1-8", "zone": "B"},
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+async def hall(admin: Actor) -> dict[str, Any]:
+    reply = await admin.post("/api/v1/venues", json=HALL)
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+@pytest.fixture
+def seated_event(admin: Actor, hall: dict[str, Any], make_event: Any, db_rows: Any) -> Any:
+    """``await seated_event()``: an event on the hall, its default type at 50.00 in zone A
+    and 30.00 in B, with its seats by label ("A1" is row A seat 1) in ``["seats"]``."""
+
+    async def make(title: str = "Seated Night") -> dict[str, Any]:
+        event = await make_event(title=title, total_seats=None, venue_id=hall["id"], price="40")
+        types = f"/api/v1/events/{event['id']}/ticket-types"
+        [default] = (await admin.get(types)).data
+        prices = {"zone_prices": {"A": "50.00", "B": "30.00"}}
+        reply = await admin.call("PATCH", f"{types}/{default['id']}", json=prices)
+        assert reply.status == 200, reply.body
+        labels = db_rows(
+            "SELECT s.row_label || s.number, s.id FROM event_seats e "
+            "JOIN seats s ON s.id = e.seat_id WHERE e.event_id = %s",
+            event["id"],
+        )
+        return {**event, "seats": dict(labels)}
+
+    return make

@@ -78,15 +78,17 @@ class ServerProcess:
     def log(self) -> str:
         return (self.log_dir / f"server-{self.starts}.log").read_text(errors="replace")
 
-    async def wait_ready(self) -> None:
-        """Until the server answers and every worker listens for changes."""
+    async def wait_ready(self, listeners: int | None = None) -> None:
+        """Until the server answers and every worker listens for changes: ``listeners``
+        LISTEN connections on the database (default: this server's workers alone)."""
+        expected = self.workers if listeners is None else listeners
         deadline = time.monotonic() + START_DEADLINE
         async with aiohttp.ClientSession() as http:
             while True:
                 assert self.proc is not None and self.proc.poll() is None, self.log()
                 try:
                     async with http.get(self.url + "/") as resp:
-                        if resp.status == 200 and self.listeners() == self.workers:
+                        if resp.status == 200 and self.listeners() == expected:
                             return
                 except aiohttp.ClientError:
                     pass

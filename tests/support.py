@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import psycopg2
@@ -152,6 +153,57 @@ def event_body(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def small_plan(**overrides: Any) -> dict[str, Any]:
+    """Two sections, three zones, a gap, descending and odd/even numbering, and flags."""
+    plan = {
+        "name": "The Playhouse",
+        "address": "1 High Street",
+        "zones": [
+            {"code": "A", "name": "Front", "rank": 1},
+            {"code": "B", "name": "Back", "rank": 2},
+            {"code": "C", "name": "Circle", "rank": 3},
+        ],
+        "sections": [
+            {
+                "name": "Stalls",
+                "zone": "A",
+                "rows": [
+                    {"row": "A", "y": 0, "x": 1, "seats": "1-4, _, _, 5-8", "wheelchair": "1,8"},
+                    {"row": "B", "y": 1, "seats": "10-1", "zone": "B", "companion": "2-3"},
+                ],
+            },
+            {
+                "name": "Circle",
+                "y": 5,
+                "zone": "C",
+                "rows": [
+                    {
+                        "row": "A",
+                        "y": 0,
+                        "seats": "7-1/2, _, 2-8/2",
+                        "restricted": "*",
+                        "zone_seats": {"B": "7, 8"},
+                    }
+                ],
+            },
+        ],
+    }
+    plan.update(overrides)
+    return plan
+
+
+async def seated_venue(admin: Actor, **overrides: Any) -> dict[str, Any]:
+    """A venue made through the API on ``small_plan`` (26 seats, zones A, B and C)."""
+    reply = await admin.post("/api/v1/venues", json=small_plan(**overrides))
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+def event_only(detail: dict[str, Any]) -> dict[str, Any]:
+    """GET /events/{id}'s answer without its ticket types: the event as lists show it."""
+    return {name: value for name, value in detail.items() if name != "ticket_types"}
+
+
 # --- the database, directly ------------------------------------------------------------
 
 
@@ -164,6 +216,11 @@ def rows(dsn: str, statement: str, *args: Any, **named: Any) -> list[tuple[Any, 
             return cur.fetchall()
     finally:
         conn.close()
+
+
+async def place_order(actor: Actor, **order: Any) -> Reply:
+    """``POST /api/v1/orders`` by ``actor``: ``place_order(admin, event_id=7, lines=[...])``."""
+    return await actor.post("/api/v1/orders", json=order)
 
 
 def cut_listeners(dsn: str) -> int:
@@ -199,3 +256,25 @@ def free_by_default(make_event: Any) -> Any:
         return await make_event(**{"price": "0.00", **overrides})
 
     return make
+
+
+# --- seated events ---------------------------------------------------------------------
+
+
+def seat_states(dsn: str, event_id: int) -> tuple[int, dict[int, str]]:
+    """The event's version and its seats' states, read together."""
+    found = rows(
+        dsn,
+        "SELECT e.version, s.seat_id, s.state FROM events e"
+        " JOIN event_seats s ON s.event_id = e.id WHERE e.id = %s",
+        event_id,
+    )
+    return found[0][0], {seat: state for _, seat, state in found}
+
+
+async def add_type(admin: Actor, event_id: int, name: str, **fields: Any) -> int:
+    """A ticket type of the event, made through the API."""
+    body = {"name": name, **{k: str(v) if isinstance(v, Decimal) else v for k, v in fields.items()}}
+    reply = await admin.post(f"/api/v1/events/{event_id}/ticket-types", json=body)
+    assert reply.status == 201, reply.body
+    return reply.data["id"]

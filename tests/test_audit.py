@@ -101,6 +101,34 @@ async def test_a_cancel_leaves_one_record(admin, user, clerk, make_event, db_row
     assert record["details"]["quantity"] == 3
 
 
+async def test_a_return_leaves_one_record_found_by_its_action(admin, clerk, make_event, db_rows):
+    """booking.return: by whoever returned, with the tickets, the refund and its method;
+    browsed by its action, by its kind (booking) and by the booking."""
+    event = await make_event(price="30.00")
+    reply = await clerk.post(
+        f"{V1}/orders",
+        json={"event_id": event["id"], "lines": [{"quantity": 3}], "payment_method": "card"},
+    )
+    assert reply.status == 201, reply.body
+    order, ticket = reply.data, reply.data["tickets"][0]
+    mark = last_id(db_rows)
+    back = await clerk.post(
+        f"{V1}/orders/{order['id']}/returns",
+        json={"ticket_ids": [ticket["id"]], "payment_method": "cash"},
+    )
+    assert back.status == 200, back.body
+    record = await one_record(admin, mark)
+    signed_by(record, clerk)
+    assert (record["action"], record["booking_id"]) == ("booking.return", order["id"])
+    assert record["details"]["ticket_ids"] == [ticket["id"]]
+    assert (record["details"]["refund"], record["details"]["refund_method"]) == (30.0, "cash")
+    assert (record["details"]["quantity"], record["details"]["status"]) == (2, "confirmed")
+    assert await audit(admin, action="booking.return") == [record]
+    assert record in await audit(admin, action="booking")
+    actions = [r["action"] for r in await audit(admin, booking_id=order["id"])]
+    assert actions == ["booking.return", "booking.create"]
+
+
 async def test_a_hold_and_its_confirmation_leave_one_record_each(
     admin, user, clerk, make_event, db_rows
 ):
@@ -148,6 +176,7 @@ async def test_creating_an_event_leaves_one_record(admin, db_rows):
         "venue": "Loopback Hall",
         "total_seats": 100,
         "price": 30.0,
+        "venue_id": None,  # general admission
     }
 
 

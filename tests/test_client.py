@@ -13,7 +13,16 @@ import pytest
 from support import PASSWORD
 
 from common.client import ApiError, Client, Connection, Unreachable
-from common.models import AuditRecord, Booking, EventCreate, EventPatch, LiveEvent, ShiftReport
+from common.models import (
+    AuditRecord,
+    Booking,
+    EventCreate,
+    EventPatch,
+    LiveEvent,
+    OrderCreate,
+    OrderLine,
+    ShiftReport,
+)
 
 
 @pytest.fixture
@@ -37,6 +46,23 @@ async def test_counter_sale_round_trip(api, clerk, make_event):
 
     cancelled = await api.cancel(sold.id)
     assert cancelled.status == "cancelled" and cancelled.available_seats == 10
+
+
+async def test_an_order_and_a_return_round_trip(api, clerk, make_event):
+    """Place an order of one line, read it back, give one ticket back: typed throughout."""
+    event = await make_event(total_seats=10, price="12.00")
+    await api.login(clerk.username, PASSWORD)
+    order = await api.place_order(
+        OrderCreate(event_id=event["id"], lines=[OrderLine(quantity=3)], payment_method="cash")
+    )
+    assert order.available_seats == 7 and len(order.tickets) == 3
+    assert [(line.quantity, line.amount) for line in order.lines] == [(3, Decimal("36.00"))]
+    assert (await api.order(order.id)).tickets == order.tickets
+    back = await api.return_tickets(order.id, [order.tickets[0].id])
+    assert back.returned == 1 and back.refund == Decimal("12.00") and back.quantity == 2
+    with pytest.raises(ApiError) as refused:
+        await api.return_tickets(order.id, [order.tickets[0].id])
+    assert refused.value.status == 409 and refused.value.data["ticket_ids"] == [order.tickets[0].id]
 
 
 async def test_errors_carry_message_and_fields(api, user, make_event):
@@ -139,7 +165,9 @@ async def test_payment_hold_confirm_and_check_in(api, clerk, make_event):
     assert twice.value.status == 409
 
     admitted = await api.check_in(sold.ticket_code.lower(), gate="North door")
-    assert admitted.event_title == "Door Night" and admitted.event_checked_in == 1
+    # The order's code admits every ticket of the order at once.
+    assert admitted.event_title == "Door Night" and admitted.event_checked_in == sold.quantity
+    assert admitted.admitted == sold.quantity
     assert admitted.booking.id == sold.id and admitted.booking.checked_in_gate == "North door"
     with pytest.raises(ApiError) as again:
         await api.check_in(sold.ticket_code)

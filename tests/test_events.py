@@ -1,9 +1,13 @@
 """Events: create, browse, search, edit, resize and delete, through the real server."""
 
+import json
+import select
+import time
 from datetime import datetime
 
+import psycopg2
 import pytest
-from support import event_body
+from support import event_body, event_only, place_order, seated_venue, small_plan
 
 EVENTS = "/api/v1/events"
 PAST = "2001-01-01T12:00:00+00:00"
@@ -42,7 +46,7 @@ async def test_admin_creates_event(admin):
     )
     assert datetime.fromisoformat(event["date"]).tzinfo is not None
     fetched = await admin.get(f"{EVENTS}/{event['id']}")
-    assert fetched.data == event
+    assert event_only(fetched.data) == event
 
 
 async def test_create_without_timezone_is_422(admin):
@@ -152,7 +156,7 @@ async def test_put_replaces_every_field(admin, make_event):
     assert (got["total_seats"], got["available_seats"], got["price"]) == (80, 80, "9.50")
     assert datetime.fromisoformat(got["date"]) == datetime.fromisoformat(new["date"])
     assert got["version"] == 2
-    assert (await admin.get(f"{EVENTS}/{event['id']}")).data == got
+    assert event_only((await admin.get(f"{EVENTS}/{event['id']}")).data) == got
 
 
 async def test_patch_changes_only_given_fields(admin, make_event):
@@ -172,7 +176,7 @@ async def test_patch_title_null_is_422(admin, make_event):
     reply = await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={"title": None})
     assert reply.status == 422
     assert reply.fields == ["title"]
-    assert (await admin.get(f"{EVENTS}/{event['id']}")).data == event
+    assert event_only((await admin.get(f"{EVENTS}/{event['id']}")).data) == event
 
 
 async def test_patch_description_null_clears_it(admin, make_event):
@@ -295,3 +299,208 @@ async def test_date_beyond_readable_years_is_422(admin, make_event, date):
     assert reply.status == 422
     assert reply.fields == ["date"]
     assert len((await admin.get(EVENTS)).data) == 1
+
+
+# --- seated events ---------------------------------------------------------------
+
+
+async def seated(make_event, venue, **overrides):
+    """A seated event on ``venue``: no total_seats, the plan's seats."""
+    return await make_event(total_seats=None, venue_id=venue["id"], **overrides)
+
+
+def inventory(db_rows, event_id):
+    """The event's seat ids in its inventory, and how many are free."""
+    found = db_rows(
+        "SELECT seat_id, state FROM event_seats WHERE event_id = %s ORDER BY seat_id", event_id
+    )
+    return [seat for seat, _ in found], sum(state == "free" for _, state in found)
+
+
+async def test_seated_event_takes_its_plans_seats(admin, make_event, db_rows):
+    """A seated event's total is its venue's 26 seats, all free, one inventory row each;
+    a general-admission event says venue_id null, in the list and alone."""
+    venue = await seated_venue(admin)
+    event = await seated(make_event, venue)
+    assert (event["venue_id"], event["total_seats"], event["available_seats"]) == (
+        venue["id"], 26, 26,
+    )  # fmt: skip
+    seats, free = inventory(db_rows, event["id"])
+    assert len(seats) == free == 26
+    ga = await make_event()
+    assert ga["venue_id"] is None
+    listed = {e["id"]: e["venue_id"] for e in (await admin.get(EVENTS)).data}
+    assert listed == {event["id"]: venue["id"], ga["id"]: None}
+    assert (await admin.get(f"{EVENTS}/{event['id']}")).data["venue_id"] == venue["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"venue_id": 1, "total_seats": 10}, "total_seats"),
+        ({"total_seats": None}, "total_seats"),
+        ({"total_seats": None, "venue_id": 999999}, "venue_id"),
+        ({"total_seats": None, "venue_id": 0}, "venue_id"),
+        ({"total_seats": None, "venue_id": True}, "venue_id"),
+    ],
+    ids=["both", "neither", "unknown venue", "zero", "boolean"],
+)
+async def test_seated_create_problems_are_422s_naming_the_field(admin, body, field):
+    """Both total_seats and venue_id, neither, or a venue that does not exist: a 422
+    naming the field, and no event."""
+    await seated_venue(admin)
+    reply = await admin.post(EVENTS, json=event_body(**body))
+    assert reply.status == 422, reply.body
+    assert reply.fields == [field]
+    assert (await admin.get(EVENTS)).data == []
+
+
+async def test_a_venue_without_seats_is_a_422_naming_venue_id(admin, db_execute):
+    """A venue whose seats are all retired cannot seat an event."""
+    venue = await seated_venue(admin)
+    db_execute("UPDATE seats SET retired_at = now() WHERE venue_id = %s", venue["id"])
+    reply = await admin.post(EVENTS, json=event_body(total_seats=None, venue_id=venue["id"]))
+    assert reply.status == 422 and reply.fields == ["venue_id"], reply.body
+
+
+async def test_a_seated_events_total_cannot_change(admin, make_event):
+    """PATCH or PUT total_seats on a seated event is a 422 naming total_seats."""
+    venue = await seated_venue(admin)
+    event = await seated(make_event, venue)
+    path = f"{EVENTS}/{event['id']}"
+    reply = await admin.call("PATCH", path, json={"total_seats": 30})
+    assert reply.status == 422 and reply.fields == ["total_seats"], reply.body
+    both = event_body(venue_id=venue["id"], total_seats=30)
+    reply = await admin.call("PUT", path, json=both)
+    assert reply.status == 422 and reply.fields == ["total_seats"], reply.body
+    # PUT without total_seats keeps it seated; other fields change.
+    reply = await admin.call(
+        "PUT", path, json=event_body(total_seats=None, venue_id=venue["id"], title="Again")
+    )
+    assert reply.status == 200, reply.body
+    assert (reply.data["title"], reply.data["total_seats"], reply.data["version"]) == (
+        "Again",
+        26,
+        2,
+    )
+
+
+async def test_moving_an_event_rebuilds_its_inventory(admin, make_event, db_rows):
+    """Without tickets an event moves between plans and to and from general admission:
+    its seats are the new plan's, its total and available follow, each move audited."""
+    first = await seated_venue(admin)
+    second = await seated_venue(admin, name="The Annex", sections=small_plan()["sections"][:1])
+    event = await seated(make_event, first)
+    path = f"{EVENTS}/{event['id']}"
+    reply = await admin.call("PATCH", path, json={"venue_id": second["id"]})
+    assert reply.status == 200, reply.body
+    assert (reply.data["venue_id"], reply.data["total_seats"], reply.data["available_seats"]) == (
+        second["id"], 18, 18,
+    )  # fmt: skip
+    seats, free = inventory(db_rows, event["id"])
+    [(plan_seats,)] = db_rows(
+        "SELECT array_agg(id ORDER BY id) FROM seats WHERE venue_id = %s AND retired_at IS NULL",
+        second["id"],
+    )
+    assert seats == plan_seats and free == 18
+    # To general admission: no inventory, the total given.
+    reply = await admin.call("PATCH", path, json={"venue_id": None, "total_seats": 40})
+    assert reply.status == 200, reply.body
+    assert (reply.data["venue_id"], reply.data["total_seats"]) == (None, 40)
+    assert inventory(db_rows, event["id"]) == ([], 0)
+    # And back, by PUT.
+    reply = await admin.call("PUT", path, json=event_body(total_seats=None, venue_id=first["id"]))
+    assert reply.status == 200, reply.body
+    assert (reply.data["venue_id"], reply.data["total_seats"]) == (first["id"], 26)
+    assert len(inventory(db_rows, event["id"])[0]) == 26
+    records = await admin.get("/api/v1/audit", params={"action": "event.update"})
+    moves = [r["details"] for r in records.data if "venue_id" in r["details"]["after"]]
+    assert [m["after"]["venue_id"] for m in moves] == [first["id"], None, second["id"]]
+
+
+async def test_an_event_with_tickets_cannot_move(admin, make_event, db_rows, database_url):
+    """Once a ticket is sold (or held) venue_id is a 409 naming it, and nothing changes;
+    after the order is cancelled the move is allowed."""
+    venue = await seated_venue(admin)
+    other = await seated_venue(admin, name="Elsewhere")
+    event = await seated(make_event, venue)
+    order = await place_order(admin, event_id=event["id"], lines=[{"quantity": 2}])
+    assert order.status == 201, order.body
+    path = f"{EVENTS}/{event['id']}"
+    for change in ({"venue_id": other["id"]}, {"venue_id": None}):
+        reply = await admin.call("PATCH", path, json=change)
+        assert reply.status == 409 and reply.fields == ["venue_id"], reply.body
+    after = event_only((await admin.get(path)).data)
+    assert (after["venue_id"], after["available_seats"]) == (venue["id"], 24)
+    assert inventory(db_rows, event["id"])[1] == 24
+    # A general-admission event with a booking cannot become seated either.
+    ga = await make_event()
+    assert (
+        await admin.post("/api/v1/bookings", json={"event_id": ga["id"], "quantity": 1})
+    ).status == 201
+    reply = await admin.call("PATCH", f"{EVENTS}/{ga['id']}", json={"venue_id": venue["id"]})
+    assert reply.status == 409, reply.body
+
+
+async def test_unchanged_venue_id_is_no_move(admin, make_event, database_url):
+    """PATCH with the venue_id the event has changes nothing, even with tickets sold."""
+    venue = await seated_venue(admin)
+    event = await seated(make_event, venue)
+    assert (await place_order(admin, event_id=event["id"], lines=[{"quantity": 1}])).status == 201
+    reply = await admin.call(
+        "PATCH", f"{EVENTS}/{event['id']}", json={"venue_id": venue["id"], "title": "Same"}
+    )
+    assert reply.status == 200, reply.body
+    assert (reply.data["title"], reply.data["available_seats"]) == ("Same", 25)
+
+
+async def test_only_admins_seat_events(actors, admin, make_event):
+    """Clerks and users cannot create a seated event or move one (403)."""
+    venue = await seated_venue(admin)
+    event = await make_event()
+    for role in ("clerk", "user"):
+        actor = await actors.new(role)
+        reply = await actor.post(EVENTS, json=event_body(total_seats=None, venue_id=venue["id"]))
+        assert reply.status == 403
+        reply = await actor.call("PATCH", f"{EVENTS}/{event['id']}", json={"venue_id": venue["id"]})
+        assert reply.status == 403
+
+
+def _notifications(conn, channel_count, timeout=10.0):
+    """Wait (select, not sleep) for ``channel_count`` notifications; answer them."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while len(got) < channel_count:
+        left = deadline - time.monotonic()
+        assert left > 0, f"only {got}"
+        select.select([conn], [], [], left)
+        conn.poll()
+        got.extend((n.channel, json.loads(n.payload)) for n in conn.notifies)
+        conn.notifies.clear()
+    return got
+
+
+async def test_live_payload_carries_venue_id_and_a_move_resyncs_seats(
+    admin, make_event, database_url
+):
+    """The events notification carries venue_id; a move is an "updated" change, followed
+    by the seats channel's resync at the same version."""
+    venue = await seated_venue(admin)
+    event = await make_event()
+    conn = psycopg2.connect(database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("LISTEN boxoffice_events; LISTEN boxoffice_seats")
+        reply = await admin.call("PATCH", f"{EVENTS}/{event['id']}", json={"venue_id": venue["id"]})
+        assert reply.status == 200, reply.body
+        (events_channel, change), (seats_channel, seats) = _notifications(conn, 2)
+    finally:
+        conn.close()
+    assert (events_channel, change["type"], change["event"]["venue_id"]) == (
+        "boxoffice_events", "updated", venue["id"],
+    )  # fmt: skip
+    assert (seats_channel, seats) == (
+        "boxoffice_seats",
+        {"id": event["id"], "version": change["version"], "resync": True},
+    )

@@ -8,76 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from support import Actor
+from aiohttp.test_utils import TestClient, TestServer
+from support import Actors, add_type
+
+from server.app import create_app
+from server.config import Config
 
 V1 = "/api/v1"
 ORDERS = f"{V1}/orders"
-
-# A hall: front zone A (two rows of 10 with an aisle after seat 5), back zone B (a row of
-# 8), so best-available, adjacency and zones can be told apart.
-HALL = {
-    "name": "Test Hall",
-    "zones": [{"code": "A", "name": "Front", "rank": 1}, {"code": "B", "name": "Back", "rank": 2}],
-    "sections": [
-        {
-            "name": "Stalls",
-            "zone": "A",
-            "rows": [
-                {"row": "A", "y": 0, "seats": "1-5, _, 6-10"},
-                {"row": "B", "y": 1, "seats": "1-5, _, 6-10"},
-                {"row": "C", "y": 2, "seats": "1-8", "zone": "B"},
-            ],
-        }
-    ],
-}
-
-
-@pytest.fixture
-async def hall(admin: Actor) -> dict[str, Any]:
-    reply = await admin.post(f"{V1}/venues", json=HALL)
-    assert reply.status == 201, reply.body
-    return reply.data
-
-
-@pytest.fixture
-def seated_event(admin: Actor, hall: dict[str, Any], db_execute: Any, db_rows: Any) -> Any:
-    """``await seated_event()``: an event on the hall, zone A at 50.00 and B at 30.00, with
-    its seats by label ("A1" is row A seat 1) in ``["seats"]``."""
-
-    async def make(title: str = "Seated Night") -> dict[str, Any]:
-        [(event_id,)] = db_execute(
-            "INSERT INTO events (title, date, total_seats, available_seats, price, venue_id) "
-            "VALUES (%s, now() + interval '30 days', 0, 0, 40, %s) RETURNING id",
-            title,
-            hall["id"],
-        )
-        db_execute(
-            'UPDATE ticket_types SET zone_prices = \'{"A": "50.00", "B": "30.00"}\' '
-            "WHERE event_id = %s",
-            event_id,
-        )
-        event = (await admin.get(f"{V1}/events/{event_id}")).data
-        labels = db_rows(
-            "SELECT s.row_label || s.number, s.id FROM event_seats e "
-            "JOIN seats s ON s.id = e.seat_id WHERE e.event_id = %s",
-            event_id,
-        )
-        return {**event, "seats": dict(labels)}
-
-    return make
-
-
-def add_type(db_execute: Any, event_id: int, name: str, **columns: Any) -> int:
-    """A ticket type of the event, straight into the database."""
-    names = ", ".join(["event_id", "name", *columns])
-    marks = ", ".join(["%s"] * (len(columns) + 2))
-    [(type_id,)] = db_execute(
-        f"INSERT INTO ticket_types ({names}) VALUES ({marks}) RETURNING id",
-        event_id,
-        name,
-        *columns.values(),
-    )
-    return type_id
 
 
 def seats_of(order: dict[str, Any]) -> list[str]:
@@ -92,10 +30,10 @@ def seat_states(db_rows: Any, event_id: int) -> dict[int, str]:
 
 
 async def test_an_order_of_two_types_prices_each_line_and_issues_a_ticket_each(
-    clerk, make_event, db_rows, db_execute
+    admin, clerk, make_event
 ):
     event = await make_event(total_seats=10, price="20.00")
-    child = add_type(db_execute, event["id"], "Child", price=Decimal("8.50"))
+    child = await add_type(admin, event["id"], "Child", price=Decimal("8.50"))
     reply = await clerk.post(
         ORDERS,
         json={
@@ -136,9 +74,9 @@ async def test_each_ticket_is_admitted_on_its_own(clerk, make_event):
     assert second["code"] != first["code"]
 
 
-async def test_a_quota_sells_out_its_type_only(clerk, make_event, db_rows, db_execute):
+async def test_a_quota_sells_out_its_type_only(admin, clerk, make_event):
     event = await make_event(total_seats=10)
-    early = add_type(db_execute, event["id"], "Early bird", price=Decimal("5"), quota=2)
+    early = await add_type(admin, event["id"], "Early bird", price=Decimal("5"), quota=2)
     line = {"ticket_type_id": early, "quantity": 2}
     assert (await clerk.post(ORDERS, json={"event_id": event["id"], "lines": [line]})).status == 201
     refused = await clerk.post(ORDERS, json={"event_id": event["id"], "lines": [line]})
@@ -149,11 +87,11 @@ async def test_a_quota_sells_out_its_type_only(clerk, make_event, db_rows, db_ex
 
 
 async def test_staff_only_and_off_sale_types_are_refused_by_name(
-    user, clerk, make_event, db_rows, db_execute
+    admin, user, clerk, make_event, db_rows
 ):
     event = await make_event(total_seats=10, price="0.00")
-    comp = add_type(db_execute, event["id"], "Complimentary", price=Decimal(0), staff_only=True)
-    gone = add_type(db_execute, event["id"], "Preview", price=Decimal(1), on_sale=False)
+    comp = await add_type(admin, event["id"], "Complimentary", price=Decimal(0), staff_only=True)
+    gone = await add_type(admin, event["id"], "Preview", price=Decimal(1), on_sale=False)
 
     def order(type_id: int) -> dict[str, Any]:
         return {
@@ -168,7 +106,7 @@ async def test_staff_only_and_off_sale_types_are_refused_by_name(
     off = await clerk.post(ORDERS, json=order(gone))
     assert off.status == 422 and "not on sale" in off.body["message"]
     other = await make_event()
-    foreign = await clerk.post(ORDERS, json=order(add_type(db_execute, other["id"], "Other")))
+    foreign = await clerk.post(ORDERS, json=order(await add_type(admin, other["id"], "Other")))
     assert foreign.status == 422 and foreign.data["errors"][0]["field"] == "lines.1.ticket_type_id"
     # Nothing of the refused orders was kept: one order of two tickets.
     assert db_rows("SELECT count(*) FROM tickets WHERE event_id = %s", event["id"]) == [(2,)]
@@ -471,3 +409,54 @@ async def test_an_order_retried_with_its_idempotency_key_is_placed_once(
     assert first.status == second.status == 201
     assert first.data["tickets"] == second.data["tickets"]
     assert db_rows("SELECT count(*) FROM bookings WHERE event_id = %s", event["id"]) == [(1,)]
+
+
+async def test_two_instances_never_sell_a_seat_twice(
+    config: Config, clean_db: None, admin, seated_event, db_rows
+):
+    """Buyers on two server instances of one database fight over overlapping picks and the
+    best seats at once: every seat is sold once, and every loser is told which seats."""
+    event = await seated_event()
+    seats = event["seats"]
+    servers = [TestServer(create_app(config)) for _ in range(2)]
+    clients = [TestClient(server) for server in servers]
+    for c in clients:
+        await c.start_server()
+    try:
+        buyers = [
+            await Actors(c).new("clerk", username=f"seller{i}") for i, c in enumerate(clients)
+        ]
+        picks = [[seats[f"B{n}"], seats[f"B{n + 1}"]] for n in range(1, 10)]
+        bodies = [{"event_id": event["id"], "lines": [{"seat_ids": p}]} for p in picks] * 4
+        bodies += [{"event_id": event["id"], "best_available": {"count": 2}}] * 16
+        replies = await asyncio.gather(
+            *(buyers[i % 2].post(ORDERS, json=body) for i, body in enumerate(bodies))
+        )
+        assert {r.status for r in replies} <= {201, 409}, [r.body for r in replies]
+        won = [r for r in replies if r.status == 201]
+        sold = [t["seat_id"] for r in won for t in r.data["tickets"]]
+        assert len(sold) == len(set(sold))
+        for r in replies:
+            if r.status == 409 and "seat_ids" in r.data:
+                assert set(r.data["seat_ids"]) & set(sold)
+        [(active,)] = db_rows(
+            "SELECT count(*) FROM tickets WHERE event_id = %s AND released_at IS NULL", event["id"]
+        )
+        assert active == len(sold)
+    finally:
+        for c in clients:
+            await c.close()
+
+
+async def test_giving_back_part_of_a_hold_lowers_what_it_will_cost(clerk, make_event):
+    event = await make_event(total_seats=10, price="15.00")
+    body = {"event_id": event["id"], "lines": [{"quantity": 3}], "hold": True}
+    held = (await clerk.post(ORDERS, json=body)).data
+    back = await clerk.post(
+        f"{ORDERS}/{held['id']}/returns", json={"ticket_ids": [held["tickets"][0]["id"]]}
+    )
+    assert back.status == 200 and back.data["status"] == "pending"
+    assert Decimal(back.data["amount"]) == Decimal("30.00")
+    assert Decimal(back.data["refund"]) == 0  # nothing was paid yet
+    paid = await clerk.post(f"{V1}/bookings/{held['id']}/confirm", json={"payment_method": "cash"})
+    assert paid.status == 200 and Decimal(paid.data["amount"]) == Decimal("30.00")

@@ -6,14 +6,17 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from jsonschema import Draft202012Validator
+from support import add_type
 
 V1 = "/api/v1"
 BOOKINGS = f"{V1}/bookings"
+ORDERS = f"{V1}/orders"
 SHIFT = f"{V1}/reports/shift"
 
 
@@ -304,7 +307,7 @@ async def test_csv_has_a_line_per_booking_and_the_summary(shift):
     assert disposition.startswith(f'attachment; filename="shift-{clerk.username}-')
     assert disposition.endswith('.csv"')
 
-    lines, summary, payments, about = sections(text)
+    lines, summary, payments, about, by_type = sections(text)
     header, *rows = lines
     assert header[:3] == ["booking_id", "event_id", "event_title"]
     records = [dict(zip(header, row, strict=True)) for row in rows]
@@ -318,6 +321,7 @@ async def test_csv_has_a_line_per_booking_and_the_summary(shift):
         ["sales", "5", "9", "135.00"],
         ["holds_confirmed", "1", "2", "20.00"],
         ["cancellations", "3", "3", "35.00"],
+        ["returns", "0", "0", "0.00"],
     ]
     assert payments == [
         ["payment_method", "sold", "refunded", "net"],
@@ -329,6 +333,11 @@ async def test_csv_has_a_line_per_booking_and_the_summary(shift):
     ]
     assert about[:2] == [["report", "value"], ["clerk", clerk.username]]
     assert [row[0] for row in about[2:]] == ["date_from", "date_to"]
+    # Both events sell only their default type, general admission: one line, no zone.
+    assert by_type == [
+        ["ticket_type", "zone", "tickets_sold", "sold", "tickets_refunded", "refunded", "net"],
+        ["Standard", "", "9", "135.00", "2", "35.00", "100.00"],
+    ]
 
 
 async def test_csv_by_accept_header(shift, admin):
@@ -390,3 +399,225 @@ async def test_invalid_payment_method_on_confirm_is_422(clerk, make_event):
     assert reply.status == 422
     assert reply.fields == ["payment_method"]
     assert (await clerk.get(f"{BOOKINGS}/{held['id']}")).data["status"] == "pending"
+
+
+# --- returns of single tickets ---------------------------------------------------------
+
+
+async def order(actor: Any, event: dict[str, Any], lines: list[dict], **body: Any) -> dict:
+    reply = await actor.post(ORDERS, json={"event_id": event["id"], "lines": lines, **body})
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+async def give_back(actor: Any, placed: dict[str, Any], tickets: list[dict], **body: Any) -> dict:
+    reply = await actor.post(
+        f"{ORDERS}/{placed['id']}/returns", json={"ticket_ids": [t["id"] for t in tickets], **body}
+    )
+    assert reply.status == 200, reply.body
+    return reply.data
+
+
+def line_of(report: dict[str, Any], booking: dict[str, Any]) -> dict[str, Any]:
+    [line] = [x for x in report["bookings"] if x["booking_id"] == booking["id"]]
+    return line
+
+
+async def test_a_partial_return_is_a_refund_in_the_till_of_whoever_returned_it(
+    actors, clerk, admin, make_event
+):
+    """A ticket returned from an order is refunded by the method the return names, in the
+    report of the clerk who returned it; the sale stays whole in the seller's report."""
+    other = await actors.new("clerk")
+    show = await make_event(title="Play", price="20.00")
+    sold = await order(clerk, show, [{"quantity": 3}], customer_name="Ann", payment_method="card")
+    await give_back(other, sold, sold["tickets"][:1], payment_method="cash")
+
+    mine = (await report(clerk)).data
+    assert mine["sales"] == tally(1, 3, "60.00")
+    assert mine["returns"] == tally(0, 0, "0.00")
+    assert mine["payments"]["card"] == till("60.00", "0.00", "60.00")
+    assert mine["net_takings"] == "60.00"
+    sale = line_of(mine, sold)
+    assert (sale["tickets_sold"], sale["quantity"], sale["sold"]) == (3, 2, "60.00")
+    assert (sale["tickets_returned"], sale["refunded"]) == (0, "0.00")
+
+    theirs = (await report(other)).data
+    assert theirs["sales"] == tally(0, 0, "0.00")
+    assert theirs["returns"] == tally(1, 1, "20.00")
+    assert theirs["cancellations"] == tally(0, 0, "0.00")
+    assert theirs["payments"]["cash"] == till("0.00", "20.00", "-20.00")
+    assert theirs["payments"]["card"] == till("0.00", "0.00", "0.00")
+    assert theirs["net_takings"] == "-20.00"
+    back = line_of(theirs, sold)
+    assert (back["sale"], back["cancellation"], back["status"]) == (False, False, "confirmed")
+    assert (back["tickets_returned"], back["refunded"], back["net"]) == (1, "20.00", "-20.00")
+    assert (back["refund_methods"], back["returned_by"]) == (["cash"], [other.username])
+
+    everyone = (await report(admin)).data
+    assert everyone["net_takings"] == "40.00"
+    assert everyone["payments"]["card"] == till("60.00", "0.00", "60.00")
+    assert everyone["payments"]["cash"] == till("0.00", "20.00", "-20.00")
+    [both] = everyone["bookings"]
+    assert (both["sold"], both["refunded"], both["net"]) == ("60.00", "20.00", "40.00")
+
+    # The CSV says the same, in the columns after the ones it always had.
+    _, text = await fetch_csv(other, f"{SHIFT}?format=csv")
+    lines, summary, payments, *_ = sections(text)
+    record = dict(zip(lines[0], lines[1], strict=True))
+    assert (record["tickets_returned"], record["refund_methods"]) == ("1", "cash")
+    assert (record["returned_by"], record["net"]) == (other.username, "-20.00")
+    assert ["returns", "1", "1", "20.00"] in summary
+    assert ["cash", "0.00", "20.00", "-20.00"] in payments
+
+
+async def test_a_return_without_a_method_is_refunded_as_the_sale_was_paid(clerk, make_event):
+    show = await make_event(price="15.00")
+    sold = await order(clerk, show, [{"quantity": 2}], payment_method="other")
+    await give_back(clerk, sold, sold["tickets"][1:])
+    data = (await report(clerk)).data
+    assert data["payments"]["other"] == till("30.00", "15.00", "15.00")
+    line = line_of(data, sold)
+    assert (line["sale"], line["tickets_sold"], line["tickets_returned"]) == (True, 2, 1)
+    assert (line["net"], line["refund_methods"]) == ("15.00", ["other"])
+
+
+async def test_a_return_counts_in_its_own_period_not_the_sales(clerk, make_event, db_execute):
+    """Sold two days ago, a ticket returned today: the sale's day keeps the whole sale, today
+    has only the refund, and a period covering both nets them."""
+    show = await make_event(price="25.00")
+    sold = await order(clerk, show, [{"quantity": 2}], payment_method="cash")
+    moved(db_execute, sold, "2 days")
+    await give_back(clerk, sold, sold["tickets"][:1])
+
+    today = (await report(clerk)).data
+    assert today["sales"] == tally(0, 0, "0.00")
+    assert today["returns"] == tally(1, 1, "25.00")
+    assert today["payments"]["cash"] == till("0.00", "25.00", "-25.00")
+    assert line_of(today, sold)["sale"] is False
+
+    now = datetime.now().astimezone()
+    then = {
+        "date_from": (now - timedelta(days=3)).isoformat(),
+        "date_to": (now - timedelta(days=1)).isoformat(),
+    }
+    that_day = (await report(clerk, **then)).data
+    assert that_day["sales"] == tally(1, 2, "50.00")
+    assert that_day["returns"] == tally(0, 0, "0.00")
+    assert that_day["payments"]["cash"] == till("50.00", "0.00", "50.00")
+    assert line_of(that_day, sold)["tickets_sold"] == 2  # the ticket returned since included
+
+    both = (await report(clerk, date_from=then["date_from"])).data
+    assert (both["net_takings"], len(both["bookings"])) == ("25.00", 1)
+    # Each report dates the line by what it counts: the sale, or the return.
+    sold_at, returned_at = (
+        datetime.fromisoformat(line_of(data, sold)["counted_at"]) for data in (that_day, today)
+    )
+    assert returned_at - sold_at > timedelta(days=1)
+    assert line_of(both, sold)["counted_at"] == line_of(that_day, sold)["counted_at"]
+
+
+async def test_cancelling_after_a_partial_return_refunds_only_what_is_left(
+    clerk, make_event, db_rows
+):
+    show = await make_event(price="20.00")
+    sold = await order(clerk, show, [{"quantity": 3}], payment_method="cash")
+    await give_back(clerk, sold, sold["tickets"][:1])
+    await cancel(clerk, sold)
+    assert db_rows("SELECT sum(refund) FROM tickets WHERE booking_id = %s", sold["id"]) == [
+        (Decimal("60.00"),)
+    ]
+
+    data = (await report(clerk)).data
+    assert data["sales"] == tally(1, 3, "60.00")
+    assert data["returns"] == tally(1, 1, "20.00")
+    assert data["cancellations"] == tally(1, 2, "40.00")
+    assert data["payments"]["cash"] == till("60.00", "60.00", "0.00")
+    assert data["net_takings"] == "0.00"
+    line = line_of(data, sold)
+    assert (line["sale"], line["cancellation"], line["status"]) == (True, True, "cancelled")
+    assert (line["tickets_sold"], line["tickets_returned"], line["tickets_cancelled"]) == (3, 1, 2)
+    assert (line["sold"], line["refunded"], line["net"]) == ("60.00", "60.00", "0.00")
+
+
+async def test_returning_every_ticket_left_is_a_return_not_a_second_refund(clerk, make_event):
+    """The last tickets returned cancel the order, but they were refunded by the return
+    only: the report counts them once, as returns."""
+    show = await make_event(price="10.00")
+    sold = await order(clerk, show, [{"quantity": 2}], payment_method="card")
+    first, second = sold["tickets"]
+    await give_back(clerk, sold, [first])
+    await give_back(clerk, sold, [second])
+    data = (await report(clerk)).data
+    assert data["returns"] == tally(1, 2, "20.00")
+    assert data["cancellations"] == tally(0, 0, "0.00")
+    assert data["net_takings"] == "0.00"
+    line = line_of(data, sold)
+    assert (line["status"], line["tickets_returned"], line["net"]) == ("cancelled", 2, "0.00")
+
+
+async def test_a_hold_sells_the_tickets_it_is_confirmed_with(clerk, make_event):
+    """A ticket given back while the order was a hold was never sold, nor refunded."""
+    show = await make_event(price="12.00")
+    held = await order(clerk, show, [{"quantity": 3}], hold=True)
+    await give_back(clerk, held, held["tickets"][:1])
+    paid = await clerk.post(f"{BOOKINGS}/{held['id']}/confirm", json={"payment_method": "cash"})
+    assert paid.status == 200, paid.body
+    data = (await report(clerk)).data
+    assert data["sales"] == data["holds_confirmed"] == tally(1, 2, "24.00")
+    assert data["returns"] == tally(0, 0, "0.00")
+    assert data["payments"]["cash"] == till("24.00", "0.00", "24.00")
+
+
+BY_TYPE = ("ticket_type", "zone", "tickets_sold", "sold", "tickets_refunded", "refunded", "net")
+
+
+def kinds(data: dict[str, Any]) -> list[tuple[Any, ...]]:
+    return [tuple(k[name] for name in BY_TYPE) for k in data["by_type"]]
+
+
+async def test_sales_and_refunds_per_ticket_type_and_zone(admin, clerk, make_event, seated_event):
+    """A line per type and zone (no zone for general admission): tickets, amount sold and
+    refunded; the types of every event by one name share its lines."""
+    seated = await seated_event()  # Standard: zone A 50.00, zone B 30.00
+    seats = seated["seats"]
+    concession = await add_type(admin, seated["id"], "Concession", price=Decimal("35.00"))
+    night = await order(
+        clerk,
+        seated,
+        [
+            {"seat_ids": [seats["A1"], seats["A2"], seats["C1"]]},
+            {"ticket_type_id": concession, "seat_ids": [seats["A3"]]},
+        ],
+        payment_method="card",
+    )
+    back = [t for t in night["tickets"] if t["seat_id"] == seats["C1"]]
+    await give_back(clerk, night, back)
+
+    ga = await make_event(title="Picnic", price="20.00")
+    child = await add_type(admin, ga["id"], "Child", price=Decimal("8.50"))
+    picnic = await order(
+        clerk,
+        ga,
+        [{"quantity": 2}, {"ticket_type_id": child, "quantity": 1}],
+        payment_method="cash",
+    )
+    await give_back(clerk, picnic, [t for t in picnic["tickets"] if t["ticket_type"] == "Child"])
+
+    data = (await report(clerk)).data
+    assert kinds(data) == [
+        ("Child", None, 1, "8.50", 1, "8.50", "0.00"),
+        ("Concession", "A", 1, "35.00", 0, "0.00", "35.00"),
+        ("Standard", None, 2, "40.00", 0, "0.00", "40.00"),
+        ("Standard", "A", 2, "100.00", 0, "0.00", "100.00"),
+        ("Standard", "B", 1, "30.00", 1, "30.00", "0.00"),
+    ]
+    assert data["sales"] == tally(2, 7, "213.50")
+    assert data["returns"] == tally(2, 2, "38.50")
+    assert data["net_takings"] == "175.00"
+    assert sum(Decimal(k["net"]) for k in data["by_type"]) == Decimal(data["net_takings"])
+
+    _, text = await fetch_csv(clerk, f"{SHIFT}?format=csv")
+    by_type = sections(text)[-1]
+    assert tuple(by_type[0]) == BY_TYPE
+    assert by_type[1:] == [[str(v) if v is not None else "" for v in k] for k in kinds(data)]

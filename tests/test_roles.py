@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
 import pytest
 from support import PASSWORD, call, event_body
 
-from server.keys import API_TOKENS, AUTH, VENUES
+from common.models import TicketTypeCreate
+from server.keys import API_TOKENS, AUTH, TICKET_TYPES, VENUES
 from server.security import Principal
 from server.venues import shipped_plan
 
@@ -45,6 +47,11 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V1}/events"): ADMIN,
     ("GET", f"{V1}/events/available"): ANYONE,
     ("GET", f"{V1}/events/{{event_id}}"): ANYONE,
+    ("GET", f"{V1}/events/{{event_id}}/seats"): ANYONE,
+    ("GET", f"{V1}/events/{{event_id}}/ticket-types"): ANYONE,
+    ("POST", f"{V1}/events/{{event_id}}/ticket-types"): ADMIN,
+    ("PATCH", f"{V1}/events/{{event_id}}/ticket-types/{{type_id}}"): ADMIN,
+    ("DELETE", f"{V1}/events/{{event_id}}/ticket-types/{{type_id}}"): ADMIN,
     ("PUT", f"{V1}/events/{{event_id}}"): ADMIN,
     ("PATCH", f"{V1}/events/{{event_id}}"): ADMIN,
     ("DELETE", f"{V1}/events/{{event_id}}"): ADMIN,
@@ -112,7 +119,13 @@ class Requests:
     async def build(self, method: str, route: str) -> tuple[str, Any]:
         path = route
         if "{event_id}" in path:
-            path = path.replace("{event_id}", str((await self.make_event())["id"]))
+            # A seat map is a seated event's: the studio's plan.
+            seated = route.endswith("/seats")
+            venue = {"total_seats": None, "venue_id": await self._venue()} if seated else {}
+            event = await self.make_event(**venue)
+            path = path.replace("{event_id}", str(event["id"]))
+            if "{type_id}" in path:
+                path = path.replace("{type_id}", str(await self._ticket_type(event["id"])))
         if "{booking_id}" in path:
             hold = route.endswith("/confirm")  # only a hold can be confirmed
             path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
@@ -132,6 +145,13 @@ class Requests:
         """A fresh integration token's id, issued server-side (signed by ``owner``)."""
         signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
         row, _ = await self.client.server.app[API_TOKENS].issue(signer, "matrix", "user")
+        return row["id"]
+
+    async def _ticket_type(self, event_id: int) -> int:
+        """A fresh ticket type of the event (not its default: that one cannot be deleted)."""
+        signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
+        body = TicketTypeCreate(name=f"Type {next(self._n)}", price=Decimal("5.00"))
+        row = await self.client.server.app[TICKET_TYPES].create(event_id, body, by=signer)
         return row["id"]
 
     async def _venue(self) -> int:
@@ -177,6 +197,10 @@ class Requests:
             return {}  # payment_method is a staff field
         if (method, route) == ("POST", f"{V1}/checkins"):
             return {"code": (await self._booking())["ticket_code"]}
+        if (method, route) == ("POST", f"{V1}/events/{{event_id}}/ticket-types"):
+            return {"name": f"Concession {n}", "price": "7.50"}
+        if (method, route) == ("PATCH", f"{V1}/events/{{event_id}}/ticket-types/{{type_id}}"):
+            return {"on_sale": False}
         if (method, route) == ("POST", f"{V1}/orders"):
             return {"event_id": (await self.make_event())["id"], "lines": [{"quantity": 1}]}
         if (method, route) == ("POST", f"{V1}/orders/{{order_id}}/returns"):

@@ -1,10 +1,12 @@
 """The SQLAlchemy tables match the migrated database, and the database guards its invariants."""
 
 import contextlib
+from decimal import Decimal
 
 import psycopg2
 import psycopg2.errors
 import pytest
+from support import seat_ledger_errors
 
 from server import db, tables
 
@@ -71,6 +73,51 @@ async def test_upgrading_credits_old_sales_to_whoever_confirmed_them(scratch_dsn
     assert sales == [(1, 1), (2, 2), (3, None)]
     records = run(scratch_dsn, "SELECT action, user_id FROM audit_log ORDER BY id")
     assert records == [("booking.confirm", 3), ("booking.cancel", 3)]
+
+
+async def test_upgrading_gives_old_bookings_tickets_that_work(scratch_dsn):
+    """0010 on a database with bookings: every event gets its default type, every booking a
+    ticket per seat (released with a cancelled one, refunded if it was a sale, admitted
+    with an admitted one), and the old orders still cancel, return and check in."""
+    await db.migrate_database(scratch_dsn, until=9)
+    run(
+        scratch_dsn,
+        "INSERT INTO users (id, username, password_hash, role) VALUES (1, 'ann', 'x', 'clerk');"
+        "INSERT INTO events (id, title, date, total_seats, available_seats, price, checked_in)"
+        " VALUES (1, 'Gala', now() + interval '1 day', 10, 5, 5, 1);"
+        "INSERT INTO bookings (id, event_id, user_id, quantity, status, ticket_code, amount,"
+        " confirmed_at, confirmed_by, payment_method, cancelled_at, checked_in_at) VALUES"
+        " (1, 1, 1, 2, 'confirmed', 'AAA', 10, now(), 1, 'cash', NULL, now()),"
+        " (2, 1, 1, 3, 'confirmed', 'BBB', 15, now(), 1, 'card', NULL, NULL),"
+        " (3, 1, 1, 4, 'cancelled', 'CCC', 20, now(), 1, 'cash', now(), NULL)",
+    )
+    await db.migrate_database(scratch_dsn)
+    tickets = run(
+        scratch_dsn,
+        "SELECT booking_id, count(*), sum(price), count(code), count(released_at),"
+        " sum(refund), count(checked_in_at) FROM tickets GROUP BY booking_id ORDER BY 1",
+    )
+    assert tickets == [
+        (1, 2, Decimal("10.00"), 2, 0, None, 2),
+        (2, 3, Decimal("15.00"), 3, 0, None, 0),
+        (3, 4, Decimal("20.00"), 4, 4, Decimal("20.00"), 0),
+    ]
+    # Admitted counts are of tickets now: booking 1 admitted its two.
+    assert run(scratch_dsn, "SELECT checked_in FROM events") == [(2,)]
+    assert run(scratch_dsn, "SELECT name, is_default FROM ticket_types") == [("Standard", True)]
+    # The old orders work: a return, a check-in by the order's code, the ledger.
+    [(returned,)] = run(
+        scratch_dsn,
+        "SELECT boxoffice_return_tickets(jsonb_build_object('booking_id', 2, 'user_id', 1,"
+        " 'staff', true, 'ticket_ids', (SELECT jsonb_agg(id) FROM"
+        " (SELECT id FROM tickets WHERE booking_id = 2 LIMIT 1) t)))",
+    )
+    assert returned["quantity"] == 2 and returned["refund"] == 5
+    [(admitted,)] = run(
+        scratch_dsn, "SELECT boxoffice_check_in(jsonb_build_object('code', 'BBB', 'user_id', 1))"
+    )
+    assert admitted["admitted"] == 2 and admitted["event_checked_in"] == 4
+    assert seat_ledger_errors(scratch_dsn) == []
 
 
 @pytest.fixture

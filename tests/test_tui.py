@@ -183,7 +183,8 @@ async def test_connection_lost_and_recovered(clerk, user, config, make_event, tm
 
 
 async def test_demo_opens_on_the_clerk(config, clean_db, tmp_path):
-    """What `boxoffice demo` shows: demo events, logged in as the demo clerk."""
+    """What `boxoffice demo` shows: demo events (general admission and seated), logged in
+    as the demo clerk."""
     app_server = create_app(config)
     app_server.on_startup.append(demo.seed)
     with BackgroundServer(app_server, "127.0.0.1", 0) as server:
@@ -194,7 +195,8 @@ async def test_demo_opens_on_the_clerk(config, clean_db, tmp_path):
         async with app.run_test(size=(80, 24)) as pilot:
             await started(pilot)
             assert app.role == "clerk"
-            assert app.screen.query_one(EventsTable).row_count == len(demo.SHOWS)
+            shows = len(demo.SHOWS) + len(demo.SEATED_SHOWS)
+            assert app.screen.query_one(EventsTable).row_count == shows
 
 
 async def test_log_out_from_the_command_palette(tui, clerk, make_event):

@@ -203,12 +203,12 @@ async def test_check_in_admits_a_ticket_once(tui, clerk, make_event, tmp_path):
         assert title == "✔ ADMITTED"
         assert screen.query_one("#checkin-result").has_class("-admitted")
         assert "Door Night" in shown and "Grace Hopper" in shown and "4 seats" in shown
-        assert "1 ticket admitted for this event" in shown
+        assert "4 tickets admitted for this event" in shown
         assert ready_for_the_next(screen)
         admitted = (await clerk.get(f"/api/v1/bookings/{booking['id']}")).data
         assert admitted["checked_in_at"] is not None
         assert admitted["checked_in_gate"] == "North door"
-        await until(pilot, lambda: app.store.events[event["id"]].checked_in == 1)
+        await until(pilot, lambda: app.store.events[event["id"]].checked_in == 4)
 
         # Scanned again: refused, and the door is told when, where and by whom.
         await scan(pilot, screen, code)
@@ -286,13 +286,33 @@ async def test_dashboard_counts_tickets_admitted(tui, admin, clerk, make_event):
         reply = await clerk.post("/api/v1/checkins", json={"code": booking["ticket_code"]})
         assert reply.status == 200, reply.body
         gauge = screen.query_one(f"#gauge-{event['id']}", SeatGauge)
-        await until(pilot, lambda: gauge.event.checked_in == 1)
-        assert "1 ticket admitted" in text(screen.query_one("#totals"))
-        assert str(gauge.render()).rstrip().endswith("1 in")
-        assert "1 ticket admitted" in text(screen.query_one("#last-change"))
+        # The order's code admits both of its tickets.
+        await until(pilot, lambda: gauge.event.checked_in == 2)
+        assert "2 tickets admitted" in text(screen.query_one("#totals"))
+        assert str(gauge.render()).rstrip().endswith("2 in")
+        assert "2 tickets admitted" in text(screen.query_one("#last-change"))
 
 
 # --- the shift report -----------------------------------------------------------------
+
+
+async def sold_and_one_returned(
+    clerk: Any, event: dict[str, Any], quantity: int, method: str, refund_by: str | None = None
+) -> dict[str, Any]:
+    """An order of ``quantity`` tickets paid by ``method``, its first ticket returned
+    (refunded by ``refund_by``, or as it was paid)."""
+    placed = await clerk.post(
+        "/api/v1/orders",
+        json={"event_id": event["id"], "lines": [{"quantity": quantity}], "payment_method": method},
+    )
+    assert placed.status == 201, placed.body
+    order = placed.data
+    back = await clerk.post(
+        f"/api/v1/orders/{order['id']}/returns",
+        json={"ticket_ids": [order["tickets"][0]["id"]], "payment_method": refund_by},
+    )
+    assert back.status == 200, back.body
+    return order
 
 
 async def test_shift_report_lists_the_clerks_sales_and_exports_csv(
@@ -331,6 +351,26 @@ async def test_shift_report_lists_the_clerks_sales_and_exports_csv(
         csv = exported.read_text()
         assert "Grace Hopper" in csv and "Not Mine" not in csv
         assert any(str(exported) in m for m in notices.messages)
+
+
+async def test_shift_report_shows_a_ticket_returned_from_a_sale(tui, clerk, make_event):
+    event = await make_event(title="Return Night", price="10.00")
+    await sold_and_one_returned(clerk, event, 3, "cash")
+    app = tui(clerk)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, ShiftScreen, "f6")
+        table = screen.query_one("#shift-bookings", DataTable)
+        await until(pilot, lambda: screen.report is not None and table.row_count == 1)
+        cells = [str(cell) for cell in table.get_row_at(0)]
+        assert cells[2:6] == ["sold+return", "Cash", "20.00", "3"]  # 3 sold, 1 back
+        totals = text(screen.query_one("#shift-totals")).splitlines()
+        assert next(line for line in totals if line.startswith("Returned")).split()[1:] == [
+            "1",
+            "1",
+            "10.00",
+        ]
+        assert "20.00" in next(line for line in totals if line.startswith("Net takings"))
+        assert "3 seats sold" in text(screen.query_one("#shift-message"))
 
 
 async def test_admin_picks_whose_shift(tui, admin, clerk, make_event):
@@ -423,6 +463,21 @@ async def test_admin_browses_the_audit_log(tui, admin, clerk, make_event):
         assert screen.query_one("#audit-filter", Input).value == f"booking {kept['id']}"
         details = str(screen.query_one("#audit-details").visual)
         assert '"quantity": 2' in details or "card" in details
+
+
+async def test_the_audit_log_says_what_a_return_gave_back(tui, admin, clerk, make_event):
+    event = await make_event(title="Returned Night", price="30.00")
+    order = await sold_and_one_returned(clerk, event, 2, "card", refund_by="cash")
+    app = tui(admin)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, AuditScreen, "f7")
+        table = screen.query_one("#audit", DataTable)
+        await pilot.press("slash", *f"booking {order['id']}", "enter")
+        await until(pilot, lambda: table.row_count == 2)
+        assert str(table.get_row_at(0)[2]) == "booking.return"
+        summary = text(screen.query_one("#audit-summary"))
+        assert "returned 1 ticket, refund 30.00 cash" in summary
+        assert clerk.username in summary
 
 
 async def test_help_names_the_new_screens(tui, admin):

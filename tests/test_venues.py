@@ -10,9 +10,10 @@ import json
 import time
 from typing import Any
 
+import psycopg2
 import psycopg2.errors
 import pytest
-from support import PASSWORD, call
+from support import PASSWORD, call, place_order, seated_venue, small_plan
 
 from common.client import ApiError, Client
 from common.models import VenuePlan
@@ -21,45 +22,6 @@ from server.venues import shipped_plan
 
 V1 = "/api/v1"
 VENUES = f"{V1}/venues"
-
-
-def small_plan(**overrides: Any) -> dict[str, Any]:
-    """Two sections, three zones, a gap, descending and odd/even numbering, and flags."""
-    plan = {
-        "name": "The Playhouse",
-        "address": "1 High Street",
-        "zones": [
-            {"code": "A", "name": "Front", "rank": 1},
-            {"code": "B", "name": "Back", "rank": 2},
-            {"code": "C", "name": "Circle", "rank": 3},
-        ],
-        "sections": [
-            {
-                "name": "Stalls",
-                "zone": "A",
-                "rows": [
-                    {"row": "A", "y": 0, "x": 1, "seats": "1-4, _, _, 5-8", "wheelchair": "1,8"},
-                    {"row": "B", "y": 1, "seats": "10-1", "zone": "B", "companion": "2-3"},
-                ],
-            },
-            {
-                "name": "Circle",
-                "y": 5,
-                "zone": "C",
-                "rows": [
-                    {
-                        "row": "A",
-                        "y": 0,
-                        "seats": "7-1/2, _, 2-8/2",
-                        "restricted": "*",
-                        "zone_seats": {"B": "7, 8"},
-                    }
-                ],
-            },
-        ],
-    }
-    plan.update(overrides)
-    return plan
 
 
 def seat_set(seats: dict[str, Any]) -> set[tuple]:
@@ -503,3 +465,129 @@ async def test_concurrent_plan_edits_each_apply_whole(client, admin):
     assert len(set(ids_by_label(seats))) == len(seats["id"])
     last = max(replies, key=lambda r: r.data["version"]).data["name"]
     assert len(seats["id"]) == {"First": 26, "Second": 27}[last]
+
+
+# --- plan edits and seated events ------------------------------------------------------------
+
+
+async def _seated_event(admin, venue, **overrides):
+    body = {
+        "title": "On the plan",
+        "date": "2099-06-01T19:30:00+00:00",
+        "price": "20.00",
+        "venue_id": venue["id"],
+        **overrides,
+    }
+    reply = await admin.post(f"{V1}/events", json=body)
+    assert reply.status == 201, reply.body
+    return reply.data
+
+
+def _seat_id(db_rows, venue_id, section, row, number):
+    [(seat_id,)] = db_rows(
+        "SELECT id FROM seats WHERE venue_id = %s AND section = %s AND row_label = %s "
+        "AND number = %s AND retired_at IS NULL",
+        venue_id, section, row, number,
+    )  # fmt: skip
+    return seat_id
+
+
+def _without_circle() -> dict[str, Any]:
+    plan = small_plan()
+    plan["sections"] = plan["sections"][:1]
+    return plan
+
+
+async def test_removing_a_sold_seat_is_a_409_naming_it(admin, db_rows, database_url):
+    """A plan edit that removes a seat sold (or held) for an upcoming event is refused,
+    naming the seats and the events, and changes nothing."""
+    venue = await seated_venue(admin)
+    event = await _seated_event(admin, venue)
+    seat = _seat_id(db_rows, venue["id"], "Circle", "A", "3")
+    held = _seat_id(db_rows, venue["id"], "Circle", "A", "5")
+    for seat_ids, hold in (([seat], False), ([held], True)):
+        order = await place_order(
+            admin, event_id=event["id"], lines=[{"seat_ids": seat_ids}], hold=hold
+        )
+        assert order.status == 201, order.body
+    reply = await admin.call("PUT", f"{VENUES}/{venue['id']}", json=_without_circle())
+    assert reply.status == 409, reply.body
+    assert sorted(reply.data["seats"], key=lambda s: s["id"]) == sorted(
+        [{"id": seat, "label": "Circle A 3"}, {"id": held, "label": "Circle A 5"}],
+        key=lambda s: s["id"],
+    )
+    assert [e["id"] for e in reply.data["events"]] == [event["id"]]
+    assert "Circle A 3" in reply.body["message"]
+    assert (await admin.get(f"{VENUES}/{venue['id']}")).data["seat_count"] == 26
+    after = (await admin.get(f"{V1}/events/{event['id']}")).data
+    assert (after["total_seats"], after["available_seats"]) == (26, 24)
+
+
+async def test_removed_free_seats_leave_upcoming_events(admin, db_rows, database_url):
+    """Removing seats no ticket holds drops them from upcoming events' inventories (their
+    totals go down, their versions up); a past event keeps its seats; added seats join
+    no existing event."""
+    venue = await seated_venue(admin)
+    upcoming = await _seated_event(admin, venue)
+    past = await _seated_event(admin, venue, title="Gone", date="2099-01-01T00:00:00+00:00")
+    sold = _seat_id(db_rows, venue["id"], "Stalls", "A", "1")
+    await place_order(admin, event_id=upcoming["id"], lines=[{"seat_ids": [sold]}])
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE events SET date = now() - interval '2 days' WHERE id = %s", (past["id"],)
+        )
+    conn.close()
+    plan = _without_circle()
+    plan["sections"][0]["rows"].append({"row": "C", "y": 2, "seats": "1-4"})  # 4 new seats
+    reply = await admin.call("PUT", f"{VENUES}/{venue['id']}", json=plan)
+    assert reply.status == 200, reply.body
+    assert reply.data["seat_count"] == 18 + 4
+    now = (await admin.get(f"{V1}/events/{upcoming['id']}")).data
+    assert (now["total_seats"], now["available_seats"]) == (18, 17)
+    assert now["version"] > upcoming["version"]
+    [(stocked,)] = db_rows("SELECT count(*) FROM event_seats WHERE event_id = %s", upcoming["id"])
+    assert stocked == 18
+    [(kept,)] = db_rows("SELECT count(*) FROM event_seats WHERE event_id = %s", past["id"])
+    assert kept == 26
+    # A new event on the plan has its current seats, the new row included.
+    fresh = await _seated_event(admin, venue, title="Fresh")
+    assert fresh["total_seats"] == 22
+    # Removing the sold seat is refused; the refusal names the upcoming event only.
+    plan["sections"][0]["rows"][0].update(seats="2-4, _, _, 5-8", wheelchair="8")
+    reply = await admin.call("PUT", f"{VENUES}/{venue['id']}", json=plan)
+    assert reply.status == 409, reply.body
+    assert reply.data["seats"] == [{"id": sold, "label": "Stalls A 1"}]
+    assert [e["id"] for e in reply.data["events"]] == [upcoming["id"]]
+
+
+async def test_a_venue_in_use_cannot_be_deleted(admin):
+    """A venue with a seated event on it is a 409; once the event is gone, it goes."""
+    venue = await seated_venue(admin)
+    event = await _seated_event(admin, venue)
+    reply = await admin.delete(f"{VENUES}/{venue['id']}")
+    assert reply.status == 409 and reply.data["event_ids"] == [event["id"]], reply.body
+    assert (await admin.delete(f"{V1}/events/{event['id']}")).status == 200
+    assert (await admin.delete(f"{VENUES}/{venue['id']}")).status == 200
+
+
+async def test_demo_seats_events_on_its_venues(client, admin):
+    """The demo seats shows on the theatre (2) and the studio (1) beside its general-
+    admission ones, with Adult, Concession, Child and a staff-only Complimentary, some
+    seats already sold."""
+    await demo.seed(client.server.app)
+    events = (await call(client, "GET", f"{V1}/events")).data
+    seated = [e for e in events if e["venue_id"] is not None]
+    assert len(seated) == 3 and len(events) - len(seated) == len(demo.SHOWS)
+    venues = {v["id"]: v["name"] for v in (await call(client, "GET", VENUES)).data}
+    assert sorted(venues[e["venue_id"]] for e in seated) == [
+        "Royal Court Theatre", "Royal Court Theatre", "Studio Theatre",
+    ]  # fmt: skip
+    for event in seated:
+        assert 0 < event["available_seats"] < event["total_seats"]
+        public = (await call(client, "GET", f"{V1}/events/{event['id']}")).data
+        assert [t["name"] for t in public["ticket_types"]] == ["Adult", "Concession", "Child"]
+        adult = public["ticket_types"][0]
+        assert adult["is_default"] and adult["zone_prices"]
+        staff = (await admin.get(f"{V1}/events/{event['id']}/ticket-types")).data
+        comp = staff[-1]
+        assert (comp["name"], comp["staff_only"], comp["price"]) == ("Complimentary", True, "0.00")

@@ -18,6 +18,8 @@ from common.models import (
     Hello,
     LiveError,
     LiveEvent,
+    LiveSeatChanges,
+    LiveSeatMap,
     Ping,
     Pong,
     Reauthenticate,
@@ -65,6 +67,13 @@ the same on every server instance: apply a message only if its version is higher
 one you hold. A client that reads slowly gets the latest state of each event, not a
 backlog. `snapshot` messages with reason `resync` follow a database reconnection.
 
+A seated event subscribed to by id (not by "all") also gets its seat map: a `seat_map`
+(the form of GET /api/v1/events/{id}/seats) after its snapshot, then `seat_changes`
+messages: the seats that changed after version `since` up to `version`, each in its
+latest state. Apply changes to a map at version v when since <= v < version, ignore
+them when version <= v. A new `seat_map` (reason `resync` or `catch_up`) replaces the
+map. common/seatmap.py's `SeatMap` does this.
+
 A message the server cannot use (not JSON, nested too deep, a number too long, an
 unknown type or a bad field) gets an `error` reply naming what is wrong; the connection
 stays open. Close codes: 1001 the server is going away (reconnect); 1007 a text message
@@ -106,6 +115,8 @@ ClientMessage = TypeAdapter(
         Hello,
         Subscribed,
         LiveEvent,
+        LiveSeatMap,
+        LiveSeatChanges,
         LiveError,
         Pong,
     ),

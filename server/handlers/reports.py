@@ -24,14 +24,17 @@ from ..security import Principal
     errors=(404, 422),
     description=(
         "Sales (bookings the clerk made that became confirmed in the period, holds confirmed "
-        "among them), cancellations the clerk made (with what was refunded), totals per "
-        "payment method (cash, card, other, unrecorded), net takings, and every booking "
-        "counted. The period is [date_from, date_to); by default the 12 hours up to now, and "
+        "among them, with every ticket they were sold with), refunds counted ticket by ticket "
+        "when and by whom they were given back: cancellations the clerk made and tickets the "
+        "clerk returned from orders (each refunded once), totals per payment method (cash, "
+        "card, other, unrecorded; a refund by how it was paid back), net takings, every "
+        "booking counted, and the sales and refunds per ticket type and zone (by_type). "
+        "The period is [date_from, date_to); by default the 12 hours up to now, and "
         "a date alone means a whole day in the server's time zone. Clerks see their own "
         "report (naming another clerk is a 403); admins anyone's, and without clerk= every "
         "staff member's sales and cancellations together (an unknown name is a 404). "
         "format=csv or Accept: text/csv answers a CSV file instead: a line per booking, then "
-        "the summary."
+        "the summary and the lines per ticket type and zone."
     ),
 )
 async def shift_report(request: web.Request, *, user: Principal, query: ShiftQuery) -> web.Response:

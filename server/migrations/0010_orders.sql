@@ -52,11 +52,9 @@ CREATE TABLE event_seats (
     PRIMARY KEY (event_id, seat_id),
     CONSTRAINT event_seats_taken CHECK ((state = 'free') = (booking_id IS NULL))
 );
--- Best-available reads only free seats, in preference order, and locks a row's seats by
--- their x. One index: a zone's rows follow on in row_rank (its rank comes first), and a
--- second partial index over the same seats is one the planner could pick instead for a
--- lock of a few seats, scanning every seat of an event whose seats are not yet analyzed.
-CREATE INDEX event_seats_free_idx ON event_seats (event_id, row_rank, x) WHERE state = 'free';
+-- Best-available reads only free seats of a zone, in preference order.
+CREATE INDEX event_seats_free_idx ON event_seats (event_id, zone, row_rank, x)
+    WHERE state = 'free';
 
 -- One ticket per admission (a seat of a seated event). released_at: given back (returned,
 -- the order cancelled or its hold expired), the seat free again; refund: what was paid back
@@ -302,67 +300,115 @@ BEGIN
 END
 $$;
 
--- Lock p_count free seats of the event, best first: rows in preference order, and with
--- p_together the window nearest the middle of the first row that has one. Seats another
--- order has locked are skipped, never waited for (SKIP LOCKED), so concurrent buyers take
--- different seats side by side. Answers the locked seat ids, or refuses: "no_block" with
--- the largest block still free (together), or "sold_out" with the free seats left.
+-- Lock p_count free seats of the event, best first: zones in rank order (or p_zone), rows
+-- front to back, and with p_together the window nearest the middle of the first row that
+-- has one. Seats another order has locked are skipped, never waited for (SKIP LOCKED), so
+-- concurrent buyers take different seats side by side. Answers the locked seat ids, or
+-- refuses: "no_block" with the largest block still free (together), or "sold_out" with
+-- the free seats left. Every read is of one zone, so event_seats_free_idx serves it whole.
 CREATE FUNCTION boxoffice_best_seats(p_event BIGINT, p_count INTEGER, p_zone TEXT,
                                      p_together BOOLEAN, p_exclude BIGINT[])
 RETURNS BIGINT[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    r RECORD;
-    cur INTEGER;
-    ids BIGINT[] := '{}';
-    xs INTEGER[] := '{}';
-    cs INTEGER[] := '{}';
-    got BIGINT[];
-    win BIGINT[];
+    v_zone TEXT;
+    got BIGINT[] := '{}';
+    block BIGINT[];
     largest INTEGER := 0;
-    run INTEGER := 0;
-    last_x INTEGER;
-    free INTEGER := 0;
-    lo INTEGER;
+    free INTEGER;
 BEGIN
-    IF NOT p_together THEN
-        SELECT array_agg(seat_id) INTO got FROM (
-            SELECT seat_id FROM event_seats
-             WHERE event_id = p_event AND state = 'free'
-               AND (p_zone IS NULL OR zone = p_zone) AND seat_id <> ALL (p_exclude)
-             ORDER BY row_rank, centre, x
-             LIMIT p_count
-               FOR UPDATE SKIP LOCKED) s;
-        IF coalesce(cardinality(got), 0) = p_count THEN
-            RETURN got;
+    FOR v_zone IN
+        SELECT z.code FROM venue_zones z JOIN events e ON e.venue_id = z.venue_id
+         WHERE e.id = p_event AND (p_zone IS NULL OR z.code = p_zone)
+         ORDER BY z.rank, z.code
+    LOOP
+        IF p_together THEN
+            block := boxoffice_best_block(p_event, v_zone, p_count, p_exclude);
+            IF block IS NOT NULL THEN
+                RETURN block;
+            END IF;
+        ELSE
+            SELECT got || coalesce(array_agg(seat_id), '{}') INTO got FROM (
+                SELECT seat_id FROM event_seats
+                 WHERE event_id = p_event AND zone = v_zone AND state = 'free'
+                   AND seat_id <> ALL (p_exclude)
+                 ORDER BY row_rank, centre, x
+                 LIMIT p_count - cardinality(got)
+                   FOR UPDATE SKIP LOCKED) s;
+            IF cardinality(got) = p_count THEN
+                RETURN got;
+            END IF;
         END IF;
+    END LOOP;
+    IF NOT p_together THEN
         SELECT count(*) INTO free FROM event_seats
          WHERE event_id = p_event AND state = 'free' AND (p_zone IS NULL OR zone = p_zone);
         PERFORM boxoffice_refuse('sold_out', jsonb_build_object('available_seats', free));
     END IF;
-    -- One pass over the free seats, a row at a time; the sentinel row closes the last one.
-    FOR r IN
-        (SELECT seat_id, row_rank, x, centre FROM event_seats
-          WHERE event_id = p_event AND state = 'free'
-            AND (p_zone IS NULL OR zone = p_zone) AND seat_id <> ALL (p_exclude)
-          ORDER BY row_rank, x)
-        UNION ALL
-        SELECT NULL, NULL, NULL, NULL
+    SELECT coalesce(max(seats), 0) INTO largest FROM (
+        SELECT count(*) AS seats
+          FROM (SELECT row_rank, x - row_number() OVER (PARTITION BY row_rank ORDER BY x) AS run
+                  FROM event_seats
+                 WHERE event_id = p_event AND state = 'free'
+                   AND (p_zone IS NULL OR zone = p_zone)) r
+         GROUP BY row_rank, run) runs;
+    PERFORM boxoffice_refuse('no_block', jsonb_build_object('largest_block', largest));
+    RETURN NULL;
+END
+$$;
+
+-- The best block of p_count free seats side by side in one zone, locked; null if none.
+CREATE FUNCTION boxoffice_best_block(p_event BIGINT, p_zone TEXT, p_count INTEGER,
+                                     p_exclude BIGINT[])
+RETURNS BIGINT[]
+LANGUAGE plpgsql AS $$
+DECLARE
+    batch INTEGER := 256;
+    from_rank INTEGER := 0;
+    read_last INTEGER;
+    read_n INTEGER;
+    candidate INTEGER;
+    ids BIGINT[];
+    xs INTEGER[];
+    cs INTEGER[];
+    win BIGINT[];
+    got BIGINT[];
+BEGIN
     LOOP
-        IF r.row_rank IS DISTINCT FROM cur THEN
-            -- The row before is complete: try its windows, best first.
+        -- The rows of the next batch of free seats that have a run of p_count (runs are
+        -- "islands": x less the seat's place in its row is constant along a run), found in
+        -- SQL. The batch's last row may be cut short: trusted only when the batch was not
+        -- full, else read again at the start of the next one.
+        FOR candidate, read_n, read_last IN
+            WITH f AS MATERIALIZED (
+                SELECT row_rank, x FROM event_seats
+                 WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+                   AND row_rank >= from_rank AND seat_id <> ALL (p_exclude)
+                 ORDER BY row_rank, x
+                 LIMIT batch
+            )
+            SELECT r.row_rank, (SELECT count(*) FROM f), (SELECT max(row_rank) FROM f)
+              FROM (SELECT row_rank, x - row_number() OVER (PARTITION BY row_rank ORDER BY x) AS run
+                      FROM f) r
+             GROUP BY r.row_rank, r.run
+            HAVING count(*) >= p_count
+             ORDER BY r.row_rank
+        LOOP
+            CONTINUE WHEN read_n = batch AND candidate = read_last;
+            SELECT array_agg(seat_id ORDER BY x), array_agg(x ORDER BY x),
+                   array_agg(centre ORDER BY x)
+              INTO ids, xs, cs
+              FROM event_seats
+             WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+               AND row_rank = candidate AND seat_id <> ALL (p_exclude);
+            -- Try the row's windows, best first.
             LOOP
-                EXIT WHEN cur IS NULL;
                 win := boxoffice_best_window(ids, xs, cs, p_count);
                 EXIT WHEN win IS NULL;
-                -- The window's seats follow on in the row: lock them as that range of
-                -- the free seats' index, the one plan whatever the statistics say (by id,
-                -- a new event's seats not yet analyzed were found by scanning them all).
-                lo := xs[array_position(ids, win[1])];
-                SELECT array_agg(seat_id ORDER BY x) INTO got FROM (
-                    SELECT seat_id, x FROM event_seats
-                     WHERE event_id = p_event AND row_rank = cur AND state = 'free'
-                       AND x BETWEEN lo AND lo + p_count - 1
+                -- Locked by the primary key (the state is checked once the row is ours).
+                SELECT array_agg(seat_id) FILTER (WHERE state = 'free') INTO got FROM (
+                    SELECT seat_id, state FROM event_seats
+                     WHERE event_id = p_event AND seat_id = ANY (win)
                        FOR UPDATE SKIP LOCKED) s;
                 IF coalesce(cardinality(got), 0) = p_count THEN
                     RETURN got;
@@ -376,23 +422,21 @@ BEGIN
                   FROM unnest(ids, xs, cs) AS u(i, x, c)
                  WHERE i <> ALL (win) OR i = ANY (coalesce(got, '{}'));
             END LOOP;
-            EXIT WHEN r.row_rank IS NULL;
-            cur := r.row_rank;
-            ids := '{}';
-            xs := '{}';
-            cs := '{}';
-            run := 0;
-            last_x := NULL;
+        END LOOP;
+        -- No row of this batch had one: the next, larger batch from the row that may be
+        -- cut (past it, if it alone filled the batch).
+        SELECT count(*), max(row_rank), min(row_rank) INTO read_n, read_last, candidate FROM (
+            SELECT row_rank FROM event_seats
+             WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+               AND row_rank >= from_rank AND seat_id <> ALL (p_exclude)
+             ORDER BY row_rank, x
+             LIMIT batch) f;
+        IF read_n < batch THEN
+            RETURN NULL;
         END IF;
-        ids := ids || r.seat_id;
-        xs := xs || r.x;
-        cs := cs || r.centre;
-        run := CASE WHEN last_x = r.x - 1 THEN run + 1 ELSE 1 END;
-        last_x := r.x;
-        largest := greatest(largest, run);
+        from_rank := CASE WHEN read_last = candidate THEN read_last + 1 ELSE read_last END;
+        batch := batch * 2;
     END LOOP;
-    PERFORM boxoffice_refuse('no_block', jsonb_build_object('largest_block', largest));
-    RETURN NULL;
 END
 $$;
 
@@ -595,8 +639,16 @@ BEGIN
     RETURN to_jsonb(b) || jsonb_build_object(
         'available_seats', ev.available_seats, 'event_version', ev.version,
         'venue_id', ev.venue_id, 'tickets', boxoffice_order_tickets(b.id));
-EXCEPTION WHEN SQLSTATE 'BX409' THEN
-    RETURN SQLERRM::jsonb;
+EXCEPTION
+    WHEN SQLSTATE 'BX409' THEN
+        RETURN SQLERRM::jsonb;
+    -- A seated order holds its seats while it waits for the event: an edit or delete of
+    -- the event waiting for those seats is a deadlock PostgreSQL breaks by failing one.
+    WHEN deadlock_detected THEN
+        RETURN '{"refused": "busy"}'::jsonb;
+    -- A ticket type (or the event) deleted by an admin while this order was placed.
+    WHEN foreign_key_violation THEN
+        RETURN '{"refused": "changed"}'::jsonb;
 END
 $$;
 
@@ -744,7 +796,15 @@ BEGIN
          WHERE id = b.id
         RETURNING * INTO b;
     ELSE
-        UPDATE bookings SET quantity = v_left, updated_at = now() WHERE id = b.id
+        -- A hold costs what it still holds; a sale keeps what was paid (its tickets carry
+        -- the refunds).
+        UPDATE bookings
+           SET quantity = v_left, updated_at = now(),
+               amount = CASE WHEN status = 'pending'
+                             THEN (SELECT coalesce(sum(price), 0) FROM tickets
+                                    WHERE booking_id = b.id AND released_at IS NULL)
+                             ELSE amount END
+         WHERE id = b.id
         RETURNING * INTO b;
     END IF;
     PERFORM boxoffice_audit(req, 'booking.return', b,

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import BigInteger, String, bindparam, insert, literal, null, or_, select
+from sqlalchemy import (
+    BigInteger,
+    String,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.sql import ColumnElement
 
 from ..tables import audit_log
@@ -56,6 +69,25 @@ def _record(
             details,
         ).select_from(rows),
     )
+
+
+def _changes(before: Any, after: Any, names: Iterable[str]) -> ColumnElement[Any]:
+    """An update record's details: {"before": {...}, "after": {...}} holding, of ``names``,
+    each field that changed between the locked row ``before`` and the updated ``after``."""
+    names = tuple(names)
+
+    def changed(row: Any) -> ColumnElement[Any]:
+        parts = [
+            case(
+                (before.c[name].is_distinct_from(after.c[name]),
+                 func.jsonb_build_object(name, row.c[name])),
+                else_=func.jsonb_build_object(),
+            )
+            for name in names
+        ]  # fmt: skip
+        return functools.reduce(lambda a, b: a.op("||")(b), parts)
+
+    return func.jsonb_build_object("before", changed(before), "after", changed(after))
 
 
 # The ILIKE pattern of the optional text filters of LIST_EVENTS and the booking lists.

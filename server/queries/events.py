@@ -25,9 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
-from ..db import Query, compiled
-from ..tables import bookings, events
-from ._shared import _active, _param, _pattern, _record
+from ..db import Query, compiled, script
+from ..tables import bookings, event_seats, events, tickets, venues
+from ._shared import _active, _changes, _param, _pattern, _record
+from .venues import _seat_count
 
 # --- events ------------------------------------------------------------------------
 
@@ -69,7 +70,7 @@ LIST_EVENTS = compiled(
 )
 
 # The fields an admin sets; their values sign event.create and event.delete records.
-EVENT_FIELDS = ("title", "description", "date", "venue", "total_seats", "price")
+EVENT_FIELDS = ("title", "description", "date", "venue", "total_seats", "price", "venue_id")
 
 
 def _event_details(rows: Any, *extra: str) -> ColumnElement[Any]:
@@ -88,6 +89,8 @@ _new_event = (
         total_seats=_param("total_seats", Integer),
         available_seats=_param("total_seats", Integer),
         price=_param("price"),
+        # Seated: the events_seat_count trigger counts the plan's seats into total_seats.
+        venue_id=_param("venue_id", BigInteger),
     )
     .returning(*EVENT_COLUMNS)
     .cte("new_event")
@@ -101,7 +104,7 @@ INSERT_EVENT = compiled(select(*_new_event.c).add_cte(_create_audit))
 @functools.cache
 def update_event(fields: frozenset[str]) -> Query:
     """UPDATE for the given fields, with its event.update record (compiled once per set of
-    fields: at most 64 of them).
+    fields: at most 128 of them).
 
     The event is locked and read first ("before"), so the record holds each changed field
     as it was just before and as it is now, and the new values are computed from that
@@ -124,28 +127,19 @@ def update_event(fields: frozenset[str]) -> Query:
         values["total_seats"] = new_total
         values["available_seats"] = before.c.available_seats + (new_total - before.c.total_seats)
         conditions.append(before.c.total_seats - before.c.available_seats <= new_total)
+        if "venue_id" not in fields:
+            # A seated event's total is its plan's; only a move (Events._move) sets it.
+            conditions.append(before.c.venue_id.is_(None))
     values["version"] = before.c.version + 1
     values["updated_at"] = func.now()
     updated = (
         update(events).where(*conditions).values(values).returning(*EVENT_COLUMNS).cte("updated")
     )
 
-    def changed(row: Any) -> ColumnElement[Any]:
-        """``row``'s value of every field that changed, as one JSON object."""
-        parts = [
-            case(
-                (before.c[name].is_distinct_from(updated.c[name]),
-                 func.jsonb_build_object(name, row.c[name])),
-                else_=func.jsonb_build_object(),
-            )
-            for name in (*EVENT_FIELDS, "available_seats")
-        ]  # fmt: skip
-        return functools.reduce(lambda a, b: a.op("||")(b), parts)
-
     audit = _record(
         "event.update",
         updated.join(before, before.c.id == updated.c.id),
-        func.jsonb_build_object("before", changed(before), "after", changed(updated)),
+        _changes(before, updated, (*EVENT_FIELDS, "available_seats")),
         event_id=updated.c.id,
     ).cte("update_audit")
     return compiled(select(*updated.c).add_cte(audit))
@@ -172,3 +166,73 @@ _delete_audit = _record(
     "event.delete", _gone, _event_details(_gone, "available_seats"), event_id=_gone.c.id
 ).cte("delete_audit")
 DELETE_EVENT = compiled(select(_gone.c.id).add_cte(_delete_audit))
+
+
+# --- seated events: the venue, and moving an event to another plan -------------------
+
+# The venue a seated event is stocked from, with its current seats; KEY SHARE keeps a plan
+# edit (which locks the venue FOR UPDATE) from changing the seats until the stock commits.
+SEATED_VENUE = compiled(
+    select(venues.c.id, _seat_count)
+    .where(venues.c.id == _param("venue_id", BigInteger))
+    .with_for_update(read=True, key_share=True)
+)
+
+# Every seat row of the event, locked in seat order before the event row: the order an
+# order takes them in (boxoffice_place_order), so a move and an order never deadlock.
+LOCK_EVENT_SEATS = compiled(
+    select(func.count().label("seats")).select_from(
+        select(event_seats.c.seat_id)
+        .where(event_seats.c.event_id == _param("event_id", BigInteger))
+        .order_by(event_seats.c.seat_id)
+        .with_for_update()
+        .subquery("locked")
+    )
+)
+
+# Tickets not given back; bookings made before orders (migration 0010) have none, so
+# their active bookings count too.
+EVENT_HAS_TICKETS = compiled(
+    select(
+        or_(
+            exists().where(
+                tickets.c.event_id == _param("event_id", BigInteger),
+                tickets.c.released_at.is_(None),
+            ),
+            exists().where(
+                bookings.c.event_id == _param("event_id", BigInteger),
+                _active(bookings.c.status),
+            ),
+        ).label("exists")
+    )
+)
+
+# The event's inventory rebuilt from the plan of venue_id (none for general admission):
+# its seats now. Two statements (the stock's INSERT must see the DELETE done), one trip.
+RESTOCK_EVENT = script(
+    compiled(delete(event_seats).where(event_seats.c.event_id == _param("event_id", BigInteger))),
+    compiled(
+        select(
+            case(
+                (_param("venue_id", BigInteger).is_(None), None),
+                else_=func.boxoffice_stock_event(
+                    _param("event_id", BigInteger), _param("venue_id", BigInteger)
+                ),
+            ).label("seats")
+        )
+    ),
+)
+
+# Live seat maps re-read the event's seats (sent after the events row's notification).
+SEATS_RESYNC = compiled(
+    select(
+        func.pg_notify(
+            "boxoffice_seats",
+            func.json_build_object(
+                "id", _param("event_id", BigInteger),
+                "version", _param("version", BigInteger),
+                "resync", True,
+            ).cast(String),
+        )
+    )
+)  # fmt: skip

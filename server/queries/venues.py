@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ..db import compiled
-from ..tables import seats, venue_zones, venues
+from ..tables import event_seats, events, seats, tickets, venue_zones, venues
 from ._shared import _param, _record
 
 VENUE_COLUMNS = tuple(venues.c)
@@ -219,3 +219,91 @@ UPDATE_VENUE = compiled(select(*_updated.c).add_cte(_update_audit))
 _gone = delete(venues).where(venues.c.id == _venue_id).returning(*VENUE_COLUMNS).cte("gone")
 _delete_audit = _record("venue.delete", _gone, _details(_gone)).cte("delete_audit")
 DELETE_VENUE = compiled(select(_gone.c.id).add_cte(_delete_audit))
+
+
+# --- plan edits and the seated events on the plan ------------------------------------
+
+# Events have a start, not an end: one counts as ended this long after it starts.
+EVENT_LENGTH = text("interval '12 hours'")
+_not_ended = events.c.date > func.now() - EVENT_LENGTH
+_seat_ids = _array("seat_ids", BigInteger)
+
+# The current seats that the new plan (the label arrays of INSERT_SEATS) leaves out.
+REMOVED_SEATS = compiled(
+    select(seats.c.id, seats.c.section, seats.c.row_label, seats.c.number)
+    .where(seats.c.venue_id == _venue_id, _current, ~_label_exists)
+    .order_by(seats.c.id)
+)
+
+# The removed seats in events not ended, locked as an order locks them (seat rows first,
+# event by event in seat order): an order on them commits before the check below, or
+# waits and then finds them gone.
+LOCK_REMOVED_SEATS = compiled(
+    select(event_seats.c.event_id, event_seats.c.seat_id)
+    .join(events, events.c.id == event_seats.c.event_id)
+    .where(event_seats.c.seat_id == func.any(_seat_ids), _not_ended)
+    .order_by(event_seats.c.event_id, event_seats.c.seat_id)
+    .with_for_update(of=event_seats)
+)
+
+# Active tickets (sold or held) on the removed seats, for events not ended.
+SOLD_REMOVED_SEATS = compiled(
+    select(
+        tickets.c.seat_id,
+        seats.c.section,
+        seats.c.row_label,
+        seats.c.number,
+        events.c.id.label("event_id"),
+        events.c.title,
+        events.c.date,
+    )
+    .join(seats, seats.c.id == tickets.c.seat_id)
+    .join(events, events.c.id == tickets.c.event_id)
+    .where(tickets.c.seat_id == func.any(_seat_ids), tickets.c.released_at.is_(None), _not_ended)
+    .order_by(events.c.date, events.c.id, tickets.c.seat_id)
+)
+
+# The removed seats leave the inventories of events not ended (all free: the check above
+# refused sold and held ones), whose totals go down with them: a new version per event.
+_dropped = (
+    delete(event_seats)
+    .where(
+        event_seats.c.event_id == events.c.id,
+        event_seats.c.seat_id == func.any(_seat_ids),
+        event_seats.c.state == "free",
+        _not_ended,
+    )
+    .returning(event_seats.c.event_id)
+    .cte("dropped")
+)
+_per_event = (
+    select(_dropped.c.event_id, func.count().label("n"))
+    .group_by(_dropped.c.event_id)
+    .cte("per_event")
+)
+DROP_REMOVED_SEATS = compiled(
+    update(events)
+    .where(events.c.id == _per_event.c.event_id)
+    .values(
+        total_seats=events.c.total_seats - _per_event.c.n,
+        available_seats=events.c.available_seats - _per_event.c.n,
+        version=events.c.version + 1,
+        updated_at=func.now(),
+    )
+    .returning(events.c.id, events.c.version, _per_event.c.n.label("dropped"))
+)
+
+# Events seated on the venue; and whether any ticket was ever sold on its seats.
+VENUE_IN_USE = compiled(
+    select(
+        func.coalesce(
+            select(func.array_agg(events.c.id))
+            .where(events.c.venue_id == _venue_id)
+            .scalar_subquery(),
+            text("'{}'::bigint[]"),
+        ).label("event_ids"),
+        exists()
+        .where(tickets.c.seat_id == seats.c.id, seats.c.venue_id == _venue_id)
+        .label("has_tickets"),
+    )
+)

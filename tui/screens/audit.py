@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 from rich.json import JSON
@@ -22,6 +23,7 @@ from textual.widgets import DataTable, Input, Static
 from common.client import ClientError
 from common.models import AuditRecord
 
+from ..formatting import money
 from .base import StaffScreen
 
 PAGE = 100
@@ -34,7 +36,13 @@ ID_FILTERS = {
 }
 ACTION = re.compile(r"[a-z_]+(\.[a-z_]+)?")
 HINT = "event 12 · booking 34 (#34) · user 5 · actor 5 · booking.cancel"
-ACTION_STYLES = {"cancel": "red", "expire": "dim", "delete": "red", "check_in": "cyan"}
+ACTION_STYLES = {
+    "cancel": "red",
+    "return": "yellow",
+    "expire": "dim",
+    "delete": "red",
+    "check_in": "cyan",
+}
 
 
 def parse_filter(text: str) -> dict[str, Any]:
@@ -87,13 +95,29 @@ def row(record: AuditRecord) -> tuple[object, ...]:
     )
 
 
+def returned(details: dict[str, Any]) -> str:
+    """booking.return: ``returned 1 ticket, refund 30.00 cash``."""
+    count = len(details.get("ticket_ids") or ())
+    refund = Decimal(str(details.get("refund") or 0))
+    method = details.get("refund_method")
+    paid = f"refund {money(refund)} {method or 'unrecorded'}" if refund else "no refund"
+    override = " (override)" if details.get("override") else ""
+    return f"returned {count} ticket{'s' * (count != 1)}, {paid}{override}"
+
+
+# What a record did, in words, for the actions whose details need reading.
+SAYS = {"booking.return": returned}
+
+
 def describe(record: AuditRecord) -> Text:
     actor = f"{record.actor} (user {record.actor_id})" if record.actor_id else record.actor
     source = f" from {record.source}" if record.source else ""
+    says = SAYS.get(record.action)
     return Text.assemble(
         (f"#{record.id} {record.action}", "bold"),
         f"  {record.at.astimezone():%Y-%m-%d %H:%M:%S}\n",
         f"by {actor}{source}, about {about(record)}",
+        f"\n{says(record.details)}" if says else "",
     )
 
 

@@ -1,5 +1,5 @@
-"""F6 (staff): the shift report: today's sales and cancellations, the takings per payment
-method, and every booking behind them. ``[`` and ``]`` go a day back and forth; ``x``
+"""F6 (staff): the shift report: today's sales, cancellations and returns, the takings per
+payment method, and every booking behind them. ``[`` and ``]`` go a day back and forth; ``x``
 exports the report as CSV. Admins pick whose shift (or all staff's); clerks see their own.
 """
 
@@ -47,25 +47,30 @@ def tally(label: str, figures: Tally) -> str:
 
 
 def what(line: ShiftLine) -> Text:
-    if line.sale and line.cancellation:
-        return Text("sold+cancel", style="yellow")
+    # A sale cancelled, or tickets returned, later in the same shift: both on one line.
+    given_back = "cancel" if line.cancellation else "return" if line.tickets_returned else ""
+    if line.sale and given_back:
+        return Text(f"sold+{given_back}", style="yellow")
     if line.cancellation:
         return Text("cancelled", style="red")
+    if line.tickets_returned:
+        return Text("returned", style="red")
     if line.sale:
         return Text("sale", style="green")
     return Text(line.status, style="dim")
 
 
 def row(line: ShiftLine, by: bool) -> tuple[object, ...]:
-    moment = line.cancelled_at if line.cancellation and not line.sale else line.confirmed_at
     customer = line.customer_name or "—"
+    # The tickets sold; for a line of refunds only, the tickets given back.
+    tickets = line.tickets_sold if line.sale else line.tickets_cancelled + line.tickets_returned
     return (
-        clock(moment) if moment else "",
+        clock(line.counted_at),
         f"#{line.booking_id}",
         what(line),
         PAYMENT_METHODS[line.payment_method] if line.payment_method else "—",
         Text(money(line.net), justify="right", style="red" if line.net < 0 else ""),
-        Text(str(line.quantity), justify="right"),
+        Text(str(tickets), justify="right"),
         f"{customer} ({line.sold_by})" if by else customer,
         line.event_title,
     )
@@ -192,6 +197,7 @@ class ShiftScreen(StaffScreen):
                     tally("Sold", report.sales),
                     tally(" of them holds", report.holds_confirmed),
                     tally("Cancelled", report.cancellations),
+                    tally("Returned", report.returns),
                     f"{'Net takings':<25}[b]{money(report.net_takings):>11}[/b]",
                 ]
             )
@@ -215,7 +221,7 @@ class ShiftScreen(StaffScreen):
         for line in report.bookings:
             self.table.add_row(*row(line, by), key=str(line.booking_id))
         count = len(report.bookings)
-        sold = sum(line.quantity for line in report.bookings if line.sale)
+        sold = report.sales.seats
         start, end = report.date_from.astimezone(), report.date_to.astimezone()
         self.query_one("#shift-message", Static).update(
             f"{count} booking{'s' * (count != 1)} · {seats(sold)} sold · "
