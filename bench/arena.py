@@ -6,8 +6,7 @@ one seated event, against one server process, and the general-admission hot even
 
 The requests are sent by `wrk` (a C load generator: a Python client would take half of a
 2-core machine), each buyer's once, 64 in flight; `--driver python` sends them with aiohttp
-instead, to check the figures. The seated event is written by SQL (harness.make_seated_event)
-until the events API takes a venue_id. It prints seats sold/s, orders/s, p50/p99 latency and
+instead, to check the figures. It prints seats sold/s, orders/s, p50/p99 latency and
 the refusals by reason, then checks from the database that no seat was sold twice, that
 every order got the seats it asked for side by side in one row, and the seat ledger; it exits
 non-zero when a check fails (a missed speed target is only reported).
@@ -189,7 +188,9 @@ async def main() -> int:
             base = server.url
             admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
             plan = shipped_plan(args.plan).model_dump(mode="json", exclude_none=True)
-            event = make_seated_event(dsn, await make_venue(http, base, admin, plan))
+            event = await make_seated_event(
+                http, base, admin, await make_venue(http, base, admin, plan)
+            )
             hot = await make_event(http, base, admin, args.buyers)
             print(f"setting up {args.buyers:,} buyers ...", flush=True)
             tokens = await make_users(http, base, args.buyers)

@@ -6,9 +6,8 @@
 The 20 seats are 10 pairs side by side in one row; each pair is wanted by 20 buyers (half of
 them list the two seats the other way round), and all 200 orders are sent at once. Exactly
 one buyer per pair may win: 20 seats sold, every other buyer a 409 whose data.seat_ids names
-seats of its pair that the winner bought, and no 5xx. The seated event is written by SQL
-(harness.make_seated_event) until the events API takes a venue_id. It prints what happened
-and exits non-zero when a check fails.
+seats of its pair that the winner bought, and no 5xx. It prints what happened and exits
+non-zero when a check fails.
 """
 
 from __future__ import annotations
@@ -54,13 +53,14 @@ async def order(
 async def fight(
     http: aiohttp.ClientSession,
     base: str,
+    admin: str,
     dsn: str,
     venue: int,
     tokens: list[str],
     pairs: int,
 ) -> tuple[list[str], Counter[int], float]:
     """One round on a new event: what went wrong, the statuses and the seconds it took."""
-    event = make_seated_event(dsn, venue)
+    event = await make_seated_event(http, base, admin, venue)
     by_number = dict(
         query(
             dsn,
@@ -146,7 +146,7 @@ async def main() -> int:
                 tokens = await make_users(http, base, args.buyers)
                 for n in range(1, args.rounds + 1):
                     found, statuses, seconds = await fight(
-                        http, base, dsn, venue, tokens, args.pairs
+                        http, base, admin, dsn, venue, tokens, args.pairs
                     )
                     print(
                         f"round {n}: {args.buyers} buyers on {args.pairs} pairs in "

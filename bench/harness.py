@@ -247,17 +247,20 @@ async def make_venue(http: aiohttp.ClientSession, base: str, admin: str, plan: d
     return reply["data"]["id"]
 
 
-def make_seated_event(dsn: str, venue_id: int, price: str = "40.00") -> int:
-    """A seated event on the venue, its seats stocked by the database's trigger. Written
-    by SQL, as tests/test_orders.py's seated_event does, until the events API takes a
-    venue_id."""
-    [(event_id,)] = query(
-        dsn,
-        "INSERT INTO events (title, date, total_seats, available_seats, price, venue_id) "
-        "VALUES (%s, '2099-01-01T20:00:00+00:00', 0, 0, %s, %s) RETURNING id",
-        (f"Seated event {uuid.uuid4().hex[:6]}", price, venue_id),
-    )
-    return event_id
+async def make_seated_event(
+    http: aiohttp.ClientSession, base: str, admin: str, venue_id: int, price: str = "40.00"
+) -> int:
+    """A seated event on the venue's plan (its seats are the plan's current seats)."""
+    body = {
+        "title": f"Seated event {uuid.uuid4().hex[:6]}",
+        "date": "2099-01-01T20:00:00+00:00",
+        "venue_id": venue_id,
+        "price": price,
+    }
+    reply = await post(http, base + "/api/v1/events", body, admin)
+    if reply["code"] != 201:
+        raise SystemExit(f"the event was refused: {reply}")
+    return reply["data"]["id"]
 
 
 def user_id(token: str) -> int:
