@@ -373,6 +373,7 @@ DECLARE
     cs INTEGER[];
     win BIGINT[];
     got BIGINT[];
+    lo INTEGER;
 BEGIN
     LOOP
         -- The rows of the next batch of free seats that have a run of p_count (runs are
@@ -405,10 +406,15 @@ BEGIN
             LOOP
                 win := boxoffice_best_window(ids, xs, cs, p_count);
                 EXIT WHEN win IS NULL;
-                -- Locked by the primary key (the state is checked once the row is ours).
-                SELECT array_agg(seat_id) FILTER (WHERE state = 'free') INTO got FROM (
-                    SELECT seat_id, state FROM event_seats
-                     WHERE event_id = p_event AND seat_id = ANY (win)
+                -- The window's seats follow on in the row: locked as that range of
+                -- event_seats_free_idx, one plan whatever the statistics say. (By
+                -- "seat_id = ANY (win)", an event whose seats are not yet analyzed looks
+                -- like one row, and the primary key was scanned for every seat of it.)
+                lo := xs[array_position(ids, win[1])];
+                SELECT array_agg(seat_id ORDER BY x) INTO got FROM (
+                    SELECT seat_id, x FROM event_seats
+                     WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+                       AND row_rank = candidate AND x BETWEEN lo AND lo + p_count - 1
                        FOR UPDATE SKIP LOCKED) s;
                 IF coalesce(cardinality(got), 0) = p_count THEN
                     RETURN got;
@@ -467,7 +473,8 @@ DECLARE
     best_n     INTEGER := 0;
     best_types BIGINT[] := '{}';
     seats      BIGINT[];
-    v_found    BIGINT[];
+    v_seat     BIGINT;
+    v_state    TEXT;
     missing    BIGINT[];
     taken      BIGINT[];
     v_count    INTEGER;
@@ -524,15 +531,21 @@ BEGIN
     END LOOP;
 
     IF ev.venue_id IS NOT NULL THEN
-        -- Picked seats: lock exactly those rows, in id order (no two orders deadlock).
+        -- Picked seats: lock exactly those rows, in id order (no two orders deadlock),
+        -- each by its primary key (see boxoffice_set_seats).
         IF cardinality(picked) > 0 THEN
-            SELECT array_agg(seat_id), array_agg(seat_id) FILTER (WHERE state <> 'free')
-              INTO v_found, taken
-              FROM (SELECT seat_id, state FROM event_seats
-                     WHERE event_id = v_event AND seat_id = ANY (picked)
-                     ORDER BY seat_id
-                       FOR UPDATE) s;
-            missing := ARRAY(SELECT unnest(picked) EXCEPT SELECT unnest(v_found));
+            missing := '{}';
+            taken := '{}';
+            FOR v_seat IN SELECT DISTINCT unnest(picked) ORDER BY 1 LOOP
+                SELECT state INTO v_state FROM event_seats
+                 WHERE event_id = v_event AND seat_id = v_seat
+                   FOR UPDATE;
+                IF NOT FOUND THEN
+                    missing := missing || v_seat;
+                ELSIF v_state <> 'free' THEN
+                    taken := taken || v_seat;
+                END IF;
+            END LOOP;
             IF cardinality(missing) > 0 THEN
                 PERFORM boxoffice_refuse('unknown_seats', jsonb_build_object(
                     'seat_ids', to_jsonb(missing)));
