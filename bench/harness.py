@@ -4,9 +4,13 @@ events, and timing a batch of requests."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
+import signal
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from asyncio.subprocess import DEVNULL, PIPE
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import jwt
 import psycopg2
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,10 +42,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def query(dsn: str, sql: str, params: object = None) -> list[tuple]:
-    """Run ``sql`` on a connection of its own."""
+    """Run ``sql`` on a connection of its own, committed."""
     conn = psycopg2.connect(dsn)
     try:
-        with conn.cursor() as cur:
+        with conn, conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
     finally:
@@ -234,6 +239,36 @@ async def make_event(http: aiohttp.ClientSession, base: str, admin: str, seats: 
     return reply["data"]["id"]
 
 
+async def make_venue(http: aiohttp.ClientSession, base: str, admin: str, plan: dict) -> int:
+    """A venue with ``plan`` (the compact form, as POST /venues takes it): its id."""
+    reply = await post(http, base + "/api/v1/venues", plan, admin)
+    if reply["code"] != 201:
+        raise SystemExit(f"the venue was refused: {reply}")
+    return reply["data"]["id"]
+
+
+async def make_seated_event(
+    http: aiohttp.ClientSession, base: str, admin: str, venue_id: int, price: str = "40.00"
+) -> int:
+    """A seated event on the venue's plan (its seats are the plan's current seats)."""
+    body = {
+        "title": f"Seated event {uuid.uuid4().hex[:6]}",
+        "date": "2099-01-01T20:00:00+00:00",
+        "venue_id": venue_id,
+        "price": price,
+    }
+    reply = await post(http, base + "/api/v1/events", body, admin)
+    if reply["code"] != 201:
+        raise SystemExit(f"the event was refused: {reply}")
+    return reply["data"]["id"]
+
+
+def user_id(token: str) -> int:
+    """The account an access token is for (its subject; the signature is the server's
+    business)."""
+    return int(jwt.decode(token, options={"verify_signature": False})["sub"])
+
+
 async def seed(
     http: aiohttp.ClientSession, base: str, users: int, events: int, seats: int
 ) -> tuple[list[str], list[int]]:
@@ -242,3 +277,206 @@ async def seed(
     admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
     tokens = await make_users(http, base, users)
     return tokens, [await make_event(http, base, admin, seats) for _ in range(events)]
+
+
+# What the wrk scripts share: each thread numbered (its global id) and, when wrk is done, a
+# per-thread table of counts (the global counts) summed over the threads, as JSON on a
+# line "COUNTS", and a line "REPORT": p50 and p99 latency (us), answers, socket errors.
+WRK_REPORT_LUA = r"""
+local threads = {}
+local next_id = 0
+
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
+  table.insert(threads, thread)
+end
+
+function done(summary, latency, requests)
+  local total = {}
+  for _, thread in ipairs(threads) do
+    for key, count in pairs(thread:get("counts")) do
+      total[key] = (total[key] or 0) + count
+    end
+  end
+  local parts = {}
+  for key, count in pairs(total) do
+    parts[#parts + 1] = '"' .. key .. '":' .. count
+  end
+  local e = summary.errors
+  io.write("COUNTS {" .. table.concat(parts, ",") .. "}\n")
+  io.write(string.format("REPORT %d %d %d %d\n", latency:percentile(50),
+    latency:percentile(99), summary.requests, e.connect + e.read + e.write + e.timeout))
+end
+"""
+
+
+@dataclass
+class LoadReport:
+    counts: dict[str, int]
+    p50: float  # ms
+    p99: float
+    answered: int
+    socket_errors: int
+
+
+def wrk_command(
+    script: Path, base: str, threads: int, connections: int, seconds: float, *args: str
+) -> list[str]:
+    """wrk running ``script`` (which ends with WRK_REPORT_LUA) with ``args``."""
+    return [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds:.0f}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        base,
+        "--",
+        *args,
+    ]
+
+
+def wrk_report(out: str) -> LoadReport:
+    """What WRK_REPORT_LUA wrote."""
+    counts = re.search(r"^COUNTS (\{.*\})$", out, re.M)
+    report = re.search(r"^REPORT (\d+) (\d+) (\d+) (\d+)$", out, re.M)
+    if counts is None or report is None:
+        raise SystemExit(f"wrk said:\n{out}")
+    p50, p99, answered, errors = (int(v) for v in report.groups())
+    # wrk reports microseconds
+    return LoadReport(json.loads(counts.group(1)), p50 / 1000, p99 / 1000, answered, errors)
+
+
+# Sends each request of a file once (a line: token, path, JSON body), the file's lines
+# dealt round the threads; a thread whose share is answered says so (FINISHED, with when it
+# sent its first request and got its last answer, on the monotonic clock) and stops. wrk
+# itself runs until -d is up or it is interrupted, so wrk_batch interrupts it then. A C load
+# generator leaves the cores to the server. A 409's reason is told from its data: the
+# largest block, taken seats, or the seats left.
+BATCH_LUA = (
+    r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *tp);
+]]
+local ts = ffi.new("bench_timespec")
+local function now_us()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) * 1000000 + math.floor(tonumber(ts.tv_nsec) / 1000)
+end
+
+function init(args)
+  local path, count = args[1], tonumber(args[2])
+  reqs = {}
+  local i = 0
+  for line in io.lines(path) do
+    if i % count == id then
+      local token, target, body = line:match("^(%S+) (%S+) (.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", target, {
+        ["Content-Type"] = "application/json",
+        ["Authorization"] = "Bearer " .. token,
+      }, body)
+    end
+    i = i + 1
+  end
+  sent = 0
+  answered = 0
+  counts = {}
+  -- wrk 4 calls request() once on thread 0's state to check the script before the run:
+  -- that call sends nothing, so it must not take a request off the share.
+  checking = id == 0
+end
+
+-- Called before each request but a connection's first: a connection whose thread has sent
+-- its share waits for good (an hour) instead of sending another.
+function delay()
+  if sent >= #reqs then return 3600000 end
+  return 0
+end
+
+function request()
+  if checking then
+    checking = false
+    return reqs[1]
+  end
+  if sent == 0 then started = now_us() end
+  sent = sent + 1
+  return reqs[sent]
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  local key = tostring(status)
+  if status == 409 then
+    if body:find('"largest_block"', 1, true) then key = "409 no_block"
+    elseif body:find('"seat_ids"', 1, true) then key = "409 seats_taken"
+    elseif body:find('"available_seats"', 1, true) then key = "409 sold_out"
+    end
+  end
+  counts[key] = (counts[key] or 0) + 1
+  if answered == #reqs then
+    io.write(string.format("FINISHED %d %d %d\n", id, started, now_us()))
+    io.stdout:flush()
+    wrk.thread:stop()
+  end
+end
+"""
+    + WRK_REPORT_LUA
+)
+
+
+@dataclass
+class Batch:
+    """A batch of requests, each sent once: answers by status (a 409 by reason in
+    ``report.counts``), latencies, and the seconds from the first request to the last
+    answer."""
+
+    name: str
+    report: LoadReport
+    seconds: float
+
+    def count(self, prefix: str) -> int:
+        return sum(n for key, n in self.report.counts.items() if key.startswith(prefix))
+
+
+async def wrk_batch(
+    name: str,
+    base: str,
+    requests: list[tuple[str, str, dict]],
+    connections: int,
+    threads: int = 2,
+) -> Batch:
+    """Send each (token, path, body) once through wrk, ``connections`` in flight."""
+    threads = min(threads, len(requests), connections)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "batch.lua"
+        script.write_text(BATCH_LUA)
+        lines = Path(tmp) / "requests"
+        lines.write_text(
+            "".join(f"{token} {path} {json.dumps(body)}\n" for token, path, body in requests)
+        )
+        # -d is a bound only: wrk is interrupted when every thread has finished.
+        command = wrk_command(script, base, threads, connections, 600, str(lines), str(threads))
+        proc = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        assert proc.stdout is not None
+        out: list[str] = []
+        spans: list[tuple[int, int]] = []
+        while len(spans) < threads and (line := (await proc.stdout.readline()).decode()):
+            out.append(line)
+            if line.startswith("FINISHED "):
+                _, _, first, last = line.split()
+                spans.append((int(first), int(last)))
+        if len(spans) == threads:
+            proc.send_signal(signal.SIGINT)  # wrk then reports, as at the end of -d
+        out.append((await proc.communicate())[0].decode())
+    if len(spans) < threads:
+        raise SystemExit("wrk said:\n" + "".join(out))
+    report = wrk_report("".join(out))
+    seconds = (max(last for _, last in spans) - min(first for first, _ in spans)) / 1e6
+    return Batch(name, report, seconds)

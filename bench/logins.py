@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import re
 import shutil
 import tempfile
 import time
@@ -27,28 +25,26 @@ import aiohttp
 from harness import (
     ADMIN_PASSWORD,
     PASSWORD,
+    WRK_REPORT_LUA,
     login,
     make_event,
     own_server,
     percentile,
     post,
     scratch_database,
+    wrk_command,
+    wrk_report,
 )
 
 # Logs in as the accounts named on its command line, in turn, and counts the statuses.
-LUA = r"""
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
+LUA = (
+    r"""
 function init(args)
   password = args[1]
   names = {}
   for i = 2, #args do names[#names + 1] = args[i] end
   n = 0
-  statuses = {}
+  counts = {}
 end
 
 function request()
@@ -59,24 +55,11 @@ function request()
 end
 
 function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    for status, count in pairs(thread:get("statuses")) do
-      total[status] = (total[status] or 0) + count
-    end
-  end
-  local parts = {}
-  for status, count in pairs(total) do
-    parts[#parts + 1] = '"' .. status .. '":' .. count
-  end
-  io.write("STATUSES {" .. table.concat(parts, ",") .. "}\n")
-  io.write(string.format("LATENCY %d %d\n", latency:percentile(50), latency:percentile(99)))
+  counts[status] = (counts[status] or 0) + 1
 end
 """
+    + WRK_REPORT_LUA
+)
 
 
 class Bookings:
@@ -124,29 +107,13 @@ async def flood(
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "logins.lua"
         script.write_text(LUA)
+        command = wrk_command(script, base, threads, connections, seconds, PASSWORD, *names)
         proc = await asyncio.create_subprocess_exec(
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds:.0f}s",
-            "--timeout",
-            "30s",
-            "-s",
-            str(script),
-            base,
-            "--",
-            PASSWORD,
-            *names,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
         out = (await proc.communicate())[0].decode()
-    statuses = re.search(r"^STATUSES (\{.*\})$", out, re.M)
-    latency = re.search(r"^LATENCY (\d+) (\d+)$", out, re.M)
-    if statuses is None or latency is None:
-        raise SystemExit(f"wrk said:\n{out}")
-    p50, p99 = (int(v) / 1000 for v in latency.groups())  # wrk reports microseconds
-    return json.loads(statuses.group(1)), p50, p99
+    report = wrk_report(out)
+    return report.counts, report.p50, report.p99
 
 
 async def login_again(http: aiohttp.ClientSession, base: str, name: str) -> float:

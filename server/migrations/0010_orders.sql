@@ -234,6 +234,24 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
+-- Some seats of an event: their state (and order), each seat found by its primary key.
+-- A statement per seat, so that the plan never depends on the statistics: while an event's
+-- seats are not yet analyzed it looks like one row, and "seat_id = ANY (...)" was then
+-- checked against every seat of the event, under the event's lock.
+CREATE FUNCTION boxoffice_set_seats(p_event BIGINT, p_seats BIGINT[], p_state TEXT,
+                                    p_booking BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    s BIGINT;
+BEGIN
+    FOREACH s IN ARRAY p_seats LOOP
+        UPDATE event_seats SET state = p_state, booking_id = p_booking
+         WHERE event_id = p_event AND seat_id = s;
+    END LOOP;
+END
+$$;
+
+
 -- --- best available --------------------------------------------------------------------
 
 -- The best window of p_count seats following on in one row (ids and xs left to right, cs
@@ -355,6 +373,7 @@ DECLARE
     cs INTEGER[];
     win BIGINT[];
     got BIGINT[];
+    lo INTEGER;
 BEGIN
     LOOP
         -- The rows of the next batch of free seats that have a run of p_count (runs are
@@ -387,10 +406,15 @@ BEGIN
             LOOP
                 win := boxoffice_best_window(ids, xs, cs, p_count);
                 EXIT WHEN win IS NULL;
-                -- Locked by the primary key (the state is checked once the row is ours).
-                SELECT array_agg(seat_id) FILTER (WHERE state = 'free') INTO got FROM (
-                    SELECT seat_id, state FROM event_seats
-                     WHERE event_id = p_event AND seat_id = ANY (win)
+                -- The window's seats follow on in the row: locked as that range of
+                -- event_seats_free_idx, one plan whatever the statistics say. (By
+                -- "seat_id = ANY (win)", an event whose seats are not yet analyzed looks
+                -- like one row, and the primary key was scanned for every seat of it.)
+                lo := xs[array_position(ids, win[1])];
+                SELECT array_agg(seat_id ORDER BY x) INTO got FROM (
+                    SELECT seat_id, x FROM event_seats
+                     WHERE event_id = p_event AND zone = p_zone AND state = 'free'
+                       AND row_rank = candidate AND x BETWEEN lo AND lo + p_count - 1
                        FOR UPDATE SKIP LOCKED) s;
                 IF coalesce(cardinality(got), 0) = p_count THEN
                     RETURN got;
@@ -449,13 +473,15 @@ DECLARE
     best_n     INTEGER := 0;
     best_types BIGINT[] := '{}';
     seats      BIGINT[];
-    v_found    BIGINT[];
+    v_seat     BIGINT;
+    v_state    TEXT;
     missing    BIGINT[];
     taken      BIGINT[];
     v_count    INTEGER;
     v_pending  BOOLEAN;
     v_held     INTEGER;
     v_amount   NUMERIC(12, 2);
+    v_zones    TEXT[];
     q          RECORD;
 BEGIN
     IF v_cap IS NOT NULL THEN
@@ -505,15 +531,21 @@ BEGIN
     END LOOP;
 
     IF ev.venue_id IS NOT NULL THEN
-        -- Picked seats: lock exactly those rows, in id order (no two orders deadlock).
+        -- Picked seats: lock exactly those rows, in id order (no two orders deadlock),
+        -- each by its primary key (see boxoffice_set_seats).
         IF cardinality(picked) > 0 THEN
-            SELECT array_agg(seat_id), array_agg(seat_id) FILTER (WHERE state <> 'free')
-              INTO v_found, taken
-              FROM (SELECT seat_id, state FROM event_seats
-                     WHERE event_id = v_event AND seat_id = ANY (picked)
-                     ORDER BY seat_id
-                       FOR UPDATE) s;
-            missing := ARRAY(SELECT unnest(picked) EXCEPT SELECT unnest(v_found));
+            missing := '{}';
+            taken := '{}';
+            FOR v_seat IN SELECT DISTINCT unnest(picked) ORDER BY 1 LOOP
+                SELECT state INTO v_state FROM event_seats
+                 WHERE event_id = v_event AND seat_id = v_seat
+                   FOR UPDATE;
+                IF NOT FOUND THEN
+                    missing := missing || v_seat;
+                ELSIF v_state <> 'free' THEN
+                    taken := taken || v_seat;
+                END IF;
+            END LOOP;
             IF cardinality(missing) > 0 THEN
                 PERFORM boxoffice_refuse('unknown_seats', jsonb_build_object(
                     'seat_ids', to_jsonb(missing)));
@@ -532,6 +564,11 @@ BEGIN
     IF v_count = 0 THEN
         PERFORM boxoffice_refuse('empty');
     END IF;
+    -- Each seat's zone, looked up by its primary key (see boxoffice_set_seats) before the
+    -- event's lock: the seats are this order's already.
+    v_zones := ARRAY(SELECT (SELECT es.zone FROM event_seats es
+                              WHERE es.event_id = v_event AND es.seat_id = u.id)
+                       FROM unnest(seats) WITH ORDINALITY AS u(id, n) ORDER BY n);
 
     -- The event's seats, under its lock (taken last for a seated event: its seats are
     -- already this order's). The lock waits for any order, edit or delete in flight and
@@ -553,11 +590,10 @@ BEGIN
     RETURNING * INTO ev;
 
     -- The order's amount: each ticket at its type's price for its zone, as of the lock.
-    SELECT coalesce(sum(coalesce((tt.zone_prices ->> es.zone)::numeric, tt.price, ev.price)), 0)
+    SELECT coalesce(sum(coalesce((tt.zone_prices ->> u.zone)::numeric, tt.price, ev.price)), 0)
       INTO v_amount
-      FROM unnest(t_types, seats) AS u(type_id, seat_id)
-      JOIN ticket_types tt ON tt.id = u.type_id
-      LEFT JOIN event_seats es ON es.event_id = v_event AND es.seat_id = u.seat_id;
+      FROM unnest(t_types, v_zones) AS u(type_id, zone)
+      JOIN ticket_types tt ON tt.id = u.type_id;
     -- A hold when asked for, or when the caller's priced orders are reservations.
     v_pending := coalesce((req ->> 'hold')::boolean, false)
                  OR (coalesce((req ->> 'reserve')::boolean, false) AND v_amount > 0);
@@ -597,17 +633,15 @@ BEGIN
             CASE WHEN NOT v_pending THEN v_user END)
     RETURNING * INTO b;
     INSERT INTO tickets (booking_id, event_id, ticket_type_id, seat_id, zone, price, code)
-    SELECT b.id, v_event, u.type_id, u.seat_id, es.zone,
-           coalesce((tt.zone_prices ->> es.zone)::numeric, tt.price, ev.price),
+    SELECT b.id, v_event, u.type_id, u.seat_id, u.zone,
+           coalesce((tt.zone_prices ->> u.zone)::numeric, tt.price, ev.price),
            CASE WHEN NOT v_pending THEN boxoffice_code() END
-      FROM unnest(t_types, seats) WITH ORDINALITY AS u(type_id, seat_id, n)
+      FROM unnest(t_types, seats, v_zones) WITH ORDINALITY AS u(type_id, seat_id, zone, n)
       JOIN ticket_types tt ON tt.id = u.type_id
-      LEFT JOIN event_seats es ON es.event_id = v_event AND es.seat_id = u.seat_id
      ORDER BY u.n;
     IF ev.venue_id IS NOT NULL THEN
-        UPDATE event_seats
-           SET state = CASE WHEN v_pending THEN 'held' ELSE 'sold' END, booking_id = b.id
-         WHERE event_id = v_event AND seat_id = ANY (seats);
+        PERFORM boxoffice_set_seats(v_event, seats,
+                                    CASE WHEN v_pending THEN 'held' ELSE 'sold' END, b.id);
         PERFORM boxoffice_seats_changed(v_event, ev.version,
                                         CASE WHEN v_pending THEN 'held' ELSE 'sold' END, seats);
     END IF;
@@ -662,10 +696,7 @@ BEGIN
            coalesce(array_agg(r.ticket_type_id), '{}')
       INTO released, refund, freed, types
       FROM r;
-    IF cardinality(freed) > 0 THEN
-        UPDATE event_seats SET state = 'free', booking_id = NULL
-         WHERE event_id = b.event_id AND seat_id = ANY (freed);
-    END IF;
+    PERFORM boxoffice_set_seats(b.event_id, freed, 'free', NULL);
     UPDATE events
        SET available_seats = events.available_seats + released, version = version + 1,
            updated_at = now()
@@ -865,11 +896,8 @@ BEGIN
     RETURNING * INTO b;
     UPDATE tickets SET code = boxoffice_code() WHERE booking_id = b.id AND released_at IS NULL;
     IF (SELECT venue_id FROM events WHERE id = b.event_id) IS NOT NULL THEN
-        UPDATE event_seats SET state = 'sold'
-         WHERE event_id = b.event_id
-           AND seat_id = ANY (ARRAY(SELECT seat_id FROM tickets
-                                     WHERE booking_id = b.id AND released_at IS NULL));
         sold := ARRAY(SELECT seat_id FROM tickets WHERE booking_id = b.id AND released_at IS NULL);
+        PERFORM boxoffice_set_seats(b.event_id, sold, 'sold', b.id);
         UPDATE events SET version = version + 1, updated_at = now() WHERE id = b.event_id
         RETURNING * INTO ev;
         PERFORM boxoffice_seats_changed(ev.id, ev.version, 'sold', sold);
