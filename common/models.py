@@ -368,7 +368,6 @@ class BookingResult(Booking):
 
     available_seats: int
     event_version: int
-    tickets: list[Ticket] = Field(default_factory=list, description="one per admission")
 
 
 # --- orders ------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from datetime import UTC
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
+import psycopg2.errors
+
 from common.models import (
     BookingConfirm,
     BookingCreate,
@@ -77,12 +79,18 @@ class Bookings:
             payment_method=req.payment_method,
             hold=req.hold,
         )
-        return await self.place(who, order, count_field="quantity")
+        return await self.place(who, order, count_field="quantity", with_tickets=False)
 
     async def place(
-        self, who: Principal, req: OrderCreate, *, count_field: str = "lines"
+        self,
+        who: Principal,
+        req: OrderCreate,
+        *,
+        count_field: str = "lines",
+        with_tickets: bool = True,
     ) -> q.BookOutcome:
-        """Place an order: every line gets its tickets (and seats) or nothing changes."""
+        """Place an order: every line gets its tickets (and seats) or nothing changes;
+        the answer carries the order's tickets ``with_tickets``."""
         self._staff_fields(who, customer_name=req.customer_name, payment_method=req.payment_method)
         lines = req.resolved_lines()
         count = sum(line.quantity or len(line.seat_ids or ()) for line in lines)
@@ -91,8 +99,8 @@ class Bookings:
             raise Invalid.field(count_field, f"at most {self.max_quantity} tickets per order")
         reserve = not self.confirms_priced(who)
         best = req.best_available
-        row = answer_json(
-            await self.db.fetchone(
+        try:
+            answered = await self.db.fetchone(
                 q.PLACE_ORDER,
                 req=_json(
                     event_id=req.event_id,
@@ -117,11 +125,18 @@ class Bookings:
                         self.max_held_seats if not who.is_staff and (req.hold or reserve) else None
                     ),
                     hold_seconds=self.hold_seconds,
+                    tickets=with_tickets,
                     **who.audit(),
                 ),
-            ),
-            q.BookOutcome,
-        )
+            )
+        except psycopg2.errors.DeadlockDetected:
+            # A seated order holds its seats while it waits for the event: an edit or
+            # delete of the event waiting for those seats is a deadlock PostgreSQL breaks.
+            answered = {"result": '{"refused": "busy"}'}
+        except psycopg2.errors.ForeignKeyViolation:
+            # The event or a ticket type was deleted while this order was placed.
+            answered = {"result": '{"refused": "changed"}'}
+        row = answer_json(answered, q.BookOutcome)
         if row.get("refused") is None:
             held = row["status"] == "pending"
             if self.metrics is not None:

@@ -130,7 +130,7 @@ class Requests:
             hold = route.endswith("/confirm")  # only a hold can be confirmed
             path = path.replace("{booking_id}", str((await self._booking(hold=hold))["id"]))
         if "{order_id}" in path:
-            order = await self._booking()
+            order = await self._order()
             self._tickets = [t["id"] for t in order["tickets"]]
             path = path.replace("{order_id}", str(order["id"]))
         if "{token_id}" in path:
@@ -171,6 +171,14 @@ class Requests:
         # (who may sell a priced event is test_selling.py's).
         event = await self.make_event(price="0.00")
         reply = await self.owner.post(BOOKINGS, json={"event_id": event["id"], "hold": hold})
+        assert reply.status == 201, reply.body
+        return reply.data
+
+    async def _order(self) -> dict[str, Any]:
+        """The owner's order of a free event, with its tickets."""
+        event = await self.make_event(price="0.00")
+        body = {"event_id": event["id"], "lines": [{"quantity": 1}]}
+        reply = await self.owner.post(f"{V1}/orders", json=body)
         assert reply.status == 201, reply.body
         return reply.data
 

@@ -2,10 +2,11 @@
 --
 -- One model: a booking is an order, and its tickets are its admissions, one per seat of a
 -- seated event. Every change to an order's tickets (place, confirm, cancel, return, expire,
--- check in) is one of the functions below: the rules live in one place, each change is one
--- round trip, and a refusal rolls the whole change back (the functions' EXCEPTION blocks),
--- so an order gets every one of its seats or none. A function answers a JSON object: the
--- changed order's columns, or "refused" and what the caller needs to say why.
+-- check in) is one of the functions below: the rules live in one place, and each change is
+-- one round trip and one transaction. Each function makes every check before its first
+-- write, so an order gets every one of its seats or none, and a refusal is an answer: a
+-- JSON object with the changed order's columns, or "refused" and what the caller needs to
+-- say why.
 
 -- An event is general admission (venue_id null: total_seats as given) or seated on a
 -- venue's plan: one event_seats row per seat, and total/available_seats count them.
@@ -165,15 +166,6 @@ CREATE TRIGGER events_created AFTER INSERT ON events
 
 -- --- shared pieces of the order functions ----------------------------------------------
 
--- Refuse: roll back to the caller's EXCEPTION block, which answers the details.
-CREATE FUNCTION boxoffice_refuse(reason TEXT, details JSONB DEFAULT '{}') RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION USING ERRCODE = 'BX409',
-        MESSAGE = (jsonb_build_object('refused', reason) || details)::text;
-END
-$$;
-
 -- A fresh unguessable ticket code: 122 random bits, as 32 hex digits.
 CREATE FUNCTION boxoffice_code() RETURNS TEXT
 LANGUAGE sql VOLATILE AS $$ SELECT upper(replace(gen_random_uuid()::text, '-', '')) $$;
@@ -304,8 +296,8 @@ $$;
 -- front to back, and with p_together the window nearest the middle of the first row that
 -- has one. Seats another order has locked are skipped, never waited for (SKIP LOCKED), so
 -- concurrent buyers take different seats side by side. Answers the locked seat ids, or
--- refuses: "no_block" with the largest block still free (together), or "sold_out" with
--- the free seats left. Every read is of one zone, so event_seats_free_idx serves it whole.
+-- null when there are too few (boxoffice_no_seats says why). Every read is of one zone,
+-- so event_seats_free_idx serves it whole.
 CREATE FUNCTION boxoffice_best_seats(p_event BIGINT, p_count INTEGER, p_zone TEXT,
                                      p_together BOOLEAN, p_exclude BIGINT[])
 RETURNS BIGINT[]
@@ -314,8 +306,6 @@ DECLARE
     v_zone TEXT;
     got BIGINT[] := '{}';
     block BIGINT[];
-    largest INTEGER := 0;
-    free INTEGER;
 BEGIN
     FOR v_zone IN
         SELECT z.code FROM venue_zones z JOIN events e ON e.venue_id = z.venue_id
@@ -340,21 +330,29 @@ BEGIN
             END IF;
         END IF;
     END LOOP;
-    IF NOT p_together THEN
-        SELECT count(*) INTO free FROM event_seats
-         WHERE event_id = p_event AND state = 'free' AND (p_zone IS NULL OR zone = p_zone);
-        PERFORM boxoffice_refuse('sold_out', jsonb_build_object('available_seats', free));
-    END IF;
-    SELECT coalesce(max(seats), 0) INTO largest FROM (
-        SELECT count(*) AS seats
-          FROM (SELECT row_rank, x - row_number() OVER (PARTITION BY row_rank ORDER BY x) AS run
-                  FROM event_seats
-                 WHERE event_id = p_event AND state = 'free'
-                   AND (p_zone IS NULL OR zone = p_zone)) r
-         GROUP BY row_rank, run) runs;
-    PERFORM boxoffice_refuse('no_block', jsonb_build_object('largest_block', largest));
     RETURN NULL;
 END
+$$;
+
+-- Why best-available found too few seats: "no_block" with the largest block still free
+-- (together), or "sold_out" with the free seats left.
+CREATE FUNCTION boxoffice_no_seats(p_event BIGINT, p_zone TEXT, p_together BOOLEAN)
+RETURNS JSONB
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_together THEN jsonb_build_object('refused', 'no_block', 'largest_block', (
+               SELECT coalesce(max(seats), 0) FROM (
+                   SELECT count(*) AS seats
+                     FROM (SELECT row_rank,
+                                  x - row_number() OVER (PARTITION BY row_rank ORDER BY x) AS run
+                             FROM event_seats
+                            WHERE event_id = p_event AND state = 'free'
+                              AND (p_zone IS NULL OR zone = p_zone)) r
+                    GROUP BY row_rank, run) runs))
+           ELSE jsonb_build_object('refused', 'sold_out', 'available_seats', (
+               SELECT count(*) FROM event_seats
+                WHERE event_id = p_event AND state = 'free'
+                  AND (p_zone IS NULL OR zone = p_zone)))
+           END
 $$;
 
 -- The best block of p_count free seats side by side in one zone, locked; null if none.
@@ -449,10 +447,37 @@ $$;
 
 -- --- placing an order ------------------------------------------------------------------
 
+-- A refusal: why, and what the caller needs to say it.
+CREATE FUNCTION boxoffice_refusal(reason TEXT, details JSONB DEFAULT '{}') RETURNS JSONB
+LANGUAGE sql IMMUTABLE AS $$ SELECT jsonb_build_object('refused', reason) || details $$;
+
+-- A ticket's price: its type's price for its zone, else the type's price, else the
+-- event's (the default type's price is the event's).
+CREATE FUNCTION boxoffice_price(t ticket_types, p_zone TEXT, p_event_price NUMERIC)
+RETURNS NUMERIC
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT coalesce((t.zone_prices ->> p_zone)::numeric, t.price, p_event_price)
+$$;
+
+-- What tickets of these types (in these zones) cost.
+CREATE FUNCTION boxoffice_order_amount(p_types BIGINT[], p_zones TEXT[], p_price NUMERIC)
+RETURNS NUMERIC
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(boxoffice_price(tt, u.zone, p_price)), 0)
+      FROM unnest(p_types, p_zones) AS u(type_id, zone)
+      JOIN ticket_types tt ON tt.id = u.type_id
+$$;
+
 -- req: event_id, user_id, staff, reserve (a priced order is a reservation: a hold), hold,
 -- hold_cap (null: not limited), hold_seconds, customer_name, payment_method, the audit's
--- actor_id/actor/source, lines [{type (null: the default), quantity | seats: [ids]}] and
--- best {zone, together} for the quantity lines of a seated event.
+-- actor_id/actor/source, lines [{type (null: the default), quantity | seats: [ids]}],
+-- best {zone, together} for the quantity lines of a seated event, and tickets (answer
+-- the order's tickets too).
+--
+-- Every check comes before the first write, so a refusal is an answer, not an error, and
+-- the function needs no subtransaction. Locks are taken in one order by every function:
+-- the caller's row, seats (by id), ticket types under a quota, then the event's row,
+-- which every order of the event queues on, so as little as possible runs after it.
 CREATE FUNCTION boxoffice_place_order(req JSONB) RETURNS JSONB
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -462,17 +487,18 @@ DECLARE
     v_cap      INTEGER := (req ->> 'hold_cap')::integer;
     v_zone     TEXT := req -> 'best' ->> 'zone';
     v_together BOOLEAN := coalesce((req -> 'best' ->> 'together')::boolean, true);
-    ev         events;
+    ev         events;  -- as first read; then as the order leaves it
+    locked     events;
     b          bookings;
     line       RECORD;
     v_type     ticket_types;
-    -- one entry per ticket: its line's type, its seat (seated), its price
+    -- one entry per ticket: its line's type (and on a seated event its seat and zone)
     t_types    BIGINT[] := '{}';
-    t_seats    BIGINT[] := '{}';
     picked     BIGINT[] := '{}';
     best_n     INTEGER := 0;
     best_types BIGINT[] := '{}';
     seats      BIGINT[];
+    v_best     BIGINT[];
     v_seat     BIGINT;
     v_state    TEXT;
     missing    BIGINT[];
@@ -482,7 +508,12 @@ DECLARE
     v_held     INTEGER;
     v_amount   NUMERIC(12, 2);
     v_zones    TEXT[];
+    v_quota    BOOLEAN := false;  -- a line's type has a quota
     q          RECORD;
+    q_ids      BIGINT[] := '{}';
+    q_counts   INTEGER[] := '{}';
+    v_new      TEXT;  -- the seats' new state
+    v_tickets  JSONB;
 BEGIN
     IF v_cap IS NOT NULL THEN
         -- The caller's held seats are counted under their own row's lock.
@@ -490,9 +521,9 @@ BEGIN
     END IF;
     SELECT * INTO ev FROM events WHERE id = v_event;
     IF NOT FOUND THEN
-        PERFORM boxoffice_refuse('not_found');
+        RETURN boxoffice_refusal('not_found');
     ELSIF ev.date <= now() THEN
-        PERFORM boxoffice_refuse('started');
+        RETURN boxoffice_refusal('started');
     END IF;
 
     -- The lines: each names an on-sale type of the event that the caller may sell.
@@ -507,18 +538,19 @@ BEGIN
          WHERE event_id = v_event
            AND CASE WHEN line.type_id IS NULL THEN is_default ELSE id = line.type_id END;
         IF NOT FOUND THEN
-            PERFORM boxoffice_refuse('unknown_type', jsonb_build_object(
+            RETURN boxoffice_refusal('unknown_type', jsonb_build_object(
                 'line', line.n - 1, 'ticket_type_id', line.type_id));
         ELSIF NOT v_type.on_sale THEN
-            PERFORM boxoffice_refuse('off_sale', jsonb_build_object(
+            RETURN boxoffice_refusal('off_sale', jsonb_build_object(
                 'line', line.n - 1, 'ticket_type_id', v_type.id, 'name', v_type.name));
         ELSIF v_type.staff_only AND NOT v_staff THEN
-            PERFORM boxoffice_refuse('staff_only', jsonb_build_object(
+            RETURN boxoffice_refusal('staff_only', jsonb_build_object(
                 'line', line.n - 1, 'ticket_type_id', v_type.id, 'name', v_type.name));
         END IF;
+        v_quota := v_quota OR v_type.quota IS NOT NULL;
         IF cardinality(line.seat_ids) > 0 THEN
             IF ev.venue_id IS NULL THEN
-                PERFORM boxoffice_refuse('not_seated', jsonb_build_object('line', line.n - 1));
+                RETURN boxoffice_refusal('not_seated', jsonb_build_object('line', line.n - 1));
             END IF;
             picked := picked || line.seat_ids;
             t_types := t_types || array_fill(v_type.id, ARRAY[cardinality(line.seat_ids)]);
@@ -547,53 +579,72 @@ BEGIN
                 END IF;
             END LOOP;
             IF cardinality(missing) > 0 THEN
-                PERFORM boxoffice_refuse('unknown_seats', jsonb_build_object(
+                RETURN boxoffice_refusal('unknown_seats', jsonb_build_object(
                     'seat_ids', to_jsonb(missing)));
             ELSIF cardinality(taken) > 0 THEN
-                PERFORM boxoffice_refuse('seats_taken', jsonb_build_object(
+                RETURN boxoffice_refusal('seats_taken', jsonb_build_object(
                     'seat_ids', to_jsonb(taken)));
             END IF;
         END IF;
         seats := picked;
         IF best_n > 0 THEN
-            seats := seats || boxoffice_best_seats(v_event, best_n, v_zone, v_together, picked);
+            v_best := boxoffice_best_seats(v_event, best_n, v_zone, v_together, picked);
+            IF v_best IS NULL THEN
+                RETURN boxoffice_no_seats(v_event, v_zone, v_together);
+            END IF;
+            seats := seats || v_best;
             t_types := t_types || best_types;
         END IF;
+        -- Each seat's zone, looked up by its primary key (see boxoffice_set_seats).
+        v_zones := ARRAY(SELECT (SELECT es.zone FROM event_seats es
+                                  WHERE es.event_id = v_event AND es.seat_id = u.id)
+                           FROM unnest(seats) WITH ORDINALITY AS u(id, n) ORDER BY n);
     END IF;
     v_count := cardinality(t_types);
     IF v_count = 0 THEN
-        PERFORM boxoffice_refuse('empty');
+        RETURN boxoffice_refusal('empty');
     END IF;
-    -- Each seat's zone, looked up by its primary key (see boxoffice_set_seats) before the
-    -- event's lock: the seats are this order's already.
-    v_zones := ARRAY(SELECT (SELECT es.zone FROM event_seats es
-                              WHERE es.event_id = v_event AND es.seat_id = u.id)
-                       FROM unnest(seats) WITH ORDINALITY AS u(id, n) ORDER BY n);
 
-    -- The event's seats, under its lock (taken last for a seated event: its seats are
-    -- already this order's). The lock waits for any order, edit or delete in flight and
-    -- reads the event as it is now: the seats are taken from that row, and a refusal is
-    -- said from it, never from the snapshot the function began with.
-    SELECT * INTO ev FROM events WHERE id = v_event FOR NO KEY UPDATE;
+    -- The amount: each ticket at its type's price for its zone, or the event's price.
+    v_amount := boxoffice_order_amount(t_types, v_zones, ev.price);
+
+    -- Types under a quota: locked, and checked, before the event.
+    IF v_quota THEN
+        FOR q IN
+            SELECT t.id, t.name, t.quota, t.sold, c.n
+              FROM ticket_types t
+              JOIN (SELECT type_id, count(*)::integer AS n FROM unnest(t_types) AS u(type_id)
+                     GROUP BY type_id) c ON c.type_id = t.id
+             WHERE t.quota IS NOT NULL
+             ORDER BY t.id
+               FOR NO KEY UPDATE OF t
+        LOOP
+            IF q.sold + q.n > q.quota THEN
+                RETURN boxoffice_refusal('quota', jsonb_build_object(
+                    'ticket_type_id', q.id, 'name', q.name, 'left', q.quota - q.sold));
+            END IF;
+            q_ids := q_ids || q.id;
+            q_counts := q_counts || q.n;
+        END LOOP;
+    END IF;
+
+    -- The event's seats, under its lock. The lock waits for any order, edit or delete in
+    -- flight and reads the event as it is now: the seats are taken from that row, and a
+    -- refusal is said from it, never from the snapshot the function began with.
+    SELECT * INTO locked FROM events WHERE id = v_event FOR NO KEY UPDATE;
     IF NOT FOUND THEN
-        PERFORM boxoffice_refuse('not_found');
-    ELSIF ev.date <= now() THEN
-        PERFORM boxoffice_refuse('started');
-    ELSIF ev.available_seats < v_count THEN
-        PERFORM boxoffice_refuse('sold_out', jsonb_build_object(
-            'available_seats', ev.available_seats));
+        RETURN boxoffice_refusal('not_found');
+    ELSIF locked.date <= now() THEN
+        RETURN boxoffice_refusal('started');
+    ELSIF locked.available_seats < v_count THEN
+        RETURN boxoffice_refusal('sold_out', jsonb_build_object(
+            'available_seats', locked.available_seats));
     END IF;
-    UPDATE events
-       SET available_seats = ev.available_seats - v_count, version = ev.version + 1,
-           updated_at = now()
-     WHERE id = v_event
-    RETURNING * INTO ev;
-
-    -- The order's amount: each ticket at its type's price for its zone, as of the lock.
-    SELECT coalesce(sum(coalesce((tt.zone_prices ->> u.zone)::numeric, tt.price, ev.price)), 0)
-      INTO v_amount
-      FROM unnest(t_types, v_zones) AS u(type_id, zone)
-      JOIN ticket_types tt ON tt.id = u.type_id;
+    -- The event's own price (of the default type) is the one under the lock: priced again
+    -- if an edit changed it since the function read it.
+    IF locked.price IS DISTINCT FROM ev.price THEN
+        v_amount := boxoffice_order_amount(t_types, v_zones, locked.price);
+    END IF;
     -- A hold when asked for, or when the caller's priced orders are reservations.
     v_pending := coalesce((req ->> 'hold')::boolean, false)
                  OR (coalesce((req ->> 'reserve')::boolean, false) AND v_amount > 0);
@@ -601,26 +652,22 @@ BEGIN
         SELECT coalesce(sum(quantity), 0) INTO v_held FROM bookings
          WHERE user_id = v_user AND status = 'pending' AND expires_at > now();
         IF v_held + v_count > v_cap THEN
-            PERFORM boxoffice_refuse('hold_limit', jsonb_build_object('held_seats', v_held));
+            RETURN boxoffice_refusal('hold_limit', jsonb_build_object('held_seats', v_held));
         END IF;
     END IF;
-    -- Types with a quota count their tickets (under the type's lock, after the event's).
-    FOR q IN
-        SELECT t.id, t.name, t.quota, t.sold, c.n
-          FROM ticket_types t
-          JOIN (SELECT type_id, count(*)::integer AS n FROM unnest(t_types) AS u(type_id)
-                 GROUP BY type_id) c ON c.type_id = t.id
-         WHERE t.quota IS NOT NULL
-         ORDER BY t.id
-           FOR NO KEY UPDATE OF t
-    LOOP
-        IF q.sold + q.n > q.quota THEN
-            PERFORM boxoffice_refuse('quota', jsonb_build_object(
-                'ticket_type_id', q.id, 'name', q.name, 'left', q.quota - q.sold));
-        END IF;
-        UPDATE ticket_types SET sold = sold + q.n WHERE id = q.id;
-    END LOOP;
 
+    -- Every check passed: the writes.
+    IF v_quota THEN
+        UPDATE ticket_types t SET sold = t.sold + c.n
+          FROM unnest(q_ids, q_counts) AS c(id, n)
+         WHERE t.id = c.id;
+    END IF;
+    UPDATE events
+       SET available_seats = locked.available_seats - v_count, version = locked.version + 1,
+           updated_at = now()
+     WHERE id = v_event
+    RETURNING * INTO ev;
+    v_new := CASE WHEN v_pending THEN 'held' ELSE 'sold' END;
     INSERT INTO bookings (event_id, user_id, quantity, customer_name, payment_method, amount,
                           status, expires_at, ticket_code, confirmed_at, confirmed_by)
     VALUES (v_event, v_user, v_count, req ->> 'customer_name', req ->> 'payment_method',
@@ -634,34 +681,32 @@ BEGIN
     RETURNING * INTO b;
     INSERT INTO tickets (booking_id, event_id, ticket_type_id, seat_id, zone, price, code)
     SELECT b.id, v_event, u.type_id, u.seat_id, u.zone,
-           coalesce((tt.zone_prices ->> u.zone)::numeric, tt.price, ev.price),
+           boxoffice_price(tt, u.zone, ev.price),
            CASE WHEN NOT v_pending THEN boxoffice_code() END
       FROM unnest(t_types, seats, v_zones) WITH ORDINALITY AS u(type_id, seat_id, zone, n)
       JOIN ticket_types tt ON tt.id = u.type_id
      ORDER BY u.n;
     IF ev.venue_id IS NOT NULL THEN
-        PERFORM boxoffice_set_seats(v_event, seats,
-                                    CASE WHEN v_pending THEN 'held' ELSE 'sold' END, b.id);
-        PERFORM boxoffice_seats_changed(v_event, ev.version,
-                                        CASE WHEN v_pending THEN 'held' ELSE 'sold' END, seats);
+        PERFORM boxoffice_set_seats(v_event, seats, v_new, b.id);
+        PERFORM boxoffice_seats_changed(v_event, ev.version, v_new, seats);
     END IF;
-    PERFORM boxoffice_audit(req, CASE WHEN v_pending THEN 'booking.hold' ELSE 'booking.create' END,
-                            b, boxoffice_order_details(b)
-                               || CASE WHEN seats IS NULL THEN '{}'::jsonb
-                                       ELSE jsonb_build_object('seat_ids', to_jsonb(seats)) END);
+    INSERT INTO audit_log (actor_id, actor, source, action, event_id, booking_id, user_id,
+                           details)
+    VALUES ((req ->> 'actor_id')::bigint, coalesce(req ->> 'actor', 'system'),
+            coalesce(req ->> 'source', ''),
+            CASE WHEN v_pending THEN 'booking.hold' ELSE 'booking.create' END,
+            v_event, b.id, v_user,
+            jsonb_build_object('quantity', b.quantity, 'customer_name', b.customer_name,
+                               'payment_method', b.payment_method, 'amount', b.amount,
+                               'status', b.status)
+            || CASE WHEN seats IS NULL THEN '{}'::jsonb
+                    ELSE jsonb_build_object('seat_ids', to_jsonb(seats)) END);
+    IF coalesce((req ->> 'tickets')::boolean, false) THEN
+        v_tickets := jsonb_build_object('tickets', boxoffice_order_tickets(b.id));
+    END IF;
     RETURN to_jsonb(b) || jsonb_build_object(
         'available_seats', ev.available_seats, 'event_version', ev.version,
-        'venue_id', ev.venue_id, 'tickets', boxoffice_order_tickets(b.id));
-EXCEPTION
-    WHEN SQLSTATE 'BX409' THEN
-        RETURN SQLERRM::jsonb;
-    -- A seated order holds its seats while it waits for the event: an edit or delete of
-    -- the event waiting for those seats is a deadlock PostgreSQL breaks by failing one.
-    WHEN deadlock_detected THEN
-        RETURN '{"refused": "busy"}'::jsonb;
-    -- A ticket type (or the event) deleted by an admin while this order was placed.
-    WHEN foreign_key_violation THEN
-        RETURN '{"refused": "changed"}'::jsonb;
+        'venue_id', ev.venue_id) || coalesce(v_tickets, '{}');
 END
 $$;
 
@@ -697,15 +742,16 @@ BEGIN
       INTO released, refund, freed, types
       FROM r;
     PERFORM boxoffice_set_seats(b.event_id, freed, 'free', NULL);
+    -- Types under a quota before the event: the order every function locks them in.
+    UPDATE ticket_types t SET sold = t.sold - c.n
+      FROM (SELECT type_id, count(*)::integer AS n FROM unnest(types) AS u(type_id)
+             GROUP BY type_id) c
+     WHERE t.id = c.type_id AND t.quota IS NOT NULL;
     UPDATE events
        SET available_seats = events.available_seats + released, version = version + 1,
            updated_at = now()
      WHERE id = b.event_id
     RETURNING * INTO ev;
-    UPDATE ticket_types t SET sold = t.sold - c.n
-      FROM (SELECT type_id, count(*)::integer AS n FROM unnest(types) AS u(type_id)
-             GROUP BY type_id) c
-     WHERE t.id = c.type_id AND t.quota IS NOT NULL;
     PERFORM boxoffice_seats_changed(ev.id, ev.version, 'free', freed);
     available_seats := ev.available_seats;
     event_version := ev.version;
