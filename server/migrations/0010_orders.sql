@@ -451,22 +451,10 @@ $$;
 CREATE FUNCTION boxoffice_refusal(reason TEXT, details JSONB DEFAULT '{}') RETURNS JSONB
 LANGUAGE sql IMMUTABLE AS $$ SELECT jsonb_build_object('refused', reason) || details $$;
 
--- A ticket's price: its type's price for its zone, else the type's price, else the
--- event's (the default type's price is the event's).
-CREATE FUNCTION boxoffice_price(t ticket_types, p_zone TEXT, p_event_price NUMERIC)
-RETURNS NUMERIC
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce((t.zone_prices ->> p_zone)::numeric, t.price, p_event_price)
-$$;
-
--- What tickets of these types (in these zones) cost.
-CREATE FUNCTION boxoffice_order_amount(p_types BIGINT[], p_zones TEXT[], p_price NUMERIC)
-RETURNS NUMERIC
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(boxoffice_price(tt, u.zone, p_price)), 0)
-      FROM unnest(p_types, p_zones) AS u(type_id, zone)
-      JOIN ticket_types tt ON tt.id = u.type_id
-$$;
+-- A ticket's price: its type's price for its zone, else the type's price; null: the
+-- event's price (the default type costs the event's price).
+CREATE FUNCTION boxoffice_price(t ticket_types, p_zone TEXT) RETURNS NUMERIC
+LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce((t.zone_prices ->> p_zone)::numeric, t.price) $$;
 
 -- req: event_id, user_id, staff, reserve (a priced order is a reservation: a hold), hold,
 -- hold_cap (null: not limited), hold_seconds, customer_name, payment_method, the audit's
@@ -492,8 +480,10 @@ DECLARE
     b          bookings;
     line       RECORD;
     v_type     ticket_types;
-    -- one entry per ticket: its line's type (and on a seated event its seat and zone)
+    -- one entry per ticket: its line's type, its price (null: the event's), and on a
+    -- seated event its seat and zone
     t_types    BIGINT[] := '{}';
+    t_prices   NUMERIC[] := '{}';
     picked     BIGINT[] := '{}';
     best_n     INTEGER := 0;
     best_types BIGINT[] := '{}';
@@ -538,6 +528,10 @@ BEGIN
          WHERE event_id = v_event
            AND CASE WHEN line.type_id IS NULL THEN is_default ELSE id = line.type_id END;
         IF NOT FOUND THEN
+            -- (every event has its default type: none, the event was deleted just now)
+            IF NOT EXISTS (SELECT 1 FROM events WHERE id = v_event) THEN
+                RETURN boxoffice_refusal('not_found');
+            END IF;
             RETURN boxoffice_refusal('unknown_type', jsonb_build_object(
                 'line', line.n - 1, 'ticket_type_id', line.type_id));
         ELSIF NOT v_type.on_sale THEN
@@ -556,6 +550,7 @@ BEGIN
             t_types := t_types || array_fill(v_type.id, ARRAY[cardinality(line.seat_ids)]);
         ELSIF ev.venue_id IS NULL THEN
             t_types := t_types || array_fill(v_type.id, ARRAY[line.quantity]);
+            t_prices := t_prices || array_fill(v_type.price, ARRAY[line.quantity]);
         ELSE
             best_n := best_n + line.quantity;
             best_types := best_types || array_fill(v_type.id, ARRAY[line.quantity]);
@@ -595,18 +590,23 @@ BEGIN
             seats := seats || v_best;
             t_types := t_types || best_types;
         END IF;
-        -- Each seat's zone, looked up by its primary key (see boxoffice_set_seats).
+        -- Each seat's zone, looked up by its primary key (see boxoffice_set_seats), and
+        -- each ticket's price for its zone.
         v_zones := ARRAY(SELECT (SELECT es.zone FROM event_seats es
                                   WHERE es.event_id = v_event AND es.seat_id = u.id)
                            FROM unnest(seats) WITH ORDINALITY AS u(id, n) ORDER BY n);
+        t_prices := ARRAY(SELECT boxoffice_price(tt, u.zone)
+                            FROM unnest(t_types, v_zones) WITH ORDINALITY AS u(type_id, zone, n)
+                            JOIN ticket_types tt ON tt.id = u.type_id
+                           ORDER BY u.n);
     END IF;
     v_count := cardinality(t_types);
     IF v_count = 0 THEN
         RETURN boxoffice_refusal('empty');
     END IF;
 
-    -- The amount: each ticket at its type's price for its zone, or the event's price.
-    v_amount := boxoffice_order_amount(t_types, v_zones, ev.price);
+    -- The amount: each ticket at its price, or the event's.
+    v_amount := (SELECT sum(coalesce(p, ev.price)) FROM unnest(t_prices) AS p);
 
     -- Types under a quota: locked, and checked, before the event.
     IF v_quota THEN
@@ -643,7 +643,7 @@ BEGIN
     -- The event's own price (of the default type) is the one under the lock: priced again
     -- if an edit changed it since the function read it.
     IF locked.price IS DISTINCT FROM ev.price THEN
-        v_amount := boxoffice_order_amount(t_types, v_zones, locked.price);
+        v_amount := (SELECT sum(coalesce(p, locked.price)) FROM unnest(t_prices) AS p);
     END IF;
     -- A hold when asked for, or when the caller's priced orders are reservations.
     v_pending := coalesce((req ->> 'hold')::boolean, false)
@@ -680,11 +680,10 @@ BEGIN
             CASE WHEN NOT v_pending THEN v_user END)
     RETURNING * INTO b;
     INSERT INTO tickets (booking_id, event_id, ticket_type_id, seat_id, zone, price, code)
-    SELECT b.id, v_event, u.type_id, u.seat_id, u.zone,
-           boxoffice_price(tt, u.zone, ev.price),
+    SELECT b.id, v_event, u.type_id, u.seat_id, u.zone, coalesce(u.price, ev.price),
            CASE WHEN NOT v_pending THEN boxoffice_code() END
-      FROM unnest(t_types, seats, v_zones) WITH ORDINALITY AS u(type_id, seat_id, zone, n)
-      JOIN ticket_types tt ON tt.id = u.type_id
+      FROM unnest(t_types, seats, v_zones, t_prices)
+           WITH ORDINALITY AS u(type_id, seat_id, zone, price, n)
      ORDER BY u.n;
     IF ev.venue_id IS NOT NULL THEN
         PERFORM boxoffice_set_seats(v_event, seats, v_new, b.id);
