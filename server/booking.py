@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from .metrics import Metrics
 
 
+# The SQLSTATE of a refusal an order function found after writing (boxoffice_abort).
+REFUSED = "BX409"
+
+
 def ensure_visible(who: Principal, owner_id: int | None, booking_id: int) -> None:
     """Someone else's booking is "not found", as is one that does not exist (owner_id
     None), so ids reveal nothing: only its owner and staff see it."""
@@ -136,6 +140,11 @@ class Bookings:
         except psycopg2.errors.ForeignKeyViolation:
             # The event or a ticket type was deleted while this order was placed.
             answered = {"result": '{"refused": "changed"}'}
+        except psycopg2.Error as exc:
+            # A refusal found after writing, rolled back (see boxoffice_abort).
+            if exc.pgcode != REFUSED:
+                raise
+            answered = {"result": exc.diag.message_primary}
         row = answer_json(answered, q.BookOutcome)
         if row.get("refused") is None:
             held = row["status"] == "pending"
@@ -159,6 +168,7 @@ class Bookings:
             "quota": "refused_quota",
             "busy": "refused_busy",
             "changed": "refused_changed",
+            "price_changed": "refused_changed",
         }.get(reason, "refused_invalid")
         self._count("bookings", outcome)
         line = f"lines.{row.get('line', 0)}.ticket_type_id"
@@ -166,6 +176,8 @@ class Bookings:
             return NotFound(f"Event {req.event_id} not found")
         if reason == "started":
             return Conflict("The event has already started; it can no longer be booked")
+        if reason == "price_changed":
+            return Conflict("The event's price changed just now: look at it again and retry")
         if reason == "changed":
             return Conflict("The event or its ticket types changed just now: look again and retry")
         if reason == "busy":

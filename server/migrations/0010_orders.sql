@@ -451,6 +451,15 @@ $$;
 CREATE FUNCTION boxoffice_refusal(reason TEXT, details JSONB DEFAULT '{}') RETURNS JSONB
 LANGUAGE sql IMMUTABLE AS $$ SELECT jsonb_build_object('refused', reason) || details $$;
 
+-- A refusal found after writing: an error (SQLSTATE BX409) whose message is the refusal,
+-- so the transaction rolls back; the caller answers it as any refusal (db.refusal_of).
+CREATE FUNCTION boxoffice_abort(refusal JSONB) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'BX409', MESSAGE = refusal::text;
+END
+$$;
+
 -- A ticket's price: its type's price for its zone, else the type's price; null: the
 -- event's price (the default type costs the event's price).
 CREATE FUNCTION boxoffice_price(t ticket_types, p_zone TEXT) RETURNS NUMERIC
@@ -463,9 +472,10 @@ LANGUAGE sql IMMUTABLE AS $$ SELECT coalesce((t.zone_prices ->> p_zone)::numeric
 -- the order's tickets too).
 --
 -- Every check comes before the first write, so a refusal is an answer, not an error, and
--- the function needs no subtransaction. Locks are taken in one order by every function:
--- the caller's row, seats (by id), ticket types under a quota, then the event's row,
--- which every order of the event queues on, so as little as possible runs after it.
+-- the function needs no subtransaction (but for a seated event's rare changes under the
+-- event's lock, see below). Locks are taken in one order by every function: the caller's
+-- row, seats (by id), ticket types under a quota, then the event's row, which every order
+-- of the event queues on, so as little as possible runs after it.
 CREATE FUNCTION boxoffice_place_order(req JSONB) RETURNS JSONB
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -605,9 +615,6 @@ BEGIN
         RETURN boxoffice_refusal('empty');
     END IF;
 
-    -- The amount: each ticket at its price, or the event's.
-    v_amount := (SELECT sum(coalesce(p, ev.price)) FROM unnest(t_prices) AS p);
-
     -- Types under a quota: locked, and checked, before the event.
     IF v_quota THEN
         FOR q IN
@@ -628,23 +635,24 @@ BEGIN
         END LOOP;
     END IF;
 
-    -- The event's seats, under its lock. The lock waits for any order, edit or delete in
-    -- flight and reads the event as it is now: the seats are taken from that row, and a
-    -- refusal is said from it, never from the snapshot the function began with.
-    SELECT * INTO locked FROM events WHERE id = v_event FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
-        RETURN boxoffice_refusal('not_found');
-    ELSIF locked.date <= now() THEN
-        RETURN boxoffice_refusal('started');
-    ELSIF locked.available_seats < v_count THEN
-        RETURN boxoffice_refusal('sold_out', jsonb_build_object(
-            'available_seats', locked.available_seats));
+    IF ev.venue_id IS NULL THEN
+        -- General admission: the event's lock before any write. It waits for any order,
+        -- edit or delete in flight and reads the event as it is now: the seats are taken
+        -- from that row, and a refusal is said from it, never from the snapshot the
+        -- function began with.
+        SELECT * INTO locked FROM events WHERE id = v_event FOR NO KEY UPDATE;
+        IF NOT FOUND THEN
+            RETURN boxoffice_refusal('not_found');
+        ELSIF locked.date <= now() THEN
+            RETURN boxoffice_refusal('started');
+        ELSIF locked.available_seats < v_count THEN
+            RETURN boxoffice_refusal('sold_out', jsonb_build_object(
+                'available_seats', locked.available_seats));
+        END IF;
+        -- The event's own price (the default type's) as of the lock.
+        ev.price := locked.price;
     END IF;
-    -- The event's own price (of the default type) is the one under the lock: priced again
-    -- if an edit changed it since the function read it.
-    IF locked.price IS DISTINCT FROM ev.price THEN
-        v_amount := (SELECT sum(coalesce(p, locked.price)) FROM unnest(t_prices) AS p);
-    END IF;
+    v_amount := (SELECT sum(coalesce(p, ev.price)) FROM unnest(t_prices) AS p);
     -- A hold when asked for, or when the caller's priced orders are reservations.
     v_pending := coalesce((req ->> 'hold')::boolean, false)
                  OR (coalesce((req ->> 'reserve')::boolean, false) AND v_amount > 0);
@@ -662,11 +670,6 @@ BEGIN
           FROM unnest(q_ids, q_counts) AS c(id, n)
          WHERE t.id = c.id;
     END IF;
-    UPDATE events
-       SET available_seats = locked.available_seats - v_count, version = locked.version + 1,
-           updated_at = now()
-     WHERE id = v_event
-    RETURNING * INTO ev;
     v_new := CASE WHEN v_pending THEN 'held' ELSE 'sold' END;
     INSERT INTO bookings (event_id, user_id, quantity, customer_name, payment_method, amount,
                           status, expires_at, ticket_code, confirmed_at, confirmed_by)
@@ -685,10 +688,6 @@ BEGIN
       FROM unnest(t_types, seats, v_zones, t_prices)
            WITH ORDINALITY AS u(type_id, seat_id, zone, price, n)
      ORDER BY u.n;
-    IF ev.venue_id IS NOT NULL THEN
-        PERFORM boxoffice_set_seats(v_event, seats, v_new, b.id);
-        PERFORM boxoffice_seats_changed(v_event, ev.version, v_new, seats);
-    END IF;
     INSERT INTO audit_log (actor_id, actor, source, action, event_id, booking_id, user_id,
                            details)
     VALUES ((req ->> 'actor_id')::bigint, coalesce(req ->> 'actor', 'system'),
@@ -702,6 +701,33 @@ BEGIN
                     ELSE jsonb_build_object('seat_ids', to_jsonb(seats)) END);
     IF coalesce((req ->> 'tickets')::boolean, false) THEN
         v_tickets := jsonb_build_object('tickets', boxoffice_order_tickets(b.id));
+    END IF;
+    IF ev.venue_id IS NOT NULL THEN
+        PERFORM boxoffice_set_seats(v_event, seats, v_new, b.id);
+        -- Seated: the seats are this order's since they were locked, so the order is
+        -- written before the event's lock, which every order of the event queues on, and
+        -- under it the seats are only counted. A change of the event meanwhile (started,
+        -- deleted, its own price edited) rolls the order back: rare, so an error here.
+        SELECT * INTO locked FROM events WHERE id = v_event FOR NO KEY UPDATE;
+        IF NOT FOUND THEN
+            PERFORM boxoffice_abort(boxoffice_refusal('not_found'));
+        ELSIF locked.date <= now() THEN
+            PERFORM boxoffice_abort(boxoffice_refusal('started'));
+        ELSIF locked.available_seats < v_count THEN
+            PERFORM boxoffice_abort(boxoffice_refusal('sold_out', jsonb_build_object(
+                'available_seats', locked.available_seats)));
+        ELSIF locked.price IS DISTINCT FROM ev.price
+              AND EXISTS (SELECT 1 FROM unnest(t_prices) AS p WHERE p IS NULL) THEN
+            PERFORM boxoffice_abort(boxoffice_refusal('price_changed'));
+        END IF;
+    END IF;
+    UPDATE events
+       SET available_seats = locked.available_seats - v_count, version = locked.version + 1,
+           updated_at = now()
+     WHERE id = v_event
+    RETURNING * INTO ev;
+    IF ev.venue_id IS NOT NULL THEN
+        PERFORM boxoffice_seats_changed(v_event, ev.version, v_new, seats);
     END IF;
     RETURN to_jsonb(b) || jsonb_build_object(
         'available_seats', ev.available_seats, 'event_version', ev.version,
