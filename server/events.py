@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any, NoReturn
 
+import psycopg2.errors
+
 from common.models import EventQuery
 
 from . import queries as q
 from .audit import Signs
 from .db import Database, Row, Statements, answer
-from .envelope import Conflict, Invalid, NotFound
+from .envelope import Conflict, Invalid, NotFound, ServiceUnavailable
 
 # Columns that may not be set to null by a PATCH.
 REQUIRED_FIELDS = frozenset({"title", "date", "total_seats", "price"})
@@ -145,10 +147,14 @@ class Events:
     async def delete(self, event_id: int, *, by: Signs) -> None:
         # Lock the event first: a booking racing this delete either commits before the
         # check (and blocks it) or finds the event gone.
-        async with self.db.transaction() as tx:
-            if await tx.fetchone(q.GET_EVENT_FOR_UPDATE, event_id=event_id) is None:
-                raise NotFound(f"Event {event_id} not found")
-            active = await tx.fetchone(q.HAS_ACTIVE_BOOKINGS, event_id=event_id)
-            if active and active["exists"]:
-                raise Conflict("The event has active bookings; cancel them before deleting it")
-            await tx.execute(q.DELETE_EVENT, event_id=event_id, **by.audit())
+        try:
+            async with self.db.transaction() as tx:
+                if await tx.fetchone(q.GET_EVENT_FOR_UPDATE, event_id=event_id) is None:
+                    raise NotFound(f"Event {event_id} not found")
+                active = await tx.fetchone(q.HAS_ACTIVE_BOOKINGS, event_id=event_id)
+                if active and active["exists"]:
+                    raise Conflict("The event has active bookings; cancel them before deleting it")
+                await tx.execute(q.DELETE_EVENT, event_id=event_id, **by.audit())
+        except psycopg2.errors.DeadlockDetected as exc:
+            # A seated order in flight holds seats of the event and waits for its row.
+            raise ServiceUnavailable("An order of the event is in flight: retry") from exc
