@@ -193,10 +193,13 @@ $$;
 
 CREATE FUNCTION boxoffice_audit(req JSONB, p_action TEXT, b bookings, p_details JSONB)
 RETURNS void
-LANGUAGE sql AS $$
-    INSERT INTO audit_log (actor_id, actor, source, action, event_id, booking_id, user_id, details)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit_log (actor_id, actor, source, action, event_id, booking_id, user_id,
+                           details)
     VALUES ((req ->> 'actor_id')::bigint, coalesce(req ->> 'actor', 'system'),
-            coalesce(req ->> 'source', ''), p_action, b.event_id, b.id, b.user_id, p_details)
+            coalesce(req ->> 'source', ''), p_action, b.event_id, b.id, b.user_id, p_details);
+END
 $$;
 
 CREATE FUNCTION boxoffice_order_details(b bookings) RETURNS JSONB
@@ -208,21 +211,26 @@ $$;
 
 -- An order's tickets, as the answers show them.
 CREATE FUNCTION boxoffice_order_tickets(p_booking BIGINT) RETURNS JSONB
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'id', t.id, 'ticket_type_id', t.ticket_type_id, 'ticket_type', tt.name,
-               'seat_id', t.seat_id, 'section', s.section, 'row', s.row_label,
-               'number', s.number, 'zone', t.zone, 'price', t.price, 'code', t.code,
-               'status', CASE WHEN t.released_at IS NOT NULL THEN t.release
-                              WHEN t.checked_in_at IS NOT NULL THEN 'admitted'
-                              ELSE 'valid' END,
-               'released_at', t.released_at, 'refund', t.refund,
-               'checked_in_at', t.checked_in_at, 'checked_in_gate', t.checked_in_gate)
-               ORDER BY t.id), '[]'::jsonb)
-      FROM tickets t
-      JOIN ticket_types tt ON tt.id = t.ticket_type_id
-      LEFT JOIN seats s ON s.id = t.seat_id
-     WHERE t.booking_id = p_booking
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    -- (plpgsql, not sql: its plan is kept for the session, not made again each call)
+    RETURN (
+        SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'id', t.id, 'ticket_type_id', t.ticket_type_id, 'ticket_type', tt.name,
+                   'seat_id', t.seat_id, 'section', s.section, 'row', s.row_label,
+                   'number', s.number, 'zone', t.zone, 'price', t.price, 'code', t.code,
+                   'status', CASE WHEN t.released_at IS NOT NULL THEN t.release
+                                  WHEN t.checked_in_at IS NOT NULL THEN 'admitted'
+                                  ELSE 'valid' END,
+                   'released_at', t.released_at, 'refund', t.refund,
+                   'checked_in_at', t.checked_in_at, 'checked_in_gate', t.checked_in_gate)
+                   ORDER BY t.id), '[]'::jsonb)
+          FROM tickets t
+          JOIN ticket_types tt ON tt.id = t.ticket_type_id
+          LEFT JOIN seats s ON s.id = t.seat_id
+         WHERE t.booking_id = p_booking
+    );
+END
 $$;
 
 
@@ -361,7 +369,7 @@ CREATE FUNCTION boxoffice_best_block(p_event BIGINT, p_zone TEXT, p_count INTEGE
 RETURNS BIGINT[]
 LANGUAGE plpgsql AS $$
 DECLARE
-    batch INTEGER := 256;
+    batch INTEGER := 64;
     from_rank INTEGER := 0;
     read_last INTEGER;
     read_n INTEGER;
