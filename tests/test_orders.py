@@ -460,3 +460,23 @@ async def test_giving_back_part_of_a_hold_lowers_what_it_will_cost(clerk, make_e
     assert Decimal(back.data["refund"]) == 0  # nothing was paid yet
     paid = await clerk.post(f"{V1}/bookings/{held['id']}/confirm", json={"payment_method": "cash"})
     assert paid.status == 200 and Decimal(paid.data["amount"]) == Decimal("30.00")
+
+
+async def test_best_available_finds_seats_in_a_row_longer_than_its_first_read(
+    admin, clerk, make_event
+):
+    """Best-available reads free seats in batches (64 first): a row of 100 free seats
+    must still be found whole, not skipped for filling the first batch."""
+    plan = {
+        "name": "Long Row Hall",
+        "zones": [{"code": "A", "name": "Floor", "rank": 1}],
+        "sections": [
+            {"name": "Floor", "zone": "A", "rows": [{"row": "A", "y": 0, "seats": "1-100"}]}
+        ],
+    }
+    venue = await admin.post(f"{V1}/venues", json=plan)
+    assert venue.status == 201, venue.body
+    event = await make_event(total_seats=None, venue_id=venue.data["id"])
+    order = await clerk.post(ORDERS, json={"event_id": event["id"], "best_available": {"count": 4}})
+    assert order.status == 201, order.body
+    assert sorted(int(t["number"]) for t in order.data["tickets"]) == [49, 50, 51, 52]

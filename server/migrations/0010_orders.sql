@@ -435,9 +435,9 @@ BEGIN
                  WHERE i <> ALL (win) OR i = ANY (coalesce(got, '{}'));
             END LOOP;
         END LOOP;
-        -- No row of this batch had one: the next, larger batch from the row that may be
-        -- cut (past it, if it alone filled the batch).
-        SELECT count(*), max(row_rank), min(row_rank) INTO read_n, read_last, candidate FROM (
+        -- No row of this batch had one: the next batch, twice as large, from the row that
+        -- may be cut (a row that alone filled the batch is read again, whole this time).
+        SELECT count(*), max(row_rank) INTO read_n, read_last FROM (
             SELECT row_rank FROM event_seats
              WHERE event_id = p_event AND zone = p_zone AND state = 'free'
                AND row_rank >= from_rank AND seat_id <> ALL (p_exclude)
@@ -446,7 +446,7 @@ BEGIN
         IF read_n < batch THEN
             RETURN NULL;
         END IF;
-        from_rank := CASE WHEN read_last = candidate THEN read_last + 1 ELSE read_last END;
+        from_rank := read_last;
         batch := batch * 2;
     END LOOP;
 END
