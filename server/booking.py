@@ -26,7 +26,7 @@ from common.models import (
 
 from . import queries as q
 from .config import Config
-from .db import Database, Row, answer_json
+from .db import Database, Query, Row, T, answer_json
 from .envelope import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
 from .security import Principal
 
@@ -239,21 +239,15 @@ class Bookings:
     async def cancel(
         self, who: Principal, booking_id: int, *, override: bool = False
     ) -> q.CancelOutcome:
-        if override and not who.is_staff:
-            self._count("cancellations", "forbidden")
-            raise Forbidden.fields([("override", "only staff may override")])
-        row = answer_json(
-            await self.db.fetchone(
-                q.CANCEL_ORDER,
-                req=_json(
-                    booking_id=booking_id,
-                    user_id=who.user_id,
-                    staff=who.is_staff,
-                    override=override,
-                    **who.audit(),
-                ),
-            ),
+        self._override(who, override, "cancellations")
+        row = await self._call(
+            q.CANCEL_ORDER,
             q.CancelOutcome,
+            booking_id=booking_id,
+            user_id=who.user_id,
+            staff=who.is_staff,
+            override=override,
+            **who.audit(),
         )
         if row["id"] is not None:
             self._count("cancellations", "cancelled")
@@ -271,23 +265,17 @@ class Bookings:
     ) -> q.CancelOutcome:
         """Give back some tickets of an order (all of them cancels it), refunding a sale's."""
         self._staff_fields(who, payment_method=req.payment_method)
-        if req.override and not who.is_staff:
-            self._count("returns", "forbidden")
-            raise Forbidden.fields([("override", "only staff may override")])
-        row = answer_json(
-            await self.db.fetchone(
-                q.RETURN_TICKETS,
-                req=_json(
-                    booking_id=booking_id,
-                    ticket_ids=req.ticket_ids,
-                    user_id=who.user_id,
-                    staff=who.is_staff,
-                    override=req.override,
-                    payment_method=req.payment_method,
-                    **who.audit(),
-                ),
-            ),
+        self._override(who, req.override, "returns")
+        row = await self._call(
+            q.RETURN_TICKETS,
             q.CancelOutcome,
+            booking_id=booking_id,
+            ticket_ids=req.ticket_ids,
+            user_id=who.user_id,
+            staff=who.is_staff,
+            override=req.override,
+            payment_method=req.payment_method,
+            **who.audit(),
         )
         if row["id"] is not None:
             self._count("returns", "returned")
@@ -315,19 +303,15 @@ class Bookings:
         self, who: Principal, booking_id: int, req: BookingConfirm
     ) -> q.ConfirmOutcome:
         self._staff_fields(who, payment_method=req.payment_method)
-        row = answer_json(
-            await self.db.fetchone(
-                q.CONFIRM_ORDER,
-                req=_json(
-                    booking_id=booking_id,
-                    user_id=who.user_id,
-                    staff=who.is_staff,
-                    confirm_priced=self.confirms_priced(who),
-                    payment_method=req.payment_method,
-                    **who.audit(),
-                ),
-            ),
+        row = await self._call(
+            q.CONFIRM_ORDER,
             q.ConfirmOutcome,
+            booking_id=booking_id,
+            user_id=who.user_id,
+            staff=who.is_staff,
+            confirm_priced=self.confirms_priced(who),
+            payment_method=req.payment_method,
+            **who.audit(),
         )
         if row["id"] is not None:
             if self.metrics is not None:
@@ -353,12 +337,13 @@ class Bookings:
     async def check_in(self, who: Principal, req: CheckIn) -> q.CheckInOutcome:
         """Admit a ticket (or an order's tickets not yet in) once; a second scan says when
         and where it was first admitted."""
-        row = answer_json(
-            await self.db.fetchone(
-                q.CHECK_IN,
-                req=_json(code=req.code, gate=req.gate, user_id=who.user_id, **who.audit()),
-            ),
+        row = await self._call(
+            q.CHECK_IN,
             q.CheckInOutcome,
+            code=req.code,
+            gate=req.gate,
+            user_id=who.user_id,
+            **who.audit(),
         )
         if row["id"] is not None:
             self._count("checkins", "admitted")
@@ -430,6 +415,16 @@ class Bookings:
         except NotFound:
             self._count(counter, "not_found")
             raise
+
+    async def _call(self, query: Query, outcome: type[T], **req: Any) -> T:
+        """One call of an order function with ``req`` as its JSON request."""
+        return answer_json(await self.db.fetchone(query, req=_json(**req)), outcome)
+
+    def _override(self, who: Principal, override: bool, counter: str) -> None:
+        """Only staff override the rule on used tickets (admitted, or the event started)."""
+        if override and not who.is_staff:
+            self._count(counter, "forbidden")
+            raise Forbidden.fields([("override", "only staff may override")])
 
     def _count(self, counter: str, outcome: str) -> None:
         if self.metrics is not None:
