@@ -60,7 +60,8 @@ async def browse(http: aiohttp.ClientSession, base: str, requests: int, in_fligh
 async def direct_sql(
     dsn: str, user_ids: list[int], event: int, in_flight: int, pool_size: int
 ) -> Run:
-    """The booking statement the server runs, straight through aiopg: the ceiling."""
+    """The booking statement the server runs, one order a transaction, straight through
+    aiopg: what the server would do without combining."""
     pool = await db.create_pool(dsn, minsize=pool_size, maxsize=pool_size)
     database = db.Database(pool)
 
@@ -68,25 +69,27 @@ async def direct_sql(
         async def book() -> bool:
             # The parameters the server passes (server/booking.py), audit signature included.
             row = await database.fetchone(
-                q.PLACE_ORDER,
-                req=json.dumps(
-                    {
-                        "event_id": event,
-                        "user_id": user_id,
-                        "staff": False,
-                        "lines": [{"type": None, "quantity": 1, "seats": None}],
-                        "best": None,
-                        "customer_name": None,
-                        "payment_method": None,
-                        "hold": False,
-                        # a sale: users pay through the shop (see own_server)
-                        "reserve": False,
-                        "hold_cap": None,
-                        "hold_seconds": 600,
-                        "actor_id": user_id,
-                        "actor": f"user{user_id}",
-                        "source": "127.0.0.1",
-                    }
+                q.PLACE_ORDERS,
+                reqs=json.dumps(
+                    [
+                        {
+                            "event_id": event,
+                            "user_id": user_id,
+                            "staff": False,
+                            "lines": [{"type": None, "quantity": 1, "seats": None}],
+                            "best": None,
+                            "customer_name": None,
+                            "payment_method": None,
+                            "hold": False,
+                            # a sale: users pay through the shop (see own_server)
+                            "reserve": False,
+                            "hold_cap": None,
+                            "hold_seconds": 600,
+                            "actor_id": user_id,
+                            "actor": f"user{user_id}",
+                            "source": "127.0.0.1",
+                        }
+                    ]
                 ),
             )
             return row is not None and '"refused"' not in row["result"]

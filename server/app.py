@@ -117,7 +117,10 @@ async def services(app: web.Application) -> AsyncIterator[None]:
             log.info("applied migrations: %s", ", ".join(applied))
         passwords = Passwords(config.bcrypt_rounds, executor, limit=threads + queue)
         build_services(app, db.Database(pool), passwords)
-        yield
+        try:
+            yield
+        finally:
+            await app[BOOKINGS].close()
     finally:
         pool.close()
         await pool.wait_closed()
@@ -153,7 +156,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[LISTENER] = listener
     app[HEALTH] = Health(database, listener)
     if metrics is not None:
-        metrics.watch(database, hub, listener, accounts)
+        metrics.watch(database, hub, listener, accounts, app[BOOKINGS])
 
 
 async def live_updates(app: web.Application) -> AsyncIterator[None]:

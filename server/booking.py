@@ -25,6 +25,7 @@ from common.models import (
 )
 
 from . import queries as q
+from .combining import Combiner
 from .config import Config
 from .db import Database, Query, Row, T, answer_json
 from .envelope import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
@@ -54,6 +55,18 @@ class Bookings:
         self.hold_seconds = config.hold_seconds
         self.users_confirm = config.user_bookings == "confirm"
         self.max_held_seats = config.max_held_seats
+        self._combined: Combiner[int, str, q.BookOutcome] = Combiner(
+            self._place_batch, max_batch=config.combine_orders
+        )
+
+    @property
+    def waiting(self) -> int:
+        """Orders waiting for their event's statement in flight (to go together next)."""
+        return self._combined.waiting
+
+    async def close(self) -> None:
+        """Finish the orders in flight (before the pool closes)."""
+        await self._combined.close()
 
     # --- who may sell ----------------------------------------------------------------
 
@@ -103,49 +116,33 @@ class Bookings:
             raise Invalid.field(count_field, f"at most {self.max_quantity} tickets per order")
         reserve = not self.confirms_priced(who)
         best = req.best_available
-        try:
-            answered = await self.db.fetchone(
-                q.PLACE_ORDER,
-                req=_json(
-                    event_id=req.event_id,
-                    user_id=who.user_id,
-                    staff=who.is_staff,
-                    lines=[
-                        {
-                            "type": line.ticket_type_id,
-                            "quantity": line.quantity,
-                            "seats": line.seat_ids,
-                        }
-                        for line in lines
-                    ],
-                    best={"zone": best.zone, "together": best.together} if best else None,
-                    customer_name=req.customer_name,
-                    payment_method=req.payment_method,
-                    hold=req.hold,
-                    reserve=reserve,
-                    # Users are limited in the seats they hold: their order can only be a
-                    # hold when asked for or when it reserves.
-                    hold_cap=(
-                        self.max_held_seats if not who.is_staff and (req.hold or reserve) else None
-                    ),
-                    hold_seconds=self.hold_seconds,
-                    tickets=with_tickets,
-                    **who.audit(),
-                ),
-            )
-        except psycopg2.errors.DeadlockDetected:
-            # A seated order holds its seats while it waits for the event: an edit or
-            # delete of the event waiting for those seats is a deadlock PostgreSQL breaks.
-            answered = {"result": '{"refused": "busy"}'}
-        except psycopg2.errors.ForeignKeyViolation:
-            # The event or a ticket type was deleted while this order was placed.
-            answered = {"result": '{"refused": "changed"}'}
-        except psycopg2.Error as exc:
-            # A refusal found after writing, rolled back (see boxoffice_abort).
-            if exc.pgcode != REFUSED:
-                raise
-            answered = {"result": exc.diag.message_primary}
-        row = answer_json(answered, q.BookOutcome)
+        order = _json(
+            event_id=req.event_id,
+            user_id=who.user_id,
+            staff=who.is_staff,
+            lines=[
+                {"type": line.ticket_type_id, "quantity": line.quantity, "seats": line.seat_ids}
+                for line in lines
+            ],
+            best={"zone": best.zone, "together": best.together} if best else None,
+            customer_name=req.customer_name,
+            payment_method=req.payment_method,
+            hold=req.hold,
+            reserve=reserve,
+            # Users are limited in the seats they hold: their order can only be a hold
+            # when asked for or when it reserves.
+            hold_cap=self.max_held_seats if not who.is_staff and (req.hold or reserve) else None,
+            hold_seconds=self.hold_seconds,
+            tickets=with_tickets,
+            **who.audit(),
+        )
+        if self.db.in_session:
+            # An Idempotency-Key's order commits with its key's record: alone.
+            row = await self._place_alone(order)
+        else:
+            row = await self._combined.submit(req.event_id, order)
+            if row.get("refused") == "retry":
+                row = await self._place_alone(order)
         if row.get("refused") is None:
             held = row["status"] == "pending"
             if self.metrics is not None:
@@ -154,6 +151,39 @@ class Bookings:
                     self.metrics.seats_sold.inc(row["quantity"] or 0)
             return row
         raise self._placing_refused(row, req, count_field)
+
+    async def _place_batch(self, event_id: int, orders: list[str]) -> list[q.BookOutcome]:
+        """Orders of one event (JSON texts) placed by one statement, each all or nothing.
+        "retry": placing it needed to wait for a lock, which an order in a batch must not
+        (0012_combined_orders.sql), or the whole statement failed; the caller places it
+        again alone, so none is refused that alone would have been placed."""
+        if self.metrics is not None:
+            self.metrics.order_batches.observe(len(orders))
+        if len(orders) == 1:
+            return [await self._place_alone(orders[0])]
+        try:
+            answered = await self.db.fetchone(q.PLACE_ORDERS, reqs=f"[{','.join(orders)}]")
+        except psycopg2.Error:
+            return [{"refused": "retry"}] * len(orders)
+        return answer_json(answered, list[q.BookOutcome])
+
+    async def _place_alone(self, order: str) -> q.BookOutcome:
+        """One order placed by a statement of its own, waiting for every lock it needs."""
+        try:
+            answered = await self.db.fetchone(q.PLACE_ORDERS, reqs=f"[{order}]")
+        except psycopg2.errors.DeadlockDetected:
+            # A seated order holds its seats while it waits for the event: an edit or
+            # delete of the event waiting for those seats is a deadlock PostgreSQL breaks.
+            return {"refused": "busy"}
+        except psycopg2.errors.ForeignKeyViolation:
+            # The event or a ticket type was deleted while this order was placed.
+            return {"refused": "changed"}
+        except psycopg2.Error as exc:
+            # A refusal found after writing, rolled back (see boxoffice_abort).
+            if exc.pgcode != REFUSED:
+                raise
+            return answer_json({"result": exc.diag.message_primary}, q.BookOutcome)
+        return answer_json(answered, list[q.BookOutcome])[0]
 
     def _placing_refused(self, row: q.BookOutcome, req: OrderCreate, count_field: str) -> Exception:
         """The error that says why an order was refused, counted by reason."""

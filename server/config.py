@@ -49,6 +49,9 @@ class Config:
     max_held_seats: int = 10
     pool_min_size: int = 2
     pool_max_size: int = 8
+    # The orders of one event that arrive while one of its statements runs go together as
+    # the next, at most this many (server/combining.py); 1: each alone.
+    combine_orders: int = 32
     max_body_bytes: int = 64 * 1024
     # Failed logins within login_window seconds that lock for login_lockout seconds: for a
     # username from one client address (so a stranger cannot lock an account's owner out);
@@ -114,6 +117,8 @@ class Config:
             raise ConfigError("BOXOFFICE_USER_BOOKINGS must be 'reserve' or 'confirm'")
         if not 0 <= self.max_held_seats <= 1_000_000:
             raise ConfigError("BOXOFFICE_MAX_HELD_SEATS must be between 0 and 1000000")
+        if not 1 <= self.combine_orders <= 256:
+            raise ConfigError("BOXOFFICE_COMBINE_ORDERS must be between 1 and 256")
         if self.pool_min_size < 0 or self.pool_max_size < max(1, self.pool_min_size):
             raise ConfigError("BOXOFFICE_POOL_MAX_SIZE must be at least 1 and >= POOL_MIN_SIZE")
         if self.idempotency_key_ttl < 1:

@@ -228,6 +228,11 @@ class Database:
         ):
             yield cur
 
+    @property
+    def in_session(self) -> bool:
+        """Whether the current task is inside ``session()``: its statements commit with it."""
+        return _bound_cursor() is not None
+
     async def fetchone(self, query: Query, **params: Any) -> Row | None:
         async with self._cursor() as cur:
             return await Statements(cur, self._prepared).fetchone(query, **params)

@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import choose_encoder
 
 from .accounts import Accounts
+from .booking import Bookings
 from .db import Database
 from .envelope import Handler
 from .listener import Listener
@@ -85,6 +86,14 @@ class Metrics:
             "Seats sold: confirmed bookings and confirmed holds (cancellations not deducted)",
             registry=r,
         )
+        # Orders are combined per event (server/combining.py): how many each statement placed.
+        self.order_batches = Histogram(
+            "boxoffice_order_batch_size",
+            "Orders placed by one statement: those of an event that arrived while its "
+            "previous statement ran",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+            registry=r,
+        )
         self.holds_expired = Counter(
             "boxoffice_holds_expired", "Holds released by the expiry sweep", registry=r
         )
@@ -95,10 +104,17 @@ class Metrics:
             registry=r,
         )
 
-    def watch(self, database: Database, hub: Hub, listener: Listener, accounts: Accounts) -> None:
-        """Also report the websocket subscribers, the LISTEN connection, the pool and the
-        map of accounts whose tokens a change affected."""
-        self.registry.register(StateCollector(database, hub, listener, accounts))
+    def watch(
+        self,
+        database: Database,
+        hub: Hub,
+        listener: Listener,
+        accounts: Accounts,
+        bookings: Bookings,
+    ) -> None:
+        """Also report the websocket subscribers, the LISTEN connection, the pool, the
+        map of accounts whose tokens a change affected and the orders waiting their turn."""
+        self.registry.register(StateCollector(database, hub, listener, accounts, bookings))
 
     def exposition(self, accept: str) -> tuple[bytes, str]:
         """Every series, in the format an ``Accept`` header asks for: (body, content type)."""
@@ -110,8 +126,14 @@ class StateCollector:
     """Gauges and counters read from the running services at scrape time."""
 
     def __init__(
-        self, database: Database, hub: Hub, listener: Listener, accounts: Accounts
+        self,
+        database: Database,
+        hub: Hub,
+        listener: Listener,
+        accounts: Accounts,
+        bookings: Bookings,
     ) -> None:
+        self.bookings = bookings
         self.database = database
         self.hub = hub
         self.listener = listener
@@ -152,7 +174,12 @@ class StateCollector:
             "1 while that map holds every change (tokens are checked in memory), else 0 "
             "(they are checked against the database)",
         )
+        waiting = GaugeMetricFamily(
+            "boxoffice_orders_waiting",
+            "Orders waiting for their event's statement in flight, to go together as its next",
+        )
         if read:
+            waiting.add_metric([], self.bookings.waiting)
             accounts.add_metric([], self.accounts.watched)
             synced.add_metric([], 1 if self.accounts.synced else 0)
             subscribers.add_metric([], len(self.hub.subscribers))
@@ -163,7 +190,7 @@ class StateCollector:
             pool_free.add_metric([], pool.freesize)
             pool_max.add_metric([], pool.maxsize)
         yield from (subscribers, connected, reconnects, pool_size, pool_free, pool_max)
-        yield from (accounts, synced)
+        yield from (accounts, synced, waiting)
 
 
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

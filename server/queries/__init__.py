@@ -4,7 +4,7 @@ The order functions are the heart of Boxoffice: each change to an order is one c
 round trip, one transaction) of a plpgsql function of migration 0010, whose row locks and
 checks make overselling and double refunds impossible.
 
-Where to find what (every public name is re-exported here, so ``q.PLACE_ORDER`` works):
+Where to find what (every public name is re-exported here, so ``q.PLACE_ORDERS`` works):
 
 - ``accounts``: users, sessions, login failures and lockout, ``USER_BY_NAME``, and what
   admins control (``UPDATE_ACCOUNT``, ``END_SESSIONS``, ``ACCOUNT_STATE``,
@@ -12,7 +12,7 @@ Where to find what (every public name is re-exported here, so ``q.PLACE_ORDER`` 
 - ``accounts``: users, sessions, login and registration throttles, ``USER_BY_NAME``;
 - ``events``: reading, listing, creating, updating (``update_event``) and deleting events;
 - ``audit``: ``LIST_AUDIT`` (the records themselves are written by the changes' CTEs);
-- ``bookings``: the calls of the order functions (``PLACE_ORDER``, ``CONFIRM_ORDER``,
+- ``bookings``: the calls of the order functions (``PLACE_ORDERS``, ``CONFIRM_ORDER``,
   ``CANCEL_ORDER``, ``RETURN_TICKETS``, ``EXPIRE_HOLDS``, ``CHECK_IN``) and their answers'
   types (``BookOutcome``...), the booking lists, ``GET_BOOKING``, ``ORDER_TICKETS``,
   ``GET_TICKET``;
@@ -78,7 +78,7 @@ from .bookings import (
     LIST_EVENT_BOOKINGS,
     LIST_USER_BOOKINGS,
     ORDER_TICKETS,
-    PLACE_ORDER,
+    PLACE_ORDERS,
     RETURN_TICKETS,
     BookOutcome,
     CancelOutcome,
@@ -217,7 +217,7 @@ __all__ = [
     "LOGOUT_SESSION",
     "ORDER_TICKETS",
     "PING",
-    "PLACE_ORDER",
+    "PLACE_ORDERS",
     "PURGE_SESSIONS",
     "PURGE_THROTTLES",
     "RECORD_LOGIN_FAILURE",

@@ -120,14 +120,15 @@ _booking_id = _param("booking_id", BigInteger)
 _event_id = _param("event_id", BigInteger)
 
 
-def _order_function(name: str) -> Query:
+def _order_function(name: str, param: str = "req") -> Query:
     """``SELECT name(:req)``: the request as JSON in, the answer as JSON text out (decoded
     by ``db.answer_json``, so amounts stay exact decimals)."""
-    call = getattr(func, name)(cast(_param("req", Text), JSONB))
+    call = getattr(func, name)(cast(_param(param, Text), JSONB))
     return compiled(select(cast(call, Text).label("result")), prepared=True)
 
 
-PLACE_ORDER = _order_function("boxoffice_place_order")
+# Orders of one event, a JSON array of requests: their answers, in order (migration 0012).
+PLACE_ORDERS = _order_function("boxoffice_place_orders", "reqs")
 CANCEL_ORDER = _order_function("boxoffice_cancel_order")
 RETURN_TICKETS = _order_function("boxoffice_return_tickets")
 CONFIRM_ORDER = _order_function("boxoffice_confirm_order")
