@@ -5,15 +5,17 @@ server and database."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 from support import add_type, place_order
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 from tui_support import go_to, running, text, until
 
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.event_dashboard import EventDashboardScreen
+from tui.screens.venues import VenuesScreen
 from tui.widgets.gauge import SeatGauge
 
 
@@ -134,3 +136,57 @@ async def test_sales_meter_starts_from_the_servers_history(tui, admin, clerk, ma
         assert order.status == 201, order.body
         await until(pilot, lambda: sum(app.store.sales.series()) == 6)
         assert Decimal(order.data["amount"]) == Decimal("25.00")
+
+
+# --- venues -----------------------------------------------------------------------------
+
+
+async def test_venue_screen_lists_plans_and_imports_one(tui, admin, hall, tmp_path):
+    """F8: the venues with their plans; a plan imported from a file; a bad plan's faults
+    named as the server gives them, and nothing imported."""
+    plan = {
+        "name": "The Playhouse",
+        "zones": [{"code": "A", "name": "Front", "rank": 1}],
+        "sections": [{"name": "Stalls", "zone": "A", "rows": [
+            {"row": "A", "y": 0, "seats": "1-6"}, {"row": "B", "y": 1, "seats": "1-6"}
+        ]}],
+    }
+    good = tmp_path / "playhouse.json"
+    good.write_text(json.dumps(plan))
+    clash = {**plan, "name": "Clash"}
+    clash["sections"] = [{**plan["sections"][0], "rows": [
+        {"row": "A", "y": 0, "seats": "1-6"}, {"row": "B", "y": 0, "seats": "1-6"}
+    ]}]
+    bad = tmp_path / "clash.json"
+    bad.write_text(json.dumps(clash))
+    app = tui(admin)
+    async with running(app) as pilot:
+        screen = await go_to(pilot, VenuesScreen, "f8")
+        table = screen.query_one("#venues-table", DataTable)
+        plan_text = screen.query_one("#venue-plan-text")
+        await until(pilot, lambda: table.row_count == 1)
+        await until(pilot, lambda: "Sections" in text(plan_text))
+        shown = text(plan_text)
+        assert "A  Front" in shown and "20 seats" in shown and "Stalls" in shown
+        assert "3 rows" in shown and "28 seats" in shown
+
+        message = screen.query_one("#venue-import-message")
+        await pilot.press("i")
+        await pilot.press(*str(bad), "enter")
+        await until(pilot, lambda: "refused" in text(message))
+        refused = text(message)
+        assert "sections.0.rows.1.seats: Stalls B 1 overlaps Stalls A 1" in refused
+        assert len((await admin.get("/api/v1/venues")).data) == 1
+
+        screen.query_one("#venue-file", Input).value = str(tmp_path / "missing.json")
+        await pilot.press("enter")
+        await until(pilot, lambda: "Cannot read" in text(message))
+
+        screen.query_one("#venue-file", Input).value = str(good)
+        await pilot.press("enter")
+        await until(pilot, lambda: table.row_count == 2)
+        await until(pilot, lambda: "12 seats" in text(plan_text))
+        assert "2 rows" in text(plan_text)
+        assert not screen.query_one("#venue-import").display
+        names = [v["name"] for v in (await admin.get("/api/v1/venues")).data]
+        assert sorted(names) == ["Test Hall", "The Playhouse"]
