@@ -10,11 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from support import add_type, place_order
-from textual.widgets import DataTable, Input
+from textual.widgets import Checkbox, DataTable, Input, Select
 from tui_support import go_to, running, text, until
 
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.event_dashboard import EventDashboardScreen
+from tui.screens.event_form import EventFormScreen
+from tui.screens.events import EventsScreen
+from tui.screens.ticket_types import TicketTypesScreen
 from tui.screens.venues import VenuesScreen
 from tui.widgets.gauge import SeatGauge
 
@@ -190,3 +193,71 @@ async def test_venue_screen_lists_plans_and_imports_one(tui, admin, hall, tmp_pa
         assert not screen.query_one("#venue-import").display
         names = [v["name"] for v in (await admin.get("/api/v1/venues")).data]
         assert sorted(names) == ["Test Hall", "The Playhouse"]
+
+
+# --- the event editor -------------------------------------------------------------------
+
+
+async def test_editor_creates_a_seated_event_with_zone_prices_and_a_type(tui, admin, hall):
+    """Seating: the hall's plan (no seat count asked); saved, the event's ticket types
+    open: the default type gets zone prices, a staff-only Comp is added, a bad zone price
+    is refused in words."""
+    app = tui(admin)
+    async with running(app) as pilot:
+        form = await go_to(pilot, EventFormScreen, "n")
+        seating = form.query_one("#seating", Select)
+        await until(pilot, lambda: len(seating._options) == 2)
+        seating.value = hall["id"]
+        await until(pilot, lambda: form.query_one("#total_seats", Input).disabled)
+        form.query_one("#title", Input).value = "Seated Gala"
+        form.query_one("#price", Input).value = "40.00"
+        types = await go_to(pilot, TicketTypesScreen, "ctrl+s")
+        [event] = (await admin.get("/api/v1/events")).data
+        assert (event["venue_id"], event["total_seats"]) == (hall["id"], 28)
+
+        table = types.query_one("#types-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        await until(pilot, lambda: "zones A Front, B Back" in text(types.query_one("#zones-hint")))
+        table.focus()
+        await pilot.press("enter")  # edit the default type
+        await until(pilot, lambda: types.editing is not None)
+        types.query_one("#type-zone_prices", Input).value = "A=50, B=x"
+        await pilot.press("ctrl+s")
+        error = types.query_one("#type-zone_prices-error")
+        await until(pilot, lambda: error.display)
+        assert "“x” is not an amount (zone B)" in text(error)
+        types.query_one("#type-name", Input).value = "Adult"
+        types.query_one("#type-zone_prices", Input).value = "A=50, B=30.00"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "A=50.00, B=30.00" in rows_text(table))
+
+        await pilot.press("ctrl+n")
+        types.query_one("#type-name", Input).value = "Comp"
+        types.query_one("#type-price", Input).value = "0"
+        types.query_one("#type-quota", Input).value = "4"
+        types.query_one("#type-staff_only", Checkbox).value = True
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: table.row_count == 2)
+        listed = (await admin.get(f"/api/v1/events/{event['id']}/ticket-types")).data
+        assert [(t["name"], t["zone_prices"]) for t in listed] == [
+            ("Adult", {"A": "50.00", "B": "30.00"}),
+            ("Comp", {}),
+        ]
+        comp = listed[1]
+        assert (comp["price"], comp["quota"], comp["staff_only"]) == ("0.00", 4, True)
+
+        # A zone the plan does not have: the server's 422, next to the field.
+        types.query_one("#type-zone_prices", Input).value = "Q=5"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: error.display and "Q" in text(error))
+        # The default type cannot be deleted: the server says why.
+        types._fill(next(t for t in types.types if t.is_default))
+        await pilot.press("ctrl+d")
+        message = types.query_one("#types-message")
+        await until(pilot, lambda: "not deleted" in text(message))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, EventsScreen))
+
+
+def rows_text(table: DataTable[Any]) -> str:
+    return " ".join(" ".join(map(str, table.get_row_at(i))) for i in range(table.row_count))
