@@ -171,7 +171,7 @@ async def test_venue_screen_lists_plans_and_imports_one(tui, admin, hall, tmp_pa
         await until(pilot, lambda: "Sections" in text(plan_text))
         shown = text(plan_text)
         assert "A  Front" in shown and "20 seats" in shown and "Stalls" in shown
-        assert "3 rows" in shown and "28 seats" in shown
+        assert "3 rows     28 seats  A, B" in shown
 
         message = screen.query_one("#venue-import-message")
         await pilot.press("i")

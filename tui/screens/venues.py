@@ -43,8 +43,8 @@ def plan_summary(seats: VenueSeats) -> str:
     lines.append("[b]Sections[/b]")
     for section, (rows, count, zones) in sections.items():
         lines.append(
-            f"  {escape(section):<20} {len(rows):>3} row{'s' * (len(rows) != 1)}  {count:>6,} seats"
-            f"  zones {', '.join(sorted(zones))}"
+            f"  {escape(section):<16} {len(rows):>3} row{'s' * (len(rows) != 1)}"
+            f" {count:>6,} seats  {', '.join(sorted(zones))}"
         )
     flags = (
         ("wheelchair spaces", seats.wheelchair),
