@@ -36,6 +36,7 @@ from .models import (
     EventCreate,
     EventDetail,
     EventPatch,
+    EventSales,
     FieldError,
     LiveEvent,
     LiveSeatChanges,
@@ -44,6 +45,7 @@ from .models import (
     OrderCreate,
     OrderResult,
     PaymentMethod,
+    RecentSales,
     ReturnResult,
     Role,
     SeatStates,
@@ -58,6 +60,7 @@ from .models import (
     VenueDetail,
     VenuePlan,
     VenueSeats,
+    ZoneSales,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -573,6 +576,25 @@ class Client:
         if not isinstance(text, str):
             raise ApiError(200, "unexpected answer (not CSV)")
         return text
+
+    # --- the admins' dashboards (server/sales.py) ---------------------------------------
+
+    async def event_sales(self, event_id: int) -> EventSales:
+        """An event's held and sold tickets and takings, per zone and ticket type."""
+        return await self._get(f"{API}/events/{event_id}/sales", EventSales)
+
+    async def zone_seats(self, event_id: int | None = None) -> list[ZoneSales]:
+        """Seats per zone and state of one seated event, or of every one not yet ended."""
+        return await self._list(f"{API}/reports/zones", ZoneSales, event_id=event_id)
+
+    async def recent_sales(self, *, minutes: int = 5, bucket_seconds: int = 60) -> RecentSales:
+        """Tickets made per bucket of ``bucket_seconds`` over the last ``minutes``."""
+        return await self._get(
+            f"{API}/reports/recent-sales",
+            RecentSales,
+            minutes=minutes,
+            bucket_seconds=bucket_seconds,
+        )
 
     # --- the audit log (admins) ----------------------------------------------------------
 

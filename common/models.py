@@ -1073,6 +1073,64 @@ class EventDetail(Event):
     ticket_types: list[TicketType]
 
 
+# --- sales for the admins' dashboards (server/sales.py) -------------------------------------
+
+
+class ZoneSales(Response):
+    """A seated event's seats of one price zone, by state, and what its sold seats took."""
+
+    event_id: int
+    zone: str
+    name: str | None = Field(description="the zone's name in the venue's plan")
+    seats: int
+    free: int
+    held: int
+    sold: int
+    takings: Decimal = Field(description="the zone's sold tickets, at the prices they sold at")
+
+
+class TypeSales(Response):
+    """The active tickets of one ticket type: held (awaiting payment) and sold."""
+
+    ticket_type_id: int
+    name: str
+    held: int
+    sold: int
+    takings: Decimal
+
+
+class EventSales(Response):
+    """What an event has sold now, per zone (seated events) and per ticket type."""
+
+    event_id: int
+    version: int = Field(description="the event's version when read")
+    seats: int
+    free: int
+    held: int
+    sold: int
+    takings: Decimal = Field(description="every sold ticket, at the price it sold at")
+    zones: list[ZoneSales] = Field(description="empty for a general-admission event")
+    types: list[TypeSales] = Field(description="only types with active tickets")
+
+
+class ZoneQuery(QueryParams):
+    event_id: Id | None = Field(None, description="one event; default: every seated event")
+
+
+class RecentSalesQuery(QueryParams):
+    minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    bucket_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+
+
+class RecentSales(Response):
+    """Tickets made (held or sold, whatever became of them) per bucket of time, oldest
+    first, ending with the bucket now running."""
+
+    bucket_seconds: int
+    first_bucket: int = Field(description="the first bucket's number: epoch seconds // size")
+    tickets: list[int]
+
+
 # --- meta ----------------------------------------------------------------------
 
 

@@ -43,6 +43,7 @@ from .keys import (
     LISTENER,
     METRICS,
     REPORTS,
+    SALES,
     SEAT_MAPS,
     TICKET_TYPES,
     TICKETS,
@@ -54,6 +55,7 @@ from .live import GOING_AWAY, Hub
 from .metrics import Metrics, metrics_middleware
 from .reports import Reports
 from .routes import setup_routes
+from .sales import Sales
 from .seatmaps import SeatMaps
 from .security import AccessTokens, Passwords
 from .ticket_types import TicketTypes
@@ -150,6 +152,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[REPORTS] = Reports(database)
     app[VENUES] = Venues(database)
     app[SEAT_MAPS] = SeatMaps(database)
+    app[SALES] = Sales(database)
     app[TICKET_TYPES] = TicketTypes(database)
     app[AUDIT] = AuditLog(database)
     app[HUB] = hub

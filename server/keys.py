@@ -25,6 +25,7 @@ from .listener import Listener
 from .live import Hub
 from .metrics import Metrics
 from .reports import Reports
+from .sales import Sales
 from .seatmaps import SeatMaps
 from .security import AccessTokens
 from .ticket_types import TicketTypes
@@ -53,4 +54,5 @@ LISTENER = web.AppKey("listener", Listener)
 HEALTH = web.AppKey("health", Health)
 VENUES = web.AppKey("venues", Venues)
 SEAT_MAPS = web.AppKey("seat_maps", SeatMaps)
+SALES = web.AppKey("sales", Sales)
 TICKET_TYPES = web.AppKey("ticket_types", TicketTypes)

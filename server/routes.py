@@ -14,6 +14,7 @@ from .handlers import (
     meta,
     orders,
     reports,
+    sales,
     seatmaps,
     ticket_types,
     tickets,
@@ -54,6 +55,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(f"{V1}/events/available", events.list_available, name="available_events")
     r.add_get(f"{V1}/events/{{event_id}}", events.get_event, name="event")
     r.add_get(f"{V1}/events/{{event_id}}/seats", seatmaps.event_seats, name="event_seats")
+    r.add_get(f"{V1}/events/{{event_id}}/sales", sales.event_sales, name="event_sales")
     r.add_put(f"{V1}/events/{{event_id}}", events.replace_event, name="replace_event")
     r.add_patch(f"{V1}/events/{{event_id}}", events.patch_event, name="patch_event")
     r.add_delete(f"{V1}/events/{{event_id}}", events.delete_event, name="delete_event")
@@ -88,6 +90,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{V1}/checkins", checkins.check_in, name="check_in")
 
     r.add_get(f"{V1}/reports/shift", reports.shift_report, name="shift_report")
+    r.add_get(f"{V1}/reports/zones", sales.zone_seats, name="zone_seats")
+    r.add_get(f"{V1}/reports/recent-sales", sales.recent_sales, name="recent_sales")
 
     r.add_get(f"{V1}/audit", audit.list_audit, name="audit")
 

@@ -33,6 +33,7 @@ from .screens.events import EventsScreen
 from .screens.help import HelpScreen
 from .screens.login import LoginScreen
 from .screens.shift import ShiftScreen
+from .screens.venues import VenuesScreen
 from .settings import Settings
 
 # Areas of the app, each with its own screen stack; restricted ones are checked on entry.
@@ -44,8 +45,9 @@ MODES = {
     "checkin": CheckInScreen,
     "shift": ShiftScreen,
     "audit": AuditScreen,
+    "venues": VenuesScreen,
 }
-ADMIN_MODES = {"dashboard", "audit"}
+ADMIN_MODES = {"dashboard", "audit", "venues"}
 # Areas for clerks and admins only.
 STAFF_MODES = {"checkin", "shift"}
 # The counter shows every event at once; a venue's list is far below this.
@@ -57,6 +59,7 @@ MODE_TITLES = {
     "checkin": "Check-in",
     "shift": "Shift report",
     "audit": "Audit log",
+    "venues": "Venues",
 }
 
 
@@ -73,6 +76,7 @@ class BoxofficeApp(App[None]):
         Binding("f5", "go('checkin')", "Check-in", id="checkin", show=False),
         Binding("f6", "go('shift')", "Shift report", id="shift", show=False),
         Binding("f7", "go('audit')", "Audit log", id="audit", show=False),
+        Binding("f8", "go('venues')", "Venues", id="venues", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 

@@ -68,6 +68,17 @@ class SalesMeter:
         self._advance(now)
         return list(self._counts)
 
+    def seed(self, first_bucket: int, counts: list[int], now: float | None = None) -> None:
+        """Sales the server counted, per bucket from bucket number ``first_bucket`` (epoch
+        seconds // bucket_seconds): a meter started at login then shows the minutes before
+        it. A bucket keeps the larger count, so a sale already seen live is not lost."""
+        self._advance(now)
+        oldest = self._newest - len(self._counts) + 1
+        for number, count in enumerate(counts, start=first_bucket):
+            if oldest <= number <= self._newest:
+                index = number - oldest
+                self._counts[index] = max(self._counts[index], count)
+
     def last_minute(self, now: float | None = None) -> int:
         per_minute = max(1, round(60 / self.bucket_seconds))
         return sum(self.series(now)[-per_minute:])

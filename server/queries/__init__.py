@@ -113,6 +113,7 @@ from .idempotency import (
     IDEMPOTENCY_STORE,
 )
 from .reports import SEAT_LEDGER, SHIFT_REPORT
+from .sales import EVENT_SALES, RECENT_TICKETS, ZONE_SEATS
 from .seatmaps import EVENT_SEAT_STATES
 from .ticket_types import (
     DELETE_TYPE,
@@ -177,6 +178,7 @@ __all__ = [
     "EVENT_FIELDS",
     "EVENT_HAS_TICKETS",
     "EVENT_LENGTH",
+    "EVENT_SALES",
     "EVENT_SEAT_STATES",
     "EVENT_ZONES",
     "EXPIRE_HOLDS",
@@ -220,6 +222,7 @@ __all__ = [
     "PLACE_ORDERS",
     "PURGE_SESSIONS",
     "PURGE_THROTTLES",
+    "RECENT_TICKETS",
     "RECORD_LOGIN_FAILURE",
     "REMOVED_SEATS",
     "REPEATABLE_READ",
@@ -249,6 +252,7 @@ __all__ = [
     "VENUE_IN_USE",
     "VENUE_SEATS",
     "VENUE_ZONES",
+    "ZONE_SEATS",
     "AccountStateRow",
     "BookOutcome",
     "CancelOutcome",

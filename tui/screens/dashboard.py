@@ -1,5 +1,7 @@
-"""The admin's live view of every event: seat gauges, totals, seats sold per minute, and
-tickets admitted at the door.
+"""The admin's live view of every event: seat gauges (per price zone too, for seated
+events), totals, seats sold per minute (from the server's count of the last minutes when
+the screen opens), and tickets admitted at the door. Enter on a gauge opens that event's
+own dashboard.
 
 Changes arrive in batches (the app merges each tenth of a second), and only the gauges of
 events that changed redraw, so the screen stays smooth while hundreds of seats sell.
@@ -7,19 +9,26 @@ events that changed redraw, so the screen stays smooth while hundreds of seats s
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
+from textual import on, work
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
-from common.models import Event
+from common.client import ClientError
+from common.models import Event, ZoneSales
 
 from ..model import Change, seats_sold
 from ..widgets.gauge import SeatGauge
 from .base import StaffScreen
+from .event_dashboard import EventDashboardScreen
+
+# Zone gauges of more events than this changed at once are read in one request for all.
+ZONES_ONE_BY_ONE = 4
 
 
 def describe(change: Change) -> str:
@@ -68,6 +77,7 @@ def _date(gauge: SeatGauge) -> tuple[datetime, int]:
 class DashboardScreen(StaffScreen):
     # A dict, not a DOM query: hundreds of changes a second each find their gauge.
     _gauges: dict[int, SeatGauge]
+    _zones_stale: set[int]  # seated events whose zone gauges need reading again
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="dashboard-top"):
@@ -81,6 +91,7 @@ class DashboardScreen(StaffScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self._gauges = {}
+        self._zones_stale = set()
         meter = self.boxoffice.store.sales
         self.query_one("#totals").border_title = "Totals"
         minutes = meter.size * meter.bucket_seconds / 60
@@ -92,6 +103,9 @@ class DashboardScreen(StaffScreen):
             gauges.mount(self._gauges[event.id])
         self.follow_events(self.on_events_changed)
         self.set_interval(1.0, self._show_sales)
+        self.set_interval(0.5, self._read_stale_zones)
+        self.read_history()
+        self.read_zones(None)
         self._show_totals()
         self._show_sales()
         self.query_one("#last-change", Static).update("Waiting for the next sale…")
@@ -108,6 +122,8 @@ class DashboardScreen(StaffScreen):
                     found.remove()
             elif found is not None:
                 found.event = change.after
+                if change.after.venue_id is not None or found.zones:
+                    self._zones_stale.add(event.id)
             else:  # a new event: in date order, like the others
                 later = [
                     gauge
@@ -116,6 +132,8 @@ class DashboardScreen(StaffScreen):
                 ]
                 self._gauges[event.id] = SeatGauge(change.after, id=f"gauge-{event.id}")
                 gauges.mount(self._gauges[event.id], before=min(later, key=_date, default=None))
+                if change.after.venue_id is not None:
+                    self._zones_stale.add(event.id)
         latest = max(changes, key=lambda c: c.at)
         self.query_one("#last-change", Static).update(f"Last change  {describe(latest)}")
         self._show_totals()
@@ -138,3 +156,50 @@ class DashboardScreen(StaffScreen):
         self.query_one("#sales-label", Label).update(
             f"[b]{meter.last_minute():,}[/b] seats sold in the last minute"
         )
+
+    # --- what the server knows: the last minutes' sales, seats per zone -----------------
+
+    @work(group="sales-history")
+    async def read_history(self) -> None:
+        """Seed the meter with the server's count of the last minutes, so it shows the
+        sales made before this login too."""
+        meter = self.boxoffice.store.sales
+        try:
+            recent = await self.boxoffice.client.recent_sales(
+                minutes=max(1, round(meter.size * meter.bucket_seconds / 60)),
+                bucket_seconds=max(1, round(meter.bucket_seconds)),
+            )
+        except ClientError:
+            return  # the meter counts from now on, as before
+        meter.seed(recent.first_bucket, recent.tickets)
+        self._show_sales()
+
+    def _read_stale_zones(self) -> None:
+        if not self._zones_stale:
+            return
+        stale, self._zones_stale = self._zones_stale, set()
+        if len(stale) > ZONES_ONE_BY_ONE:
+            self.read_zones(None)
+        else:
+            for event_id in stale:
+                self.read_zones(event_id)
+
+    @work(group="zones")
+    async def read_zones(self, event_id: int | None) -> None:
+        """The zone gauges of one seated event, or of all of them."""
+        try:
+            zones = await self.boxoffice.client.zone_seats(event_id)
+        except ClientError:
+            return  # the next change reads them again
+        by_event: dict[int, list[ZoneSales]] = defaultdict(list)
+        for zone in zones:
+            by_event[zone.event_id].append(zone)
+        if event_id is not None:
+            by_event.setdefault(event_id, [])
+        for gauge_event_id, gauge in self._gauges.items():
+            if event_id is None or gauge_event_id == event_id:
+                gauge.zones = by_event.get(gauge_event_id, [])
+
+    @on(SeatGauge.Chosen)
+    def _open_event(self, message: SeatGauge.Chosen) -> None:
+        self.app.push_screen(EventDashboardScreen(message.event))

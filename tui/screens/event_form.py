@@ -1,5 +1,10 @@
 """Admins create and edit events. Input is checked with the same models the server uses,
-and the server's own field errors are shown next to the field at fault."""
+and the server's own field errors are shown next to the field at fault.
+
+An event is general admission (a number of seats) or seated on a venue's plan (its seats
+are the plan's): the Seating choice lists the venues. ``ctrl+t`` opens the event's ticket
+types (prices per zone, quotas, on sale, staff only); a seated event just created opens
+them at once, as its zone prices are what comes next."""
 
 from __future__ import annotations
 
@@ -12,12 +17,15 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from common.client import ApiError, ClientError
 from common.models import Event, EventCreate, EventPatch
 
 from .base import Modal
+from .ticket_types import TicketTypesScreen, plain
+
+GENERAL_ADMISSION = 0  # the Seating choice's value for "no plan"
 
 DATE_FORMAT = "%Y-%m-%d %H:%M"
 # field name, label, placeholder
@@ -49,6 +57,7 @@ class EventFormScreen(Modal[Event | None]):
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "save", "Save"),
+        Binding("ctrl+t", "ticket_types", "Ticket types"),
     ]
 
     def __init__(self, event: Event | None) -> None:
@@ -62,6 +71,16 @@ class EventFormScreen(Modal[Event | None]):
             yield Static(
                 f"Edit “{self.event.title}”" if self.event else "New event", classes="title"
             )
+            with Horizontal(classes="field compact"):
+                yield Label("Seating")
+                # Not blank: general admission until a venue is chosen (venues load after).
+                yield Select[int](
+                    [("General admission", GENERAL_ADMISSION)],
+                    value=GENERAL_ADMISSION,
+                    allow_blank=False,
+                    id="seating",
+                    compact=True,
+                )
             for name, label, placeholder in FIELDS:
                 with Horizontal(classes="field compact"):
                     yield Label(label)
@@ -78,6 +97,36 @@ class EventFormScreen(Modal[Event | None]):
 
     def on_mount(self) -> None:
         self.query_one("#title").focus()
+        self.load_venues()
+
+    @work(group="venues")
+    async def load_venues(self) -> None:
+        try:
+            venues = await self.boxoffice.client.venues()
+        except ClientError:
+            return  # general admission only; saving says what is wrong, if anything
+        seating: Select[int] = self.query_one("#seating", Select)
+        options = [("General admission", GENERAL_ADMISSION)]
+        options += [(f"{v.name} ({v.seat_count:,} seats)", v.id) for v in venues]
+        with self.prevent(Select.Changed):
+            seating.set_options(options)
+            if self.event is not None and self.event.venue_id is not None:
+                seating.value = self.event.venue_id
+        self._seated_changed()
+
+    @property
+    def venue_id(self) -> int | None:
+        """The chosen venue's id; None: general admission."""
+        value = self.query_one("#seating", Select).value
+        return value if isinstance(value, int) and value != GENERAL_ADMISSION else None
+
+    @on(Select.Changed, "#seating")
+    def _seated_changed(self) -> None:
+        # A seated event's seats are its plan's: the number is not asked for.
+        seats = self.query_one("#total_seats", Input)
+        seats.disabled = self.venue_id is not None
+        if self.venue_id is not None:
+            seats.placeholder = "the plan's seats"
 
     def _values(self) -> dict[str, Any]:
         values: dict[str, Any] = {
@@ -85,15 +134,21 @@ class EventFormScreen(Modal[Event | None]):
         }
         for optional in ("venue", "description"):
             values[optional] = values[optional] or None
+        values["venue_id"] = self.venue_id
+        if self.venue_id is not None:
+            values.pop("total_seats")
         with contextlib.suppress(ValueError):  # if not, the model reports a date error
             values["date"] = datetime.strptime(values["date"], DATE_FORMAT).astimezone()
         if self.event is not None:  # send only what changed
             before = initial_values(self.event)
+            venue_id = values.pop("venue_id")
             values = {
                 k: v
                 for k, v in values.items()
                 if self.query_one(f"#{k}", Input).value.strip() != before.get(k, "")
             }
+            if venue_id != self.event.venue_id:
+                values["venue_id"] = venue_id
         return values
 
     def _show_errors(self, errors: dict[str, str], message: str = "") -> None:
@@ -125,7 +180,7 @@ class EventFormScreen(Modal[Event | None]):
             errors = {}
             for error in exc.errors():
                 field = str(error["loc"][0]) if error["loc"] else "form"
-                errors.setdefault(field, error["msg"].removeprefix("Value error, "))
+                errors.setdefault(field, plain(error["msg"]))
             self._show_errors(errors, "Please correct the fields marked.")
             return
         self._saving = True
@@ -158,6 +213,14 @@ class EventFormScreen(Modal[Event | None]):
         else:
             self.notify(f"“{saved.title}” saved.")
             self.dismiss(saved)
+            if self.event is None and saved.venue_id is not None:
+                self.app.push_screen(TicketTypesScreen(saved))
             return
         self._saving = False
         self.query_one("#save", Button).disabled = False
+
+    def action_ticket_types(self) -> None:
+        if self.event is None:
+            self.notify("Save the event first: its ticket types come with it.")
+            return
+        self.app.push_screen(TicketTypesScreen(self.event))
