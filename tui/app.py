@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from common.client import Client, ClientError, Connection
-from common.models import STAFF_ROLES, PaymentMethod, Role
+from common.models import STAFF_ROLES, Event, PaymentMethod, Role
 
 from .messages import ConnectionChanged
 from .model import Change, EventStore
@@ -48,8 +48,8 @@ MODES = {
 ADMIN_MODES = {"dashboard", "audit"}
 # Areas for clerks and admins only.
 STAFF_MODES = {"checkin", "shift"}
-# The counter shows every event at once; a venue's list is far below this.
-EVENT_LIMIT = 500
+# The API's largest page of events.
+EVENT_PAGE = 500
 MODE_TITLES = {
     "events": "Events",
     "bookings": "Bookings",
@@ -58,6 +58,27 @@ MODE_TITLES = {
     "shift": "Shift report",
     "audit": "Audit log",
 }
+
+
+async def every_event(client: Client, *, upcoming: bool = False) -> list[Event]:
+    """Every event (or every upcoming one), however many, page by page in date order.
+
+    Each page starts at the last one's date (skipping the events of that date already
+    read), not at an offset: an event added or deleted before it does not shift the next
+    page, so none is skipped or read twice."""
+    found: dict[int, Event] = {}
+    date_from, skip = None, 0
+    while True:
+        page = await client.events(
+            upcoming=upcoming, date_from=date_from, skip=skip, limit=EVENT_PAGE
+        )
+        found.update((event.id, event) for event in page)
+        if len(page) < EVENT_PAGE:
+            return list(found.values())
+        last = page[-1].date
+        same = sum(event.date == last for event in page)
+        skip = skip + same if last == date_from else same
+        date_from = last
 
 
 class BoxofficeApp(App[None]):
@@ -143,7 +164,8 @@ class BoxofficeApp(App[None]):
         self.settings.server, self.settings.username = self.client.base_url, username
         self.settings.save(self.settings_path)
         self.store = EventStore()
-        self.store.load(await self.client.events(limit=EVENT_LIMIT))
+        # Every upcoming event at once; the live feed brings the past ones as it starts.
+        self.store.load(await every_event(self.client, upcoming=True))
         # What is loaded now lives as long as the session: keep it out of the collector's
         # full passes, which otherwise stall the screen for 100 ms or more during a storm.
         gc.freeze()
@@ -184,10 +206,11 @@ class BoxofficeApp(App[None]):
     @work(exclusive=True, group="resync")
     async def resync(self) -> None:
         """After a lost connection: snapshots bring every event's seats up to date, but
-        an event deleted meanwhile is only noticed by listing them again."""
+        an event deleted meanwhile is only noticed by listing them again, all of them:
+        an event missing from the list is taken as deleted."""
         with contextlib.suppress(ClientError):
             since = self.store.mark()
-            self.store.replace(await self.client.events(limit=EVENT_LIMIT), since)
+            self.store.replace(await every_event(self.client), since)
 
     def _publish_changes(self) -> None:
         changes = self.store.take_changes()
