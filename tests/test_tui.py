@@ -144,7 +144,7 @@ async def test_search_sort_and_upcoming_filter(tui, clerk, make_event):
             return [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
 
         assert titles() == ["Zebra Jazz", "Alpha Opera"]  # by date
-        await pilot.press("s")
+        await pilot.press("ctrl+s")
         assert titles() == ["Alpha Opera", "Zebra Jazz"]  # by title
         await pilot.press("slash", *"north")
         assert titles() == ["Zebra Jazz"]

@@ -5,14 +5,19 @@ words, the audit log in names. Driven by Textual's pilot against a real server."
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from support import PASSWORD
-from tui_support import started, until
+from textual.widgets import Footer, Input
+from textual.widgets._footer import FooterKey
+from tui_support import go_to, rows, running, started, until
 
 from common.client import Client
 from server.app import create_app
 from server.background import BackgroundServer
 from tui.app import EVENT_PAGE, BoxofficeApp, every_event
+from tui.screens.bookings import BookingsScreen
+from tui.screens.shift import ShiftScreen
 from tui.widgets.events_table import EventsTable
 
 # --- a long history -------------------------------------------------------------------
@@ -83,3 +88,59 @@ async def test_a_long_history_is_all_shown_and_kept_after_a_reconnect(
             await until(pilot, lambda: table.row_count == UPCOMING - 1)
     finally:
         await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def footer_keys(screen: Any) -> dict[str, str]:
+    """The keys the footer shows in full on ``screen``: key -> what it does."""
+    width = screen.app.size.width
+    return {
+        key.key: key.description
+        for key in screen.query_one(Footer).query(FooterKey)
+        if key.region.width and key.region.right <= width
+    }
+
+
+async def test_the_footer_shows_where_each_f_key_goes(tui, clerk, admin, make_event):
+    await make_event()
+    app = tui(clerk)
+    async with running(app, size=(120, 36)) as pilot:
+        keys = footer_keys(app.screen)
+        assert {"f1": "Help", "f3": "Bookings", "f5": "Check-in", "f6": "Shift"}.items() <= (
+            keys.items()
+        )
+        assert "f2" not in keys  # the events are on screen
+        assert not {"f4", "f7"} & set(keys)  # admins only
+        bookings = await go_to(pilot, BookingsScreen, "f3")
+        await until(pilot, lambda: "f2" in footer_keys(bookings))
+        keys = footer_keys(bookings)
+        assert {"f2", "f5", "f6"} <= set(keys) and "f3" not in keys
+    app = tui(admin)
+    async with running(app, size=(120, 36)) as pilot:
+        shift = await go_to(pilot, ShiftScreen, "f6")
+        await until(pilot, lambda: "f2" in footer_keys(shift))
+        assert {"f2", "f3", "f4", "f5", "f7"} <= set(footer_keys(shift))
+
+
+async def test_typing_on_the_events_table_searches(tui, clerk, make_event):
+    await make_event(title="Hamlet", venue="Old Vic")
+    await make_event(title="Zebra Jazz", venue="North Hall")
+    app = tui(clerk)
+    async with running(app, size=(80, 24)) as pilot:
+        screen = app.screen
+        table = screen.query_one(EventsTable)
+        box = screen.query_one("#search", Input)
+        assert table.has_focus
+        await pilot.press(*"Ham")
+        await until(pilot, lambda: table.row_count == 1)
+        assert (box.value, box.has_focus) == ("Ham", True)
+        assert "Hamlet" in rows(table)[0]
+        await pilot.press("enter")  # to the results
+        assert table.has_focus
+        await pilot.press(*"zeb")  # a new search, not "Hamzeb"
+        await until(pilot, lambda: box.value == "zeb" and table.row_count == 1)
+        assert "Zebra Jazz" in rows(table)[0]
+        await pilot.press("escape")
+        await until(pilot, lambda: table.row_count == 2 and table.has_focus)

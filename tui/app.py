@@ -87,14 +87,16 @@ class BoxofficeApp(App[None]):
     MODES = MODES
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
-        # Listed in the help screen and the command palette; the footer keeps to this screen.
-        Binding("f2", "go('events')", "Events", id="events", show=False),
-        Binding("f3", "go('bookings')", "Bookings", id="bookings", show=False),
-        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard", show=False),
-        Binding("f5", "go('checkin')", "Check-in", id="checkin", show=False),
-        Binding("f6", "go('shift')", "Shift report", id="shift", show=False),
-        Binding("f7", "go('audit')", "Audit log", id="audit", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # In the footer after the screen's own keys, those of the areas this user may go
+        # to (not the one shown); short, so that more of them fit 80 columns.
+        Binding("f2", "go('events')", "Events", id="events"),
+        Binding("f3", "go('bookings')", "Bookings", id="bookings"),
+        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard"),
+        Binding("f5", "go('checkin')", "Check-in", id="checkin"),
+        Binding("f6", "go('shift')", "Shift", id="shift"),
+        Binding("f7", "go('audit')", "Audit", id="audit"),
+        # Known to every terminal user: in the help and the palette, not the footer.
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]
 
     connected: reactive[bool | None] = reactive(None)
@@ -220,9 +222,10 @@ class BoxofficeApp(App[None]):
     # --- navigation -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide the navigation keys before login, and admin areas from everyone else."""
+        """Hide the navigation keys before login, admin areas from everyone else, and the
+        key of the area shown."""
         if action == "go":
-            if self.client.tokens is None:
+            if self.client.tokens is None or parameters[0] == self.current_mode:
                 return False
             return self.may_enter(str(parameters[0]))
         return True

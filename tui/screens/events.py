@@ -24,13 +24,15 @@ SORT_NAMES = {"date": "date", "title": "title", "seats": "seats left"}
 
 
 class EventsScreen(StaffScreen):
+    # Letters typed on the table search (EventsTable.Typed), so the screen's keys are not
+    # letters; "/" still goes to the search box.
     BINDINGS = [
-        Binding("slash", "search", "Search"),
-        Binding("s", "sort", "Sort"),
-        Binding("u", "upcoming", "Upcoming/all"),
-        Binding("b", "bookings", "Its bookings"),
-        Binding("n", "new_event", "New"),
-        Binding("e", "edit_event", "Edit"),
+        Binding("slash", "search", "Search", show=False),
+        Binding("ctrl+s", "sort", "Sort"),
+        Binding("ctrl+u", "upcoming", "Upcoming/all"),
+        Binding("ctrl+b", "bookings", "Its bookings"),
+        Binding("ctrl+n", "new_event", "New"),
+        Binding("ctrl+e", "edit_event", "Edit"),
         Binding("delete", "delete_event", "Delete"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
@@ -38,7 +40,11 @@ class EventsScreen(StaffScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="events-bar"):
-            yield Input(placeholder="Search title, venue or description…", id="search")
+            yield Input(
+                placeholder="Type to search title, venue or description…",
+                id="search",
+                select_on_focus=False,  # what was typed on the table is kept, not selected
+            )
             yield Static("", id="events-view")
         yield EventsTable(id="events")
 
@@ -81,6 +87,15 @@ class EventsScreen(StaffScreen):
     @on(Input.Submitted, "#search")
     def to_results(self) -> None:
         self.table.focus()
+
+    @on(EventsTable.Typed)
+    def search_typed(self, typed: EventsTable.Typed) -> None:
+        """A letter typed on the table starts a new search with it; the next ones add to
+        it, in the box from then on."""
+        box = self.query_one("#search", Input)
+        box.value = typed.text if typed.first else box.value + typed.text
+        box.cursor_position = len(box.value)
+        box.focus()
 
     def action_search(self) -> None:
         self.query_one("#search").focus()

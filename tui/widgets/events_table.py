@@ -6,7 +6,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from common.models import Event
@@ -49,9 +51,19 @@ def row(event: Event) -> tuple[object, ...]:
 
 
 class EventsTable(DataTable[object]):
-    """Shows the events that match a search; updates only the cells that changed."""
+    """Shows the events that match a search; updates only the cells that changed.
+    Typing on it starts a search (``Typed``)."""
 
     BINDINGS = [Binding("enter", "select_cursor", "Sell")]
+
+    class Typed(Message):
+        """A character typed on the table, for the search; ``first``: the first since
+        the table had the focus, which starts a new search."""
+
+        def __init__(self, text: str, first: bool) -> None:
+            super().__init__()
+            self.text = text
+            self.first = first
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
@@ -59,10 +71,22 @@ class EventsTable(DataTable[object]):
         self.upcoming_only = True
         self.sort_by = "date"
         self._shown: dict[int, Event] = {}
+        self._typed = False  # a character typed since the table had the focus
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
             self.add_column(label, key=key)
+
+    def on_focus(self) -> None:
+        self._typed = False
+
+    def on_key(self, event: events.Key) -> None:
+        # Space is the table's, "/" the screen's key to the search box.
+        if event.is_printable and event.character and event.character not in " /":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Typed(event.character, first=not self._typed))
+            self._typed = True
 
     def matches(self, event: Event) -> bool:
         if self.upcoming_only and event.date < datetime.now(UTC):
