@@ -10,13 +10,14 @@ from typing import Any
 from support import PASSWORD
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
-from tui_support import go_to, rows, running, started, until
+from tui_support import go_to, rows, running, started, text, until
 
 from common.client import Client
 from server.app import create_app
 from server.background import BackgroundServer
 from tui.app import EVENT_PAGE, BoxofficeApp, every_event
 from tui.screens.bookings import BookingsScreen
+from tui.screens.login import LoginScreen
 from tui.screens.shift import ShiftScreen
 from tui.widgets.events_table import EventsTable
 
@@ -144,3 +145,38 @@ async def test_typing_on_the_events_table_searches(tui, clerk, make_event):
         assert "Zebra Jazz" in rows(table)[0]
         await pilot.press("escape")
         await until(pilot, lambda: table.row_count == 2 and table.has_focus)
+
+
+# --- 80x24 ----------------------------------------------------------------------------
+
+DEMO_HINT = "\n".join(
+    f"  {role:6} {name} / {password}"
+    for name, password, role in (
+        ("admin", "admin-demo", "admin"),
+        ("clerk", "clerk-demo", "clerk"),
+        ("guest", "guest-demo", "user"),
+    )
+)
+
+
+async def test_the_login_box_fits_80x24_and_forgets_logging_in(tui, clerk):
+    """The whole box shows at 80x24 without scrolling, the demo's accounts under it too;
+    after a log out the form says "Logged out.", not the last "Logging in…"."""
+    app = tui(login_hint=DEMO_HINT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        login = app.screen
+        assert isinstance(login, LoginScreen)
+        await pilot.pause()
+        box = login.query_one("#login-box")
+        assert login.max_scroll_y == 0
+        assert box.region.y >= 0 and box.region.bottom <= 23  # above the footer
+        assert text(login.query_one("#login-hint")).endswith("guest / guest-demo")
+
+        login.query_one("#username", Input).value = clerk.username
+        login.query_one("#password", Input).value = PASSWORD
+        await pilot.click("#login")
+        await started(pilot)
+        assert text(login.query_one("#login-message")) == ""
+        await app.action_logout()
+        await until(pilot, lambda: app.screen is login)
+        assert text(login.query_one("#login-message")) == "Logged out."
