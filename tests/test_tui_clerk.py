@@ -180,3 +180,17 @@ async def test_the_login_box_fits_80x24_and_forgets_logging_in(tui, clerk):
         await app.action_logout()
         await until(pilot, lambda: app.screen is login)
         assert text(login.query_one("#login-message")) == "Logged out."
+
+
+async def test_long_titles_end_in_an_ellipsis_at_80x24(tui, clerk, make_event):
+    title = "The Importance of Being Earnest, a Trivial Comedy for Serious People"
+    await make_event(title=title, venue="Royal Court Theatre, Jerwood Theatre Downstairs")
+    app = tui(clerk)
+    async with running(app, size=(80, 24)) as pilot:
+        table = app.screen.query_one(EventsTable)
+        await pilot.pause()
+        assert table.virtual_size.width <= table.size.width  # nothing runs off the edge
+        line = table.render_line(1).text
+        assert "The Importance of" in line and "Royal Court" in line
+        assert line.count("…") == 2, line
+        assert str(table.get_row_at(0)[3]) == title  # the whole title is kept, only cut short

@@ -39,15 +39,36 @@ def seats_cell(event: Event) -> Text:
     return Text(text)
 
 
+def clipped(text: str) -> Text:
+    """Free text in a column of its own width: cut with "…", never mid-word off the edge."""
+    return Text(text, overflow="ellipsis", no_wrap=True)
+
+
 def row(event: Event) -> tuple[object, ...]:
     local = event.date.astimezone()
     return (
         local.strftime("%a %d %b %Y %H:%M"),
         seats_cell(event),
         Text(f"{event.price:,.2f}", justify="right"),
-        event.title,
-        event.venue or "",
+        clipped(event.title),
+        clipped(event.venue or ""),
     )
+
+
+def text_widths(rows: list[tuple[object, ...]], width: int) -> tuple[int, int]:
+    """The widths of the title and venue columns: what the figures leave of ``width``,
+    title first, so that the table never runs off the screen."""
+    widths = [
+        max([len(label)] + [len(str(cells[i])) for cells in rows])
+        for i, (_, label) in enumerate(COLUMNS)
+    ]
+    padding = 2 * len(COLUMNS)  # a cell's space either side
+    room = max(0, width - sum(widths[:3]) - padding)
+    title, venue = widths[3:]
+    if title + venue <= room:
+        return title, venue
+    venue = min(venue, max(8, room * 2 // 5))
+    return max(12, room - venue), venue
 
 
 class EventsTable(DataTable[object]):
@@ -72,10 +93,10 @@ class EventsTable(DataTable[object]):
         self.sort_by = "date"
         self._shown: dict[int, Event] = {}
         self._typed = False  # a character typed since the table had the focus
+        self._source: Iterable[Event] = ()  # what the last redraw chose from
 
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+    def on_resize(self) -> None:
+        self.show(self._source)
 
     def on_focus(self) -> None:
         self._typed = False
@@ -98,12 +119,21 @@ class EventsTable(DataTable[object]):
         )
 
     def show(self, events: Iterable[Event]) -> None:
-        """Redraw from scratch (a new search, filter or sort), keeping the cursor's event."""
+        """Redraw from scratch (a new search, filter or sort, a new size), keeping the
+        cursor's event. The columns are made again: the free text gets what is left."""
         keep = self.selected_id
-        self.clear()
+        self._source = events
+        shown = sorted(filter(self.matches, events), key=SORTS[self.sort_by])
+        cells = [row(event) for event in shown]
+        width = (self.size.width or self.app.size.width) - self.styles.scrollbar_size_vertical
+        title, venue = text_widths(cells, width)
+        self.clear(columns=True)
+        for key, label in COLUMNS:
+            fixed = {"title": title, "venue": venue}.get(key)
+            self.add_column(label, key=key, width=fixed)
         self._shown = {}
-        for event in sorted(filter(self.matches, events), key=SORTS[self.sort_by]):
-            self.add_row(*row(event), key=str(event.id))
+        for event, values in zip(shown, cells, strict=True):
+            self.add_row(*values, key=str(event.id))
             self._shown[event.id] = event
         if keep in self._shown:
             self.move_cursor(row=self.get_row_index(str(keep)))
