@@ -7,15 +7,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from support import PASSWORD
 from textual.widgets import Footer, Input
 from textual.widgets._footer import FooterKey
 from tui_support import go_to, rows, running, started, text, until
+from tui_support import sell as sell_seats
 
-from common.client import Client
+from common.client import ApiError, Client
+from common.models import EventCreate
 from server.app import create_app
 from server.background import BackgroundServer
 from tui.app import EVENT_PAGE, BoxofficeApp, every_event
+from tui.formatting import clerk_errors, clerk_message
 from tui.screens.bookings import BookingsScreen
 from tui.screens.login import LoginScreen
 from tui.screens.shift import ShiftScreen
@@ -194,3 +199,39 @@ async def test_long_titles_end_in_an_ellipsis_at_80x24(tui, clerk, make_event):
         assert "The Importance of" in line and "Royal Court" in line
         assert line.count("…") == 2, line
         assert str(table.get_row_at(0)[3]) == title  # the whole title is kept, only cut short
+
+
+# --- errors in a clerk's words --------------------------------------------------------
+
+
+async def test_refusals_read_in_a_clerks_words(clerk, admin, make_event):
+    """The server's field errors and the forms' own checks, as the clerk reads them."""
+    event = await make_event(total_seats=20)
+    await sell_seats(clerk, event, 10, "Ada Lovelace")
+    await sell_seats(clerk, event, 2, "Grace Hopper")
+    client = Client(str(admin.client.make_url("")))
+    try:
+        await client.login(admin.username, PASSWORD)
+        path = f"/api/v1/events/{event['id']}"
+        with pytest.raises(ApiError) as typed:
+            await client.request("PATCH", path, json={"total_seats": "twelve", "price": "1.234"})
+        with pytest.raises(ApiError) as below:
+            await client.request("PATCH", path, json={"total_seats": 5})
+    finally:
+        await client.close()
+    assert clerk_errors(typed.value) == {
+        "total_seats": "Seats: enter a whole number",
+        "price": "Price: use at most 2 decimal places",
+    }
+    assert clerk_errors(below.value) == {
+        "total_seats": "Seats cannot be below the 12 seats already sold"
+    }
+    assert clerk_message(below.value) == "Seats cannot be below the 12 seats already sold"
+    with pytest.raises(ValidationError) as form:
+        EventCreate.model_validate({"title": "", "date": "tomorrow", "total_seats": -1})
+    assert clerk_errors(form.value) == {
+        "title": "Title: fill this in",
+        "date": "Date: enter a date like 2026-12-31 20:00",
+        "total_seats": "Seats: must be at least 1",
+        "price": "Price: fill this in",
+    }

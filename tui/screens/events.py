@@ -10,9 +10,10 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from common.client import ClientError
+from common.client import ApiError, ClientError
 from common.models import BookingResult, Event
 
+from ..formatting import clerk_message
 from ..model import Change
 from ..widgets.events_table import SORTS, EventsTable
 from .base import StaffScreen
@@ -154,6 +155,8 @@ class EventsScreen(StaffScreen):
     async def delete(self, event: Event) -> None:
         try:
             await self.boxoffice.client.delete_event(event.id)
+        except ApiError as exc:
+            self.notify(clerk_message(exc), title="Not deleted", severity="error")
         except ClientError as exc:
             self.notify(exc.message, title="Not deleted", severity="error")
         else:
