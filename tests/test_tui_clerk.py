@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from support import PASSWORD
-from textual.widgets import Footer, Input
+from textual.widgets import DataTable, Footer, Input
 from textual.widgets._footer import FooterKey
 from tui_support import go_to, rows, running, started, text, until
 from tui_support import sell as sell_seats
@@ -21,6 +21,7 @@ from server.app import create_app
 from server.background import BackgroundServer
 from tui.app import EVENT_PAGE, BoxofficeApp, every_event
 from tui.formatting import clerk_errors, clerk_message
+from tui.screens.audit import AuditScreen
 from tui.screens.bookings import BookingsScreen
 from tui.screens.login import LoginScreen
 from tui.screens.shift import ShiftScreen
@@ -235,3 +236,30 @@ async def test_refusals_read_in_a_clerks_words(clerk, admin, make_event):
         "total_seats": "Seats: must be at least 1",
         "price": "Price: fill this in",
     }
+
+
+# --- the audit log --------------------------------------------------------------------
+
+
+async def test_the_audit_log_is_about_titles_and_customers(tui, admin, clerk, make_event):
+    """"About" names the event and the customer, also for records that do not carry the
+    name (a cancel) and for an event deleted since."""
+    event = await make_event(title="Audited Night")
+    cancelled = await sell_seats(clerk, event, 1, "Grace Hopper")
+    assert (await clerk.delete(f"/api/v1/bookings/{cancelled['id']}")).status == 200
+    gone = await make_event(title="Cancelled Gala")
+    assert (await admin.delete(f"/api/v1/events/{gone['id']}")).status in (200, 204)
+    app = tui(admin)
+    async with running(app, size=(120, 36)) as pilot:
+        screen = await go_to(pilot, AuditScreen, "f7")
+        table = screen.query_one("#audit", DataTable)
+        await until(pilot, lambda: table.row_count >= 5)
+        about = {
+            (str(table.get_row_at(i)[2]), str(table.get_row_at(i)[3]))
+            for i in range(table.row_count)
+        }
+        assert ("booking.cancel", f"Audited Night · #{cancelled['id']} Grace Hopper") in about
+        assert ("booking.create", f"Audited Night · #{cancelled['id']} Grace Hopper") in about
+        assert ("event.delete", "Cancelled Gala") in about
+        summary = text(screen.query_one("#audit-summary"))
+        assert f"(event {gone['id']})" in summary or f"(event {event['id']}" in summary

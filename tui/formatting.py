@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import ValidationError
+from rich.text import Text
 
 from common.client import ApiError
 from common.models import Event, PaymentMethod
@@ -30,6 +31,11 @@ def clock(moment: datetime, seconds: bool = False) -> str:
 def ticket_code(code: str) -> str:
     """A ticket code in groups of four, to read aloud or type back: ``1A2B 3C4D …``."""
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
+
+
+def clipped(text: str) -> Text:
+    """Free text in a table column of fixed width: cut short with "…", not off the edge."""
+    return Text(text, overflow="ellipsis", no_wrap=True)
 
 
 def seats(quantity: int) -> str:

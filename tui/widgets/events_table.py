@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 
 from common.models import Event
 
+from ..formatting import clipped
 from ..model import Change
 
 # Seats and price come before the free text, so the live figures are never cut off.
@@ -37,11 +38,6 @@ def seats_cell(event: Event) -> Text:
     if event.available_seats <= max(1, event.total_seats // 10):
         return Text(text, style="bold yellow")
     return Text(text)
-
-
-def clipped(text: str) -> Text:
-    """Free text in a column of its own width: cut with "…", never mid-word off the edge."""
-    return Text(text, overflow="ellipsis", no_wrap=True)
 
 
 def row(event: Event) -> tuple[object, ...]:
