@@ -88,13 +88,14 @@ class BoxofficeApp(App[None]):
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
         # In the footer after the screen's own keys, those of the areas this user may go
-        # to (not the one shown); short, so that more of them fit 80 columns.
+        # to (not the one shown); short, so that more of them fit 80 columns (the help
+        # and the mouse's tooltip say it in full).
         Binding("f2", "go('events')", "Events", id="events"),
         Binding("f3", "go('bookings')", "Bookings", id="bookings"),
         Binding("f4", "go('dashboard')", "Dashboard", id="dashboard"),
         Binding("f5", "go('checkin')", "Check-in", id="checkin"),
-        Binding("f6", "go('shift')", "Shift", id="shift"),
-        Binding("f7", "go('audit')", "Audit", id="audit"),
+        Binding("f6", "go('shift')", "Shift", tooltip="Shift report", id="shift"),
+        Binding("f7", "go('audit')", "Audit", tooltip="Audit log", id="audit"),
         # Known to every terminal user: in the help and the palette, not the footer.
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]

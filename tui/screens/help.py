@@ -55,7 +55,7 @@ def key_table(screen: Screen) -> str:
     rows: dict[tuple[int, str], tuple[str, list[str]]] = {}
     for namespace, shown_only in namespaces:
         for _key, binding in namespace._bindings:
-            description = binding.description or binding.tooltip
+            description = binding.tooltip or binding.description  # the longer, if any
             if not description or (shown_only and not binding.show):
                 continue
             if not app._check_action_state(binding.action, namespace):
