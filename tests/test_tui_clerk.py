@@ -4,7 +4,6 @@ words, the audit log in names. Driven by Textual's pilot against a real server."
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -12,14 +11,12 @@ from pydantic import ValidationError
 from support import PASSWORD
 from textual.widgets import DataTable, Footer, Input
 from textual.widgets._footer import FooterKey
-from tui_support import go_to, rows, running, started, text, until
+from tui_support import go_to, own_server, rows, running, started, text, until
 from tui_support import sell as sell_seats
 
 from common.client import ApiError, Client
 from common.models import EventCreate
-from server.app import create_app
-from server.background import BackgroundServer
-from tui.app import EVENT_PAGE, BoxofficeApp, every_event
+from tui.app import EVENT_PAGE, every_event
 from tui.formatting import clerk_errors, clerk_message
 from tui.screens.audit import AuditScreen
 from tui.screens.bookings import BookingsScreen
@@ -71,30 +68,22 @@ async def test_a_long_history_is_all_shown_and_kept_after_a_reconnect(
     """Every upcoming event shows at once; after the connection comes back, the events
     are listed again: one deleted meanwhile goes, and none of the others is lost."""
     add_events(db_execute)
-    server = BackgroundServer(create_app(config), "127.0.0.1", 0)
-    await asyncio.to_thread(server.__enter__)
-    app = BoxofficeApp(
-        server.url, username=clerk.username, password=PASSWORD, settings_path=tmp_path / "s.json"
-    )
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await started(pilot)
+    async with own_server(config) as server:
+        app = server.terminal(clerk, tmp_path)
+        async with running(app, size=(80, 24)) as pilot:
             table = app.screen.query_one(EventsTable)
             assert table.row_count == UPCOMING
             await until(pilot, lambda: len(app.store.events) == PAST + UPCOMING)
 
-            await asyncio.to_thread(server.__exit__, None, None, None)
+            await server.stop()
             await until(pilot, lambda: app.connected is False)
             [(gone,)] = db_execute(
                 "DELETE FROM events WHERE id = (SELECT max(id) FROM events) RETURNING id"
             )
-            server = BackgroundServer(create_app(config), "127.0.0.1", server.port)
-            await asyncio.to_thread(server.__enter__)
+            await server.start()
             await until(pilot, lambda: gone not in app.store.events)
             assert len(app.store.events) == PAST + UPCOMING - 1
             await until(pilot, lambda: table.row_count == UPCOMING - 1)
-    finally:
-        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
 # --- keys -----------------------------------------------------------------------------
