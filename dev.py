@@ -3,7 +3,8 @@
 
     python3 dev.py demo     # make .venv, install, start the demo (embedded PostgreSQL)
     python3 dev.py test     # make .venv, install, run ruff and the whole test suite
-    python3 dev.py ARGS...  # any other `boxoffice` command, e.g. `serve --port 9000`
+    python3 dev.py ARGS...  # any other `boxoffice` command, e.g. `serve --port 9000`,
+                            # `user add alice --role clerk`, `venue import plan.json`
 
 The virtual environment is reinstalled only when pyproject.toml changes.
 """

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from support import PASSWORD
 from textual.widgets import Button, Static
-from tui_support import go_to, started, until
+from tui_support import go_to, own_server, running, started, until
 
 from server import demo
 from server.app import create_app
@@ -144,7 +142,7 @@ async def test_search_sort_and_upcoming_filter(tui, clerk, make_event):
             return [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
 
         assert titles() == ["Zebra Jazz", "Alpha Opera"]  # by date
-        await pilot.press("s")
+        await pilot.press("ctrl+s")
         assert titles() == ["Alpha Opera", "Zebra Jazz"]  # by title
         await pilot.press("slash", *"north")
         assert titles() == ["Zebra Jazz"]
@@ -155,31 +153,23 @@ async def test_search_sort_and_upcoming_filter(tui, clerk, make_event):
 async def test_connection_lost_and_recovered(clerk, user, config, make_event, tmp_path):
     """The server goes away: the status line says so; it comes back: live again, by itself."""
     event = await make_event(title="Resilient Night", total_seats=20)
-    server = BackgroundServer(create_app(config), "127.0.0.1", 0)
-    await asyncio.to_thread(server.__enter__)
-    app = BoxofficeApp(
-        server.url, username=clerk.username, password=PASSWORD, settings_path=tmp_path / "s.json"
-    )
-    try:
-        async with app.run_test(size=(80, 24)) as pilot:
-            await started(pilot)
+    async with own_server(config) as server:
+        app = server.terminal(clerk, tmp_path)
+        async with running(app, size=(80, 24)) as pilot:
             status = app.screen.query_one(ConnectionStatus)
             assert "live" in str(status.render())
 
-            await asyncio.to_thread(server.__exit__, None, None, None)
+            await server.stop()
             await until(pilot, lambda: app.connected is False)
             assert "offline" in str(status.render())
             assert status.has_class("-offline")
 
             # Seats sell while the terminal is cut off; it must show them once back.
             await user.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 4})
-            server = BackgroundServer(create_app(config), "127.0.0.1", server.port)
-            await asyncio.to_thread(server.__enter__)
+            await server.start()
             await until(pilot, lambda: app.connected is True)
             assert "live" in str(status.render())
             await until(pilot, lambda: "16 / 20" in seats_shown(app, event["id"]))
-    finally:
-        await asyncio.to_thread(server.__exit__, None, None, None)
 
 
 async def test_demo_opens_on_the_clerk(config, clean_db, tmp_path):

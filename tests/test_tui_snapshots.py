@@ -167,9 +167,9 @@ SCREENS: dict[str, tuple[str | None, tuple[str, ...], Callable[[Any], Awaitable[
     "sell": ("clerk", SELL_TWO, None),
     "receipt": ("clerk", (*SELL_TWO, "enter"), _receipt_shown),
     "receipt_held": ("clerk", HOLD_TWO, _receipt_shown),
-    "bookings": ("clerk", ("down", "down", "b"), _bookings_listed),
+    "bookings": ("clerk", ("down", "down", "ctrl+b"), _bookings_listed),
     "dashboard": ("admin", ("f4",), None),
-    "event_form": ("admin", ("e",), None),
+    "event_form": ("admin", ("ctrl+e",), None),
     "help": ("clerk", ("f1",), None),
     # The first booking: Jazz at the Lighthouse, 10 seats for Ada.
     "checkin": ("clerk", ("f5", *ticket(1), "enter"), _scanned),

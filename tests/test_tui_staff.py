@@ -176,11 +176,11 @@ async def test_picking_an_event_shows_only_its_bookings(tui, clerk, make_event):
         assert screen.query_one("#booking-event", Select).value == second["id"]
         assert all("Second Night" in row for row in rows(table))
 
-        # From the events screen: "b" on the first event's row.
+        # From the events screen: ctrl+b on the first event's row.
         events = (await go_to(pilot, EventsScreen, "f2")).query_one(EventsTable)
         events.focus()
         select_row(events, first["id"])
-        await pilot.press("b")
+        await pilot.press("ctrl+b")
         await until(pilot, lambda: app.screen is screen)
         await until(pilot, lambda: rows(table) and all("First Night" in r for r in rows(table)))
         assert table.row_count == 1
@@ -195,7 +195,7 @@ async def test_events_b_opens_bookings_of_that_event(tui, clerk, make_event):
     app = tui(clerk)
     async with running(app) as pilot:
         select_row(app.screen.query_one(EventsTable), event["id"])
-        screen = await go_to(pilot, BookingsScreen, "b")
+        screen = await go_to(pilot, BookingsScreen, "ctrl+b")
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == 1 and "Late Show" in rows(table)[0])
         assert screen.query_one("#booking-event", Select).value == event["id"]
@@ -337,7 +337,7 @@ async def test_admin_creates_an_event(tui, admin):
     when = (datetime.now() + timedelta(days=30)).replace(second=0, microsecond=0)
     async with running(app) as pilot:
         table = app.screen.query_one(EventsTable)
-        form = await go_to(pilot, EventFormScreen, "n")
+        form = await go_to(pilot, EventFormScreen, "ctrl+n")
         fill(
             form,
             title="Opening Night",
@@ -358,7 +358,7 @@ async def test_admin_creates_an_event(tui, admin):
 async def test_saving_twice_quickly_creates_one_event(tui, admin):
     app = tui(admin)
     async with running(app) as pilot:
-        form = await go_to(pilot, EventFormScreen, "n")
+        form = await go_to(pilot, EventFormScreen, "ctrl+n")
         fill(form, title="Eager Night", total_seats="10")
         form.action_save()
         await asyncio.sleep(0.01)  # the first request is on its way: press again
@@ -370,7 +370,7 @@ async def test_saving_twice_quickly_creates_one_event(tui, admin):
 async def test_event_form_refuses_bad_input(tui, admin):
     app = tui(admin)
     async with running(app) as pilot:
-        form = await go_to(pilot, EventFormScreen, "n")
+        form = await go_to(pilot, EventFormScreen, "ctrl+n")
         fill(form, title="Bad Night", total_seats="0", price="5.00")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: error_of(form, "total_seats"))
@@ -390,7 +390,7 @@ async def test_edit_below_seats_sold_shows_the_servers_refusal(tui, admin, clerk
     await sell(clerk, event, 5, "Ada Lovelace")
     app = tui(admin)
     async with running(app) as pilot:
-        form = await go_to(pilot, EventFormScreen, "e")
+        form = await go_to(pilot, EventFormScreen, "ctrl+e")
         assert form.query_one("#total_seats", Input).value == "10"
         fill(form, total_seats="3")
         await pilot.press("ctrl+s")

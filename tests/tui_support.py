@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
+from support import PASSWORD
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.screen import Screen
@@ -127,3 +128,49 @@ async def on_bookings(
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == listed)
         yield pilot, screen, table
+
+
+class OwnServer:
+    """A real server of the test's own on loopback, which the test stops and starts again
+    on the same port: a connection lost and recovered. ``own_server`` makes one."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.port = 0
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        from server.app import create_app
+        from server.background import BackgroundServer
+
+        self._server = BackgroundServer(create_app(self.config), "127.0.0.1", self.port)
+        await asyncio.to_thread(self._server.__enter__)
+        self.port = self._server.port
+
+    def terminal(self, actor: Any, settings_dir: Any) -> BoxofficeApp:
+        """The terminal app for this server, logging ``actor`` in as it starts."""
+        return BoxofficeApp(
+            self.url,
+            username=actor.username,
+            password=PASSWORD,
+            settings_path=settings_dir / "tui.json",
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            await asyncio.to_thread(server.__exit__, None, None, None)
+
+
+@contextlib.asynccontextmanager
+async def own_server(config: Any) -> AsyncIterator[OwnServer]:
+    server = OwnServer(config)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

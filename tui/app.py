@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from common.client import Client, ClientError, Connection
-from common.models import STAFF_ROLES, PaymentMethod, Role
+from common.models import STAFF_ROLES, Event, PaymentMethod, Role
 
 from .messages import ConnectionChanged
 from .model import Change, EventStore
@@ -50,8 +50,8 @@ MODES = {
 ADMIN_MODES = {"dashboard", "audit", "venues"}
 # Areas for clerks and admins only.
 STAFF_MODES = {"checkin", "shift"}
-# The counter shows every event at once; a venue's list is far below this.
-EVENT_LIMIT = 500
+# The API's largest page of events.
+EVENT_PAGE = 500
 MODE_TITLES = {
     "events": "Events",
     "bookings": "Bookings",
@@ -63,21 +63,45 @@ MODE_TITLES = {
 }
 
 
+async def every_event(client: Client, *, upcoming: bool = False) -> list[Event]:
+    """Every event (or every upcoming one), however many, page by page in date order.
+
+    Each page starts at the last one's date (skipping the events of that date already
+    read), not at an offset: an event added or deleted before it does not shift the next
+    page, so none is skipped or read twice."""
+    found: dict[int, Event] = {}
+    date_from, skip = None, 0
+    while True:
+        page = await client.events(
+            upcoming=upcoming, date_from=date_from, skip=skip, limit=EVENT_PAGE
+        )
+        found.update((event.id, event) for event in page)
+        if len(page) < EVENT_PAGE:
+            return list(found.values())
+        last = page[-1].date
+        same = sum(event.date == last for event in page)
+        skip = skip + same if last == date_from else same
+        date_from = last
+
+
 class BoxofficeApp(App[None]):
     CSS_PATH = "boxoffice.tcss"
     TITLE = "Boxoffice"
     MODES = MODES
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
-        # Listed in the help screen and the command palette; the footer keeps to this screen.
-        Binding("f2", "go('events')", "Events", id="events", show=False),
-        Binding("f3", "go('bookings')", "Bookings", id="bookings", show=False),
-        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard", show=False),
-        Binding("f5", "go('checkin')", "Check-in", id="checkin", show=False),
-        Binding("f6", "go('shift')", "Shift report", id="shift", show=False),
-        Binding("f7", "go('audit')", "Audit log", id="audit", show=False),
-        Binding("f8", "go('venues')", "Venues", id="venues", show=False),
-        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+        # In the footer after the screen's own keys, those of the areas this user may go
+        # to (not the one shown); short, so that more of them fit 80 columns (the help
+        # and the mouse's tooltip say it in full).
+        Binding("f2", "go('events')", "Events", id="events"),
+        Binding("f3", "go('bookings')", "Bookings", id="bookings"),
+        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard"),
+        Binding("f5", "go('checkin')", "Check-in", id="checkin"),
+        Binding("f6", "go('shift')", "Shift", tooltip="Shift report", id="shift"),
+        Binding("f7", "go('audit')", "Audit", tooltip="Audit log", id="audit"),
+        Binding("f8", "go('venues')", "Venues", id="venues"),
+        # Known to every terminal user: in the help and the palette, not the footer.
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]
 
     connected: reactive[bool | None] = reactive(None)
@@ -147,7 +171,8 @@ class BoxofficeApp(App[None]):
         self.settings.server, self.settings.username = self.client.base_url, username
         self.settings.save(self.settings_path)
         self.store = EventStore()
-        self.store.load(await self.client.events(limit=EVENT_LIMIT))
+        # Every upcoming event at once; the live feed brings the past ones as it starts.
+        self.store.load(await every_event(self.client, upcoming=True))
         # What is loaded now lives as long as the session: keep it out of the collector's
         # full passes, which otherwise stall the screen for 100 ms or more during a storm.
         gc.freeze()
@@ -188,10 +213,11 @@ class BoxofficeApp(App[None]):
     @work(exclusive=True, group="resync")
     async def resync(self) -> None:
         """After a lost connection: snapshots bring every event's seats up to date, but
-        an event deleted meanwhile is only noticed by listing them again."""
+        an event deleted meanwhile is only noticed by listing them again, all of them:
+        an event missing from the list is taken as deleted."""
         with contextlib.suppress(ClientError):
             since = self.store.mark()
-            self.store.replace(await self.client.events(limit=EVENT_LIMIT), since)
+            self.store.replace(await every_event(self.client), since)
 
     def _publish_changes(self) -> None:
         changes = self.store.take_changes()
@@ -201,9 +227,10 @@ class BoxofficeApp(App[None]):
     # --- navigation -----------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide the navigation keys before login, and admin areas from everyone else."""
+        """Hide the navigation keys before login, admin areas from everyone else, and the
+        key of the area shown."""
         if action == "go":
-            if self.client.tokens is None:
+            if self.client.tokens is None or parameters[0] == self.current_mode:
                 return False
             return self.may_enter(str(parameters[0]))
         return True

@@ -10,9 +10,10 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
-from common.client import ClientError
+from common.client import ApiError, ClientError
 from common.models import BookingResult, Event
 
+from ..formatting import clerk_message
 from ..model import Change
 from ..widgets.events_table import SORTS, EventsTable
 from .base import StaffScreen
@@ -24,13 +25,15 @@ SORT_NAMES = {"date": "date", "title": "title", "seats": "seats left"}
 
 
 class EventsScreen(StaffScreen):
+    # Letters typed on the table search (EventsTable.Typed), so the screen's keys are not
+    # letters; "/" still goes to the search box.
     BINDINGS = [
-        Binding("slash", "search", "Search"),
-        Binding("s", "sort", "Sort"),
-        Binding("u", "upcoming", "Upcoming/all"),
-        Binding("b", "bookings", "Its bookings"),
-        Binding("n", "new_event", "New"),
-        Binding("e", "edit_event", "Edit"),
+        Binding("slash", "search", "Search", show=False),
+        Binding("ctrl+s", "sort", "Sort"),
+        Binding("ctrl+u", "upcoming", "Upcoming/all"),
+        Binding("ctrl+b", "bookings", "Its bookings"),
+        Binding("ctrl+n", "new_event", "New"),
+        Binding("ctrl+e", "edit_event", "Edit"),
         Binding("delete", "delete_event", "Delete"),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
@@ -38,7 +41,11 @@ class EventsScreen(StaffScreen):
 
     def compose_body(self) -> Iterable[Widget]:
         with Horizontal(id="events-bar"):
-            yield Input(placeholder="Search title, venue or description…", id="search")
+            yield Input(
+                placeholder="Type to search title, venue or description…",
+                id="search",
+                select_on_focus=False,  # what was typed on the table is kept, not selected
+            )
             yield Static("", id="events-view")
         yield EventsTable(id="events")
 
@@ -81,6 +88,15 @@ class EventsScreen(StaffScreen):
     @on(Input.Submitted, "#search")
     def to_results(self) -> None:
         self.table.focus()
+
+    @on(EventsTable.Typed)
+    def search_typed(self, typed: EventsTable.Typed) -> None:
+        """A letter typed on the table starts a new search with it; the next ones add to
+        it, in the box from then on."""
+        box = self.query_one("#search", Input)
+        box.value = typed.text if typed.first else box.value + typed.text
+        box.cursor_position = len(box.value)
+        box.focus()
 
     def action_search(self) -> None:
         self.query_one("#search").focus()
@@ -139,6 +155,8 @@ class EventsScreen(StaffScreen):
     async def delete(self, event: Event) -> None:
         try:
             await self.boxoffice.client.delete_event(event.id)
+        except ApiError as exc:
+            self.notify(clerk_message(exc), title="Not deleted", severity="error")
         except ClientError as exc:
             self.notify(exc.message, title="Not deleted", severity="error")
         else:

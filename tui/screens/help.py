@@ -16,9 +16,11 @@ ABOUT = """\
 Sell seats at the counter, admit tickets at the door, and watch every event's seats change
 live, whoever sells them.
 
-- **Events** (F2): every event and its seats, live. Type to search, **Enter** sells: pick
-  the payment (cash, card, other) and **Sell**, or **Hold** the seats for a customer who
-  pays later. The receipt shows the ticket code, in groups of four to read aloud.
+- **Events** (F2): every event and its seats, live. Type to search (letters typed on the
+  list start the search; Enter goes back to the list), **Enter** sells: pick the payment
+  (cash, card, other) and **Sell**, or **Hold** the seats for a customer who pays later.
+  The receipt shows the ticket code, in groups of four to read aloud. **ctrl+b**: the
+  selected event's bookings.
 - **Bookings** (F3): find a booking by **#reference** or customer name, or pick an event;
   **p** confirms a hold once paid, **c** cancels after you confirm.
 - **Check-in** (F5, staff): scan or type a ticket code and Enter: ADMITTED or REFUSED, and
@@ -53,7 +55,7 @@ def key_table(screen: Screen) -> str:
     rows: dict[tuple[int, str], tuple[str, list[str]]] = {}
     for namespace, shown_only in namespaces:
         for _key, binding in namespace._bindings:
-            description = binding.description or binding.tooltip
+            description = binding.tooltip or binding.description  # the longer, if any
             if not description or (shown_only and not binding.show):
                 continue
             if not app._check_action_state(binding.action, namespace):

@@ -19,12 +19,14 @@ class LoginScreen(AppScreen):
         settings = self.boxoffice.settings
         with Center(), Vertical(id="login-box"):
             yield Static("🎟  Boxoffice", id="logo")
+            # Fields of one line each: the box, with the demo's accounts under it, fits 80x24.
             for label, field in (
                 ("Server", Input(settings.server, placeholder="http://host:8080", id="server")),
                 ("Username", Input(settings.username, placeholder="username", id="username")),
                 ("Password", Input(password=True, placeholder="password", id="password")),
             ):
-                with Horizontal(classes="field"):
+                field.compact = True
+                with Horizontal(classes="field compact"):
                     yield Label(label)
                     yield field
             yield Button("Log in", variant="primary", id="login")
@@ -72,6 +74,7 @@ class LoginScreen(AppScreen):
         message.update("Logging in…")
         try:
             await self.boxoffice.log_in(server, username.strip(), password)
+            message.update("")  # not left behind for the next time the form shows
         except ApiError as exc:
             message.set_classes("error")
             if exc.status == 429:

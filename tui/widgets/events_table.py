@@ -6,11 +6,14 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import DataTable
 
 from common.models import Event
 
+from ..formatting import clipped
 from ..model import Change
 
 # Seats and price come before the free text, so the live figures are never cut off.
@@ -43,15 +46,41 @@ def row(event: Event) -> tuple[object, ...]:
         local.strftime("%a %d %b %Y %H:%M"),
         seats_cell(event),
         Text(f"{event.price:,.2f}", justify="right"),
-        event.title,
-        event.venue or "",
+        clipped(event.title),
+        clipped(event.venue or ""),
     )
 
 
+def text_widths(rows: list[tuple[object, ...]], width: int) -> tuple[int, int]:
+    """The widths of the title and venue columns: what the figures leave of ``width``,
+    title first, so that the table never runs off the screen."""
+    widths = [
+        max([len(label)] + [len(str(cells[i])) for cells in rows])
+        for i, (_, label) in enumerate(COLUMNS)
+    ]
+    padding = 2 * len(COLUMNS)  # a cell's space either side
+    room = max(0, width - sum(widths[:3]) - padding)
+    title, venue = widths[3:]
+    if title + venue <= room:
+        return title, venue
+    venue = min(venue, max(8, room * 2 // 5))
+    return max(12, room - venue), venue
+
+
 class EventsTable(DataTable[object]):
-    """Shows the events that match a search; updates only the cells that changed."""
+    """Shows the events that match a search; updates only the cells that changed.
+    Typing on it starts a search (``Typed``)."""
 
     BINDINGS = [Binding("enter", "select_cursor", "Sell")]
+
+    class Typed(Message):
+        """A character typed on the table, for the search; ``first``: the first since
+        the table had the focus, which starts a new search."""
+
+        def __init__(self, text: str, first: bool) -> None:
+            super().__init__()
+            self.text = text
+            self.first = first
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
@@ -59,10 +88,22 @@ class EventsTable(DataTable[object]):
         self.upcoming_only = True
         self.sort_by = "date"
         self._shown: dict[int, Event] = {}
+        self._typed = False  # a character typed since the table had the focus
+        self._source: Iterable[Event] = ()  # what the last redraw chose from
 
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+    def on_resize(self) -> None:
+        self.show(self._source)
+
+    def on_focus(self) -> None:
+        self._typed = False
+
+    def on_key(self, event: events.Key) -> None:
+        # Space is the table's, "/" the screen's key to the search box.
+        if event.is_printable and event.character and event.character not in " /":
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Typed(event.character, first=not self._typed))
+            self._typed = True
 
     def matches(self, event: Event) -> bool:
         if self.upcoming_only and event.date < datetime.now(UTC):
@@ -74,12 +115,21 @@ class EventsTable(DataTable[object]):
         )
 
     def show(self, events: Iterable[Event]) -> None:
-        """Redraw from scratch (a new search, filter or sort), keeping the cursor's event."""
+        """Redraw from scratch (a new search, filter or sort, a new size), keeping the
+        cursor's event. The columns are made again: the free text gets what is left."""
         keep = self.selected_id
-        self.clear()
+        self._source = events
+        shown = sorted(filter(self.matches, events), key=SORTS[self.sort_by])
+        cells = [row(event) for event in shown]
+        width = (self.size.width or self.app.size.width) - self.styles.scrollbar_size_vertical
+        title, venue = text_widths(cells, width)
+        self.clear(columns=True)
+        for key, label in COLUMNS:
+            fixed = {"title": title, "venue": venue}.get(key)
+            self.add_column(label, key=key, width=fixed)
         self._shown = {}
-        for event in sorted(filter(self.matches, events), key=SORTS[self.sort_by]):
-            self.add_row(*row(event), key=str(event.id))
+        for event, values in zip(shown, cells, strict=True):
+            self.add_row(*values, key=str(event.id))
             self._shown[event.id] = event
         if keep in self._shown:
             self.move_cursor(row=self.get_row_index(str(keep)))
