@@ -204,7 +204,7 @@ async def test_editor_creates_a_seated_event_with_zone_prices_and_a_type(tui, ad
     is refused in words."""
     app = tui(admin)
     async with running(app) as pilot:
-        form = await go_to(pilot, EventFormScreen, "n")
+        form = await go_to(pilot, EventFormScreen, "ctrl+n")
         seating = form.query_one("#seating", Select)
         await until(pilot, lambda: len(seating._options) == 2)
         seating.value = hall["id"]
