@@ -90,6 +90,9 @@ class Config:
     # Browsers on these exact origins ("https://shop.example.com") may call the API;
     # none by default, and then no response carries Access-Control-* headers.
     cors_origins: tuple[str, ...] = ()
+    # Keep the browse paths' answers in memory, fresh by LISTEN/NOTIFY (false: every
+    # browse reads the database).
+    browse_cache: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
