@@ -56,26 +56,16 @@ async def _listed(request: web.Request, query: EventQuery, kind: str) -> web.Res
     return await request.app[BROWSE].answer(request, key, kind, fill)
 
 
-@endpoint(
-    summary="List events",
-    tag="events",
-    query=EventQuery,
-    response=list[Event],
-    errors=(304,),
-    description=_ETAG,
-)
+# What both lists take and answer.
+_LIST = {"tag": "events", "query": EventQuery, "response": list[Event], "errors": (304,)}
+
+
+@endpoint(summary="List events", description=_ETAG, **_LIST)
 async def list_events(request: web.Request, *, query: EventQuery) -> web.Response:
     return await _listed(request, query, LIST)
 
 
-@endpoint(
-    summary="List upcoming events that still have seats",
-    tag="events",
-    query=EventQuery,
-    response=list[Event],
-    errors=(304,),
-    description=_ETAG,
-)
+@endpoint(summary="List upcoming events that still have seats", description=_ETAG, **_LIST)
 async def list_available(request: web.Request, *, query: EventQuery) -> web.Response:
     return await _listed(request, query, AVAILABLE)
 
