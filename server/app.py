@@ -21,6 +21,7 @@ from .api_tokens import ApiTokens
 from .audit import AuditLog
 from .auth import Auth
 from .booking import Bookings
+from .browse_cache import BrowseCache
 from .config import Config, ConfigError
 from .cors import cors_middlewares
 from .envelope import PARSER_LIMITS, error_middleware
@@ -34,6 +35,7 @@ from .keys import (
     AUDIT,
     AUTH,
     BOOKINGS,
+    BROWSE,
     CONFIG,
     DB,
     EVENTS,
@@ -137,8 +139,13 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     tokens = AccessTokens(config.jwt_secret, config.access_token_ttl)
     hub = Hub(database, config.live_flush_interval)
     accounts = Accounts(database, config.access_token_ttl)
+    browse = BrowseCache(enabled=config.browse_cache)
     listener = Listener(
-        config.database_url or "", hub, accounts, ping_interval=config.listen_ping_interval
+        config.database_url or "",
+        hub,
+        accounts,
+        browse,
+        ping_interval=config.listen_ping_interval,
     )
     app[DB] = database
     app[TOKENS] = tokens
@@ -147,6 +154,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[API_TOKENS] = ApiTokens(database, passwords, config.api_token_cache_seconds)
     app[IDEMPOTENCY] = Idempotency(database, config.idempotency_key_ttl)
     app[EVENTS] = Events(database)
+    app[BROWSE] = browse
     app[BOOKINGS] = Bookings(database, config, metrics)
     app[TICKETS] = Tickets(database)
     app[REPORTS] = Reports(database)

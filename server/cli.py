@@ -76,7 +76,13 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         # Migrate once here, so the workers do not queue on the migration lock.
         cmd_migrate(args, config)
         return workers.serve(config, config.workers)
-    web.run_app(create_app(config), host=config.host, port=config.port, print=_print_url)
+    web.run_app(
+        create_app(config),
+        host=config.host,
+        port=config.port,
+        print=_print_url,
+        **logs.access_log(config),
+    )
     return 0
 
 
@@ -92,7 +98,9 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     )
     print(f"Boxoffice demo. Accounts (username / password):\n{accounts}", flush=True)
     if args.no_tui or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        web.run_app(app, host=config.host, port=config.port, print=_print_url)
+        web.run_app(
+            app, host=config.host, port=config.port, print=_print_url, **logs.access_log(config)
+        )
         return 0
 
     from tui.app import BoxofficeApp

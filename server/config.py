@@ -75,6 +75,9 @@ class Config:
     log_level: str = "INFO"
     # "text" or "json" (one JSON object a line, with the request id; see server/logs.py).
     log_format: str = "text"
+    # The access log: "errors" (answers of 400 and more, and requests slower than a
+    # second), "full" (every request) or "off" (see server/logs.py).
+    access_log: str = "errors"
     # Serve Prometheus metrics at /metrics (unauthenticated: keep it off the public
     # network, or turn it off).
     metrics: bool = True
@@ -93,6 +96,9 @@ class Config:
     # Browsers on these exact origins ("https://shop.example.com") may call the API;
     # none by default, and then no response carries Access-Control-* headers.
     cors_origins: tuple[str, ...] = ()
+    # Keep the browse paths' answers in memory, fresh by LISTEN/NOTIFY (false: every
+    # browse reads the database).
+    browse_cache: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -129,6 +135,8 @@ class Config:
             raise ConfigError("BOXOFFICE_SESSION_MAX_AGE must be at least 60 (seconds)")
         if self.log_format not in ("text", "json"):
             raise ConfigError("BOXOFFICE_LOG_FORMAT must be 'text' or 'json'")
+        if self.access_log not in ("errors", "full", "off"):
+            raise ConfigError("BOXOFFICE_ACCESS_LOG must be 'errors', 'full' or 'off'")
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ConfigError("BOXOFFICE_JWT_SECRET must be at least 32 characters")
         for origin in self.cors_origins:

@@ -6,6 +6,7 @@ statement that makes it, signed by ``by``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NoReturn
 
 import psycopg2.errors
@@ -73,6 +74,11 @@ class Events:
             skip=query.skip,
             limit=query.limit,
         )
+
+    async def next_start(self) -> datetime | None:
+        """When the next event starts (of all events not started yet), if any."""
+        row = await self.db.fetchone(q.NEXT_START)
+        return row["date"] if row else None
 
     async def get(self, event_id: int) -> Row:
         row = await self.db.fetchone(q.GET_EVENT, event_id=event_id)

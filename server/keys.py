@@ -16,6 +16,7 @@ from .api_tokens import ApiTokens
 from .audit import AuditLog
 from .auth import Auth
 from .booking import Bookings
+from .browse_cache import BrowseCache
 from .config import Config
 from .db import Database
 from .events import Events
@@ -45,6 +46,7 @@ ACCOUNTS = web.AppKey("accounts", Accounts)
 API_TOKENS = web.AppKey("api_tokens", ApiTokens)
 IDEMPOTENCY = web.AppKey("idempotency", Idempotency)
 EVENTS = web.AppKey("events", Events)
+BROWSE = web.AppKey("browse", BrowseCache)
 BOOKINGS = web.AppKey("bookings", Bookings)
 TICKETS = web.AppKey("tickets", Tickets)
 REPORTS = web.AppKey("reports", Reports)

@@ -2,12 +2,13 @@
 
 Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql), every
 change to a seated event's seats (0010_orders.sql) and every change to an account's access
-(0007_account_push.sql); this connection hears them all, whichever instance made the
-change, and hands them to the hub and to the accounts. When it drops (database restart,
-network), the accounts stop trusting what they know (see accounts.py) and the hub's seat
-maps stop changing; it reconnects with backoff, the accounts reload what matters and the hub
-resends every subscriber a snapshot (seat maps read again), so nobody is left showing stale
-numbers.
+(0007_account_push.sql) and every change to an event's ticket types (ticket_types.py); this
+connection hears them all, whichever instance made the change, and hands them to the hub,
+the accounts and the browse cache. When it drops (database restart, network), the accounts
+stop trusting what they know (see accounts.py), the hub's seat maps stop changing and the
+browse cache empties and serves from the database; it reconnects with backoff, the accounts
+reload what matters, the browse cache keeps answers again and the hub resends every
+subscriber a snapshot (seat maps read again), so nobody is left showing stale numbers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from common.models import CHANNEL
 
 from . import accounts
 from .accounts import Accounts
+from .browse_cache import BROWSE_CHANNEL, BrowseCache
 from .live import Hub
 from .seatmaps import SEAT_CHANNEL
 
@@ -34,11 +36,18 @@ APPLICATION_NAME = "boxoffice-listen"
 
 class Listener:
     def __init__(
-        self, dsn: str, hub: Hub, accounts: Accounts, *, ping_interval: float = 10.0
+        self,
+        dsn: str,
+        hub: Hub,
+        accounts: Accounts,
+        browse: BrowseCache,
+        *,
+        ping_interval: float = 10.0,
     ) -> None:
         self.dsn = dsn
         self.hub = hub
         self.accounts = accounts
+        self.browse = browse
         self.ping_interval = ping_interval
         self.connected = asyncio.Event()
         self.reconnects = 0
@@ -57,7 +66,8 @@ class Listener:
                 try:
                     async with conn.cursor() as cur:
                         await cur.execute(
-                            f"LISTEN {CHANNEL}; LISTEN {SEAT_CHANNEL}; LISTEN {accounts.CHANNEL}"
+                            f"LISTEN {CHANNEL}; LISTEN {SEAT_CHANNEL}; LISTEN {accounts.CHANNEL};"
+                            f" LISTEN {BROWSE_CHANNEL}"
                         )
                     # Changes to accounts made while we were away: covered by a fresh load,
                     # trusted once what was heard meanwhile is applied too.
@@ -65,6 +75,8 @@ class Listener:
                     while not conn.notifies.empty():
                         self._dispatch(conn.notifies.get_nowait())
                     self.accounts.trust()
+                    # Every change committed from here on will be heard: keep answers.
+                    self.browse.resumed()
                     self.connected.set()
                     if not first:
                         self.reconnects += 1
@@ -79,6 +91,7 @@ class Listener:
                 finally:
                     self.connected.clear()
                     self.accounts.lost()
+                    self.browse.lost()
                     self.hub.lost()
                     conn.close()
             await asyncio.sleep(backoff)
@@ -101,8 +114,13 @@ class Listener:
             if note.channel == accounts.CHANNEL:
                 self.accounts.notified(note.payload)
             elif note.channel == SEAT_CHANNEL:
+                # (The browse cache heard the event's own notification, same version.)
                 self.hub.seats_notified(note.payload)
+            elif note.channel == BROWSE_CHANNEL:
+                self.browse.types_notified(note.payload)
             else:
+                # The cache first: it must not outlive a change a subscriber already has.
+                self.browse.notified(note.payload)
                 self.hub.notified(note.payload)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("unreadable notification %r: %s", note.payload[:200], exc)

@@ -29,9 +29,15 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote
 
+from aiohttp.web_log import AccessLogger
+
 from .config import Config, ConfigError
 
 ACCESS_LOGGER = "aiohttp.access"
+# BOXOFFICE_ACCESS_LOG=errors (the default) logs only answers of 400 and more and requests
+# slower than this; "full" every request; "off" none. A line costs more than a browse
+# answered from the cache (bench/browse.py: about a quarter of a process's time).
+SLOW_REQUEST_SECONDS = 1.0
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(worker_prefix)s%(name)s: %(message)s%(request_suffix)s"
 
 
@@ -82,6 +88,23 @@ class RedactSecrets(logging.Filter):
         if isinstance(headers, dict):
             record.request_header = {k: redact(str(v)) for k, v in headers.items()}
         return True
+
+
+class FailuresAccessLogger(AccessLogger):
+    """aiohttp's access log line, for failed or slow requests only."""
+
+    def log(self, request: Any, response: Any, time: float) -> None:
+        if response.status >= 400 or time >= SLOW_REQUEST_SECONDS:
+            super().log(request, response, time)
+
+
+def access_log(config: Config) -> dict[str, Any]:
+    """The runner's access log options for BOXOFFICE_ACCESS_LOG (``run_app``, ``AppRunner``)."""
+    if config.access_log == "off":
+        return {"access_log": None}
+    if config.access_log == "errors":
+        return {"access_log_class": FailuresAccessLogger}
+    return {}
 
 
 @dataclass(frozen=True, slots=True)

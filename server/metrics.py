@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -205,6 +206,10 @@ def route_of(request: web.Request) -> str:
 def metrics_middleware(metrics: Metrics) -> Middleware:
     """Count and time every request; the outermost middleware, so it sees final statuses."""
     requests, latency, in_flight = metrics.requests, metrics.latency, metrics.in_flight
+    # Each series' child, found once: labels() costs more than the count (a lock and a
+    # tuple per call). Few keys: route templates x methods x statuses.
+    counters: dict[tuple[str, str, int], Any] = {}
+    timers: dict[tuple[str, str], Any] = {}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -227,8 +232,16 @@ def metrics_middleware(metrics: Metrics) -> Middleware:
             in_flight.dec()
             route = route_of(request)
             method = request.method if request.method in METHODS else "other"
-            requests.labels(route, method, str(status)).inc()
+            counter = counters.get((route, method, status))
+            if counter is None:
+                counter = counters[route, method, status] = requests.labels(
+                    route, method, str(status)
+                )
+            counter.inc()
             if not websocket:
-                latency.labels(route, method).observe(time.perf_counter() - started)
+                timer = timers.get((route, method))
+                if timer is None:
+                    timer = timers[route, method] = latency.labels(route, method)
+                timer.observe(time.perf_counter() - started)
 
     return middleware

@@ -23,6 +23,7 @@ API_PREFIX = "/api/v1"
 _STATUS_TEXT = {
     200: "Success",
     201: "Created",
+    304: "Not modified: the ETag sent as If-None-Match is current (no body)",
     400: "Malformed request",
     401: "Missing, invalid or expired access token",
     403: "The token's role may not do this",
@@ -207,6 +208,8 @@ def _plain_operation(handler: Any) -> dict[str, Any]:
 
 
 def _response(code: int, data: dict[str, Any]) -> dict[str, Any]:
+    if code == 304:  # no body: the caller's copy (its If-None-Match ETag) is current
+        return {"description": _STATUS_TEXT[304]}
     return {
         "description": _STATUS_TEXT.get(code, "Response"),
         "content": {"application/json": {"schema": envelope_schema(data)}},

@@ -129,10 +129,12 @@ class TicketTypes:
 
     async def _lock_event(self, tx: Statements, event_id: int) -> Row:
         """Lock the event as orders do (404 if there is none): a change to its types is
-        ordered with the orders around it."""
+        ordered with the orders around it. Every instance's browse cache is told when the
+        change commits (the types are in the event's detail; its row does not change)."""
         event = await tx.fetchone(q.LOCK_EVENT, event_id=event_id)
         if event is None:
             raise NotFound(f"Event {event_id} not found")
+        await tx.execute(q.TYPES_CHANGED, event_id=event_id)
         return event
 
     async def _check_zones(self, tx: Statements, event_id: int, prices: dict[str, Any]) -> None:

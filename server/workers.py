@@ -132,6 +132,7 @@ def run_worker(config: Config, index: int, parent: int) -> None:
         reuse_port=True,
         print=None,
         handle_signals=True,
+        **logs.access_log(config),
     )
 
 

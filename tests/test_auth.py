@@ -363,6 +363,19 @@ async def test_expired_access_token_is_401_expired(user, config):
     assert reply.headers["WWW-Authenticate"] == "Bearer"
 
 
+async def test_a_token_accepted_before_is_refused_once_it_expires(user, config):
+    """The server remembers tokens it has checked (not to check them on every request),
+    but not past their exp."""
+    now = time.time()
+    token = forge(user, config.jwt_secret, iat=int(now) - 60, exp=int(now) + 2)
+    assert (await me(user.client, token)).status == 200
+    assert (await me(user.client, token)).status == 200  # remembered
+    # Waiting for the time itself: the token expiring is what is tested.
+    await asyncio.sleep(int(now) + 2 - time.time() + 0.05)
+    reply = await me(user.client, token)
+    assert reply.status == 401 and "expired" in reply.body["message"].lower()
+
+
 @pytest.mark.parametrize(
     ("key", "algorithm"),
     [("another-secret-" + "y" * 40, "HS256"), (None, "none")],

@@ -13,6 +13,7 @@ from typing import Any
 import prometheus_client
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from prometheus_client.parser import text_string_to_metric_families
 from support import call, cut_listeners
 
@@ -278,10 +279,44 @@ async def test_text_log_lines_name_the_request(aiohttp_client, config, clean_db)
     assert "INFO boxoffice.test: hello [request obs-test-2]" in stream.getvalue()
 
 
+@pytest.mark.parametrize(
+    ("setting", "logged"),
+    [
+        ("errors", ["/api/v1/events/999", "/slow"]),
+        ("full", ["/api/v1/events", "/api/v1/events/999", "/slow", "/healthz"]),
+        ("off", []),
+    ],
+)
+async def test_access_log_setting(aiohttp_client, config, clean_db, monkeypatch, setting, logged):
+    """BOXOFFICE_ACCESS_LOG: by default only failed and slow requests are logged (a line
+    costs more than a cached browse); "full" logs every request, "off" none."""
+    monkeypatch.setattr(logs, "SLOW_REQUEST_SECONDS", 0.2)
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.25)  # slower than the threshold: the behaviour tested
+        return web.Response(text="ok")
+
+    app = create_app(config)
+    app.router.add_get("/slow", slow)
+    options = logs.access_log(Config.from_env({"BOXOFFICE_ACCESS_LOG": setting}))
+    with captured("json", logs.ACCESS_LOGGER) as stream:
+        server = TestServer(app)
+        await server.start_server(**options)  # as run_app's runner gets them
+        client = await aiohttp_client(server)
+        for path in ("/api/v1/events", "/api/v1/events/999", "/slow", "/healthz"):
+            async with client.get(path) as resp:
+                assert resp.status == (404 if path.endswith("999") else 200)
+        await client.close()  # every line written
+    paths = [json.loads(line)["path"] for line in stream.getvalue().splitlines()]
+    assert paths == logged
+
+
 def test_log_format_is_checked():
     assert Config.from_env({"BOXOFFICE_LOG_FORMAT": "json"}).log_format == "json"
     with pytest.raises(ConfigError, match="LOG_FORMAT"):
         Config.from_env({"BOXOFFICE_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="ACCESS_LOG"):
+        Config.from_env({"BOXOFFICE_ACCESS_LOG": "some"})
     with pytest.raises(ConfigError, match="METRICS"):
         Config.from_env({"BOXOFFICE_METRICS": "maybe"})
 

@@ -165,7 +165,10 @@ def test_workers_setting():
 async def test_workers_log_in_the_configured_format_with_tokens_redacted(scratch_dsn, tmp_path):
     """`--workers` logs as BOXOFFICE_LOG_FORMAT says (JSON lines naming their worker), and a
     ?token= in a logged URL is redacted there too."""
-    server = ServerProcess(scratch_dsn, tmp_path, workers=2, BOXOFFICE_LOG_FORMAT="json")
+    # Every request logged (by default only failed and slow ones are).
+    server = ServerProcess(
+        scratch_dsn, tmp_path, workers=2, BOXOFFICE_LOG_FORMAT="json", BOXOFFICE_ACCESS_LOG="full"
+    )
     try:
         server.start()
         await server.wait_ready()

@@ -15,7 +15,7 @@ from common.models import (
 
 from ..api import ADMIN, ANY_ROLE, STAFF, endpoint, path_id
 from ..envelope import ok
-from ..keys import BOOKINGS
+from ..keys import BOOKINGS, BROWSE
 from ..security import Principal
 
 
@@ -47,6 +47,7 @@ async def create_booking(
     request: web.Request, *, user: Principal, body: BookingCreate
 ) -> web.Response:
     row = await request.app[BOOKINGS].book(user, body)
+    request.app[BROWSE].changed(body.event_id, moved=False)  # before answering: see it
     message = "Seats held" if row["status"] == "pending" else "Booking confirmed"
     return ok(BookingResult.model_validate(row), code=201, message=message)
 
@@ -119,6 +120,7 @@ async def confirm_booking(
     request: web.Request, *, user: Principal, body: BookingConfirm
 ) -> web.Response:
     row = await request.app[BOOKINGS].confirm(user, path_id(request, "booking_id"), body)
+    request.app[BROWSE].changed(row["event_id"], moved=False)  # a seated event's seats
     return ok(Booking.model_validate(row), message="Booking confirmed")
 
 
@@ -142,4 +144,5 @@ async def cancel_booking(
     row = await request.app[BOOKINGS].cancel(
         user, path_id(request, "booking_id"), override=query.override
     )
+    request.app[BROWSE].changed(row["event_id"], moved=False)
     return ok(BookingResult.model_validate(row), message="Booking cancelled")

@@ -8,7 +8,7 @@ from common.models import Booking, CheckIn, CheckInResult
 
 from ..api import STAFF, endpoint
 from ..envelope import ok
-from ..keys import BOOKINGS
+from ..keys import BOOKINGS, BROWSE
 from ..security import Principal
 
 
@@ -28,6 +28,7 @@ from ..security import Principal
 )
 async def check_in(request: web.Request, *, user: Principal, body: CheckIn) -> web.Response:
     row = await request.app[BOOKINGS].check_in(user, body)
+    request.app[BROWSE].changed(row["event_id"], moved=False)  # its checked_in count
     result = CheckInResult(
         booking=Booking.model_validate(row),
         event_title=row["event_title"],

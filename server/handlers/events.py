@@ -1,4 +1,5 @@
-"""/api/v1/events: browsing for everyone, changes for admins."""
+"""/api/v1/events: browsing for everyone (answered from the browse cache when it can be),
+changes for admins."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from aiohttp import web
 from common.models import STAFF_ROLES, Event, EventCreate, EventDetail, EventPatch, EventQuery
 
 from ..api import ADMIN, endpoint, path_id
-from ..envelope import ok
-from ..keys import EVENTS, TICKET_TYPES
+from ..browse_cache import AVAILABLE, EVENT, LIST, Filled, expiry
+from ..envelope import ok, ok_body
+from ..keys import BROWSE, EVENTS, TICKET_TYPES
 from ..security import Principal
 
 _SEATED = (
@@ -27,19 +29,45 @@ def _events(rows: list) -> list[Event]:
     return [Event.model_validate(r) for r in rows]
 
 
-@endpoint(summary="List events", tag="events", query=EventQuery, response=list[Event])
-async def list_events(request: web.Request, *, query: EventQuery) -> web.Response:
-    return ok(_events(await request.app[EVENTS].list(query)))
-
-
-@endpoint(
-    summary="List upcoming events that still have seats",
-    tag="events",
-    query=EventQuery,
-    response=list[Event],
+_ETAG = (
+    "An ETag comes with the answer; sent back as If-None-Match, an answer that has not "
+    "changed is a 304 with no body."
 )
+
+
+async def _listed(request: web.Request, query: EventQuery, kind: str) -> web.Response:
+    """A list of events, kept per query (normalised: the validated parameters). A list of
+    upcoming events goes stale by itself when its first event starts."""
+    events = request.app[EVENTS]
+    available_only = kind == AVAILABLE
+
+    async def fill() -> Filled:
+        rows = await events.list(query, available_only=available_only)
+        starts = []
+        if query.upcoming or available_only:
+            # Ordered by date: the first event of the whole list starts first. Past a
+            # skip it is not among the rows, so the next start of any event is used.
+            first = rows[0]["date"] if rows else None
+            starts = [first] if query.skip == 0 else [await events.next_start()]
+        ids = frozenset(r["id"] for r in rows)
+        return Filled(ok_body(_events(rows)), ids, expiry(d for d in starts if d is not None))
+
+    key = (kind, query.model_dump_json())
+    return await request.app[BROWSE].answer(request, key, kind, fill)
+
+
+# What both lists take and answer.
+_LIST = {"tag": "events", "query": EventQuery, "response": list[Event], "errors": (304,)}
+
+
+@endpoint(summary="List events", description=_ETAG, **_LIST)
+async def list_events(request: web.Request, *, query: EventQuery) -> web.Response:
+    return await _listed(request, query, LIST)
+
+
+@endpoint(summary="List upcoming events that still have seats", description=_ETAG, **_LIST)
 async def list_available(request: web.Request, *, query: EventQuery) -> web.Response:
-    return ok(_events(await request.app[EVENTS].list(query, available_only=True)))
+    return await _listed(request, query, AVAILABLE)
 
 
 @endpoint(
@@ -47,15 +75,22 @@ async def list_available(request: web.Request, *, query: EventQuery) -> web.Resp
     tag="events",
     viewer=True,
     response=EventDetail,
-    errors=(404, 422),
-    description="Staff-only ticket types are listed to staff (a clerk's or admin's token) only.",
+    errors=(304, 404, 422),
+    description="Staff-only ticket types are listed to staff (a clerk's or admin's token) "
+    "only. " + _ETAG,
 )
 async def get_event(request: web.Request, *, viewer: Principal | None) -> web.Response:
     event_id = path_id(request, "event_id")
-    row = await request.app[EVENTS].get(event_id)
     staff = viewer is not None and viewer.role in STAFF_ROLES
-    types = await request.app[TICKET_TYPES].list(event_id, staff=staff)
-    return ok(EventDetail.model_validate({**row, "ticket_types": types}))
+
+    async def fill() -> Filled:
+        row = await request.app[EVENTS].get(event_id)
+        types = await request.app[TICKET_TYPES].list(event_id, staff=staff)
+        detail = EventDetail.model_validate({**row, "ticket_types": types})
+        return Filled(ok_body(detail), frozenset({event_id}))
+
+    # Staff see staff-only types: their answer is kept apart from everyone else's.
+    return await request.app[BROWSE].answer(request, (EVENT, event_id, staff), EVENT, fill)
 
 
 @endpoint(
@@ -70,6 +105,7 @@ async def get_event(request: web.Request, *, viewer: Principal | None) -> web.Re
 )
 async def create_event(request: web.Request, *, user: Principal, body: EventCreate) -> web.Response:
     row = await request.app[EVENTS].create(body.model_dump(), by=user)
+    request.app[BROWSE].changed(row["id"], moved=True)
     return ok(Event.model_validate(row), code=201, message="Event created")
 
 
@@ -90,6 +126,7 @@ async def replace_event(
     row = await request.app[EVENTS].replace(
         path_id(request, "event_id"), body.model_dump(), by=user
     )
+    request.app[BROWSE].changed(row["id"], moved=True)
     return ok(Event.model_validate(row), message="Event updated")
 
 
@@ -105,6 +142,7 @@ async def replace_event(
 async def patch_event(request: web.Request, *, user: Principal, body: EventPatch) -> web.Response:
     fields = body.model_dump(exclude_unset=True)
     row = await request.app[EVENTS].update(path_id(request, "event_id"), fields, by=user)
+    request.app[BROWSE].changed(row["id"], moved=True)
     return ok(Event.model_validate(row), message="Event updated")
 
 
@@ -115,5 +153,7 @@ async def patch_event(request: web.Request, *, user: Principal, body: EventPatch
     errors=(404, 409, 422),
 )
 async def delete_event(request: web.Request, *, user: Principal) -> web.Response:
-    await request.app[EVENTS].delete(path_id(request, "event_id"), by=user)
+    event_id = path_id(request, "event_id")
+    await request.app[EVENTS].delete(event_id, by=user)
+    request.app[BROWSE].changed(event_id, moved=True)
     return ok(message="Event deleted")

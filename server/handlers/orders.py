@@ -13,7 +13,7 @@ from common.models import Order, OrderCreate, OrderResult, ReturnResult, TicketR
 from ..api import ANY_ROLE, endpoint, path_id
 from ..booking import with_lines
 from ..envelope import ok
-from ..keys import BOOKINGS
+from ..keys import BOOKINGS, BROWSE
 from ..security import Principal
 
 
@@ -42,6 +42,7 @@ from ..security import Principal
 )
 async def create_order(request: web.Request, *, user: Principal, body: OrderCreate) -> web.Response:
     row = await request.app[BOOKINGS].place(user, body)
+    request.app[BROWSE].changed(body.event_id, moved=False)  # before answering: see it
     message = "Seats held" if row["status"] == "pending" else "Order confirmed"
     return ok(OrderResult.model_validate(with_lines(row)), code=201, message=message)
 
@@ -78,4 +79,5 @@ async def return_tickets(
     request: web.Request, *, user: Principal, body: TicketReturn
 ) -> web.Response:
     row = await request.app[BOOKINGS].return_tickets(user, path_id(request, "order_id"), body)
+    request.app[BROWSE].changed(row["event_id"], moved=False)
     return ok(ReturnResult.model_validate(with_lines(row)), message="Tickets returned")

@@ -9,7 +9,7 @@ from common.models import STAFF_ROLES, TicketType, TicketTypeCreate, TicketTypeP
 
 from ..api import ADMIN, endpoint, path_id
 from ..envelope import ok
-from ..keys import TICKET_TYPES
+from ..keys import BROWSE, TICKET_TYPES
 from ..security import Principal
 
 _PRICES = (
@@ -48,7 +48,9 @@ async def list_types(request: web.Request, *, viewer: Principal | None) -> web.R
 async def create_type(
     request: web.Request, *, user: Principal, body: TicketTypeCreate
 ) -> web.Response:
-    row = await request.app[TICKET_TYPES].create(path_id(request, "event_id"), body, by=user)
+    event_id = path_id(request, "event_id")
+    row = await request.app[TICKET_TYPES].create(event_id, body, by=user)
+    request.app[BROWSE].changed(event_id, moved=False)  # the event's detail lists its types
     return ok(TicketType.model_validate(row), code=201, message="Ticket type created")
 
 
@@ -64,9 +66,11 @@ async def create_type(
 async def patch_type(
     request: web.Request, *, user: Principal, body: TicketTypePatch
 ) -> web.Response:
+    event_id = path_id(request, "event_id")
     row = await request.app[TICKET_TYPES].update(
-        path_id(request, "event_id"), path_id(request, "type_id"), body, by=user
+        event_id, path_id(request, "type_id"), body, by=user
     )
+    request.app[BROWSE].changed(event_id, moved=False)
     return ok(TicketType.model_validate(row), message="Ticket type updated")
 
 
@@ -79,7 +83,7 @@ async def patch_type(
     "off sale (on_sale false) instead.",
 )
 async def delete_type(request: web.Request, *, user: Principal) -> web.Response:
-    await request.app[TICKET_TYPES].delete(
-        path_id(request, "event_id"), path_id(request, "type_id"), by=user
-    )
+    event_id = path_id(request, "event_id")
+    await request.app[TICKET_TYPES].delete(event_id, path_id(request, "type_id"), by=user)
+    request.app[BROWSE].changed(event_id, moved=False)
     return ok(message="Ticket type deleted")

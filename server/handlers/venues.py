@@ -8,7 +8,7 @@ from common.models import Venue, VenueDetail, VenuePlan, VenueSeats
 
 from ..api import ADMIN, endpoint, path_id
 from ..envelope import ok
-from ..keys import VENUES
+from ..keys import BROWSE, VENUES
 from ..security import Principal
 
 _PLAN_ERRORS = (
@@ -73,6 +73,7 @@ async def create_venue(request: web.Request, *, user: Principal, body: VenuePlan
 )
 async def replace_venue(request: web.Request, *, user: Principal, body: VenuePlan) -> web.Response:
     row = await request.app[VENUES].replace(path_id(request, "venue_id"), body, by=user)
+    request.app[BROWSE].changed_all()  # removed seats leave its events' seat maps
     return ok(Venue.model_validate(row), message="Venue updated")
 
 

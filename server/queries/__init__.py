@@ -99,6 +99,7 @@ from .events import (
     INSERT_EVENT,
     LIST_EVENTS,
     LOCK_EVENT_SEATS,
+    NEXT_START,
     RESTOCK_EVENT,
     SEATED_VENUE,
     SEATS_RESYNC,
@@ -124,6 +125,7 @@ from .ticket_types import (
     LOCK_EVENT,
     TYPE_FIELDS,
     TYPE_IN_USE,
+    TYPES_CHANGED,
     update_type,
 )
 from .venues import (
@@ -217,6 +219,7 @@ __all__ = [
     "LOCK_REMOVED_SEATS",
     "LOGIN_LOOKUP",
     "LOGOUT_SESSION",
+    "NEXT_START",
     "ORDER_TICKETS",
     "PING",
     "PLACE_ORDERS",
@@ -239,6 +242,7 @@ __all__ = [
     "SEAT_LEDGER",
     "SHIFT_REPORT",
     "SOLD_REMOVED_SEATS",
+    "TYPES_CHANGED",
     "TYPE_FIELDS",
     "TYPE_IN_USE",
     "UNLOCK_USER",

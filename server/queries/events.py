@@ -69,6 +69,11 @@ LIST_EVENTS = compiled(
     .limit(_param("limit", Integer))
 )
 
+# When the first upcoming event starts: lists of upcoming events change then.
+NEXT_START = compiled(
+    select(func.min(events.c.date).label("date")).where(events.c.date > func.now())
+)
+
 # The fields an admin sets; their values sign event.create and event.delete records.
 EVENT_FIELDS = ("title", "description", "date", "venue", "total_seats", "price", "venue_id")
 

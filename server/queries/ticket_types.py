@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
+from ..browse_cache import BROWSE_CHANNEL
 from ..db import Query, compiled
 from ..tables import events, ticket_types, tickets, venue_zones
 from ._shared import _changes, _param, _record
@@ -83,6 +84,11 @@ LOCK_EVENT = compiled(
     select(events.c.id, events.c.venue_id)
     .where(events.c.id == _event_id)
     .with_for_update(key_share=True)
+)
+
+# Every instance's browse cache forgets the event's detail (at commit; browse_cache.py).
+TYPES_CHANGED = compiled(
+    select(func.pg_notify(BROWSE_CHANNEL, cast(_event_id, String)))
 )
 
 # The zones a seated event's types may price: its venue's current ones.
