@@ -375,8 +375,9 @@ function init(args)
   local i = 0
   for line in io.lines(path) do
     if i % count == id then
-      local token, target, body = line:match("^(%S+) (%S+) (.*)$")
-      reqs[#reqs + 1] = wrk.format("POST", target, {
+      local token, method, target, body = line:match("^(%S+) (%S+) (%S+) (.*)$")
+      if body == "null" then body = nil end
+      reqs[#reqs + 1] = wrk.format(method, target, {
         ["Content-Type"] = "application/json",
         ["Authorization"] = "Bearer " .. token,
       }, body)
@@ -446,18 +447,22 @@ class Batch:
 async def wrk_batch(
     name: str,
     base: str,
-    requests: list[tuple[str, str, dict]],
+    requests: list[tuple[str, str, dict | None]],
     connections: int,
     threads: int = 2,
+    method: str = "POST",
 ) -> Batch:
-    """Send each (token, path, body) once through wrk, ``connections`` in flight."""
+    """Send each (token, path, body) once through wrk with ``method``, ``connections`` in
+    flight."""
     threads = min(threads, len(requests), connections)
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "batch.lua"
         script.write_text(BATCH_LUA)
         lines = Path(tmp) / "requests"
         lines.write_text(
-            "".join(f"{token} {path} {json.dumps(body)}\n" for token, path, body in requests)
+            "".join(
+                f"{token} {method} {path} {json.dumps(body)}\n" for token, path, body in requests
+            )
         )
         # -d is a bound only: wrk is interrupted when every thread has finished.
         command = wrk_command(script, base, threads, connections, 600, str(lines), str(threads))
