@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from common.models import Event, PaymentMethod
+from common.models import Event, PaymentMethod, Ticket
 
 PAYMENT_METHODS: dict[PaymentMethod, str] = {"cash": "Cash", "card": "Card", "other": "Other"}
 
@@ -30,3 +31,29 @@ def ticket_code(code: str) -> str:
 
 def seats(quantity: int) -> str:
     return f"{quantity} seat{'s' * (quantity != 1)}"
+
+
+def seat_label(ticket: Ticket) -> str:
+    """Where a ticket lets its holder sit: ``Stalls F11``, or ``General admission``."""
+    if ticket.seat_id is None:
+        return "General admission"
+    seat = f"{ticket.row or ''}{ticket.number or ''}"
+    return f"{ticket.section} {seat}" if ticket.section else seat
+
+
+def seat_list(tickets: Iterable[Ticket]) -> str:
+    """Several tickets' seats, each row named once: ``Stalls F11, F12 · Circle A3``."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    places = 0
+    for t in tickets:
+        if t.seat_id is None:
+            places += 1
+        else:
+            rows.setdefault((t.section or "", t.row or ""), []).append(t.number or "")
+    parts = [
+        f"{section} {', '.join(row + n for n in numbers)}".strip()
+        for (section, row), numbers in rows.items()
+    ]
+    if places:
+        parts.append("General admission")
+    return " · ".join(parts)
