@@ -66,13 +66,13 @@ class BoxofficeApp(App[None]):
     MODES = MODES
     BINDINGS = [
         Binding("f1", "help", "Help", id="help"),
-        # Listed in the help screen and the command palette; the footer keeps to this screen.
-        Binding("f2", "go('events')", "Events", id="events", show=False),
-        Binding("f3", "go('bookings')", "Bookings", id="bookings", show=False),
-        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard", show=False),
-        Binding("f5", "go('checkin')", "Check-in", id="checkin", show=False),
-        Binding("f6", "go('shift')", "Shift report", id="shift", show=False),
-        Binding("f7", "go('audit')", "Audit log", id="audit", show=False),
+        # In the footer after the screen's own keys (those the role may not use are hidden).
+        Binding("f2", "go('events')", "Events", id="events"),
+        Binding("f3", "go('bookings')", "Bookings", id="bookings"),
+        Binding("f4", "go('dashboard')", "Dashboard", id="dashboard"),
+        Binding("f5", "go('checkin')", "Check-in", id="checkin"),
+        Binding("f6", "go('shift')", "Shift report", id="shift"),
+        Binding("f7", "go('audit')", "Audit log", id="audit"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
     ]
 

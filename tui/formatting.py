@@ -57,3 +57,8 @@ def seat_list(tickets: Iterable[Ticket]) -> str:
     if places:
         parts.append("General admission")
     return " · ".join(parts)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 ticket``, ``3 tickets``."""
+    return f"{count} {noun}{'s' * (count != 1)}"

@@ -28,7 +28,7 @@ from textual.widgets import Input, Select, Static
 from common.client import ApiError, ClientError
 from common.models import Booking, Order, PaymentMethod
 
-from ..formatting import PAYMENT_METHODS, money, seats, ticket_code
+from ..formatting import PAYMENT_METHODS, money, plural, seats, ticket_code
 from ..model import Change
 from ..widgets.bookings_table import BookingsTable, detail, lapsed
 from .base import StaffScreen
@@ -36,7 +36,6 @@ from .confirm import PaymentScreen, confirm_then
 from .order_detail import (
     OrderScreen,
     once,
-    plural,
     refund_of,
     refund_words,
     refunded,

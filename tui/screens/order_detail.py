@@ -27,7 +27,16 @@ from textual.widgets.selection_list import Selection
 from common.client import ApiError, ClientError
 from common.models import Booking, Event, Order, PaymentMethod, ReturnResult, Ticket
 
-from ..formatting import PAYMENT_METHODS, clock, money, seat_label, seat_list, ticket_code, when
+from ..formatting import (
+    PAYMENT_METHODS,
+    clock,
+    money,
+    plural,
+    seat_label,
+    seat_list,
+    ticket_code,
+    when,
+)
 from .base import Modal
 from .confirm import confirm_then
 
@@ -39,10 +48,6 @@ STATES = {
     "cancelled": ("cancelled", "dim"),
     "expired": ("expired", "dim"),
 }
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def fit(text: str, width: int) -> str:
@@ -106,19 +111,18 @@ def why_override(tickets: Sequence[Ticket], event: Event | None) -> str:
 
 
 def paid(order: Order) -> str:
-    """How the order stands: paid how much and how (and refunded), held until when, or
-    cancelled."""
+    """How the order stands: paid how much and how (and what was refunded), held until
+    when, or cancelled."""
     total = money(order.amount)
     refunds = sum((t.refund or 0 for t in order.tickets), Decimal(0))
-    if refunds:
-        total += f", {money(refunds)} refunded"
+    back = f", {money(refunds)} refunded" if refunds else ""
     if order.status == "pending":
         until = clock(order.expires_at) if order.expires_at else "?"
         return f"Held until {until}: {total} to pay"
     if order.status == "confirmed":
         how = f" by {PAYMENT_METHODS[order.payment_method].lower()}" if order.payment_method else ""
-        return f"Paid {total}{how} · order code {ticket_code(order.ticket_code or '')}"
-    return order.status.capitalize()
+        return f"Paid {total}{how}{back} · order code {ticket_code(order.ticket_code or '')}"
+    return f"{order.status.capitalize()}{back}"
 
 
 def lines_text(order: Order) -> Text:
