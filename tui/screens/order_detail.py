@@ -345,7 +345,10 @@ class ReturnChoice:
 class ReturnScreen(Modal[ReturnChoice | None]):
     """Which tickets, the refund and how it is paid back; the staff override when needed."""
 
-    BINDINGS = [Binding("escape", "keep", "Keep them")]
+    BINDINGS = [
+        Binding("g", "go", "Give back"),
+        Binding("escape", "keep", "Keep them"),
+    ]
 
     def __init__(
         self, order: Order, tickets: list[Ticket], override_reason: str, method: PaymentMethod
@@ -388,7 +391,7 @@ class ReturnScreen(Modal[ReturnChoice | None]):
                 )
             yield Static("", id="give-back-message", classes="field-error")
             with Horizontal(classes="buttons"):
-                yield Button("Give back…", variant="warning", id="give-back-yes")
+                yield Button("Give back… (g)", variant="warning", id="give-back-yes")
                 yield Button("Keep them (esc)", id="give-back-no")
 
     def on_mount(self) -> None:
@@ -403,7 +406,7 @@ class ReturnScreen(Modal[ReturnChoice | None]):
         )
 
     @on(Button.Pressed, "#give-back-yes")
-    def _go(self) -> None:
+    def action_go(self) -> None:
         override = False
         if self.override_reason:
             boxes = self.query(Checkbox)
