@@ -17,6 +17,7 @@ cancelled at another window, a hold lapsing), it is searched again, at most ever
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 from textual import on, work
 from textual.binding import Binding
@@ -35,12 +36,12 @@ from .base import StaffScreen
 from .confirm import PaymentScreen, confirm_then
 from .order_detail import (
     OrderScreen,
+    offer_override,
     once,
     refund_of,
     refund_words,
     refunded,
     still_held,
-    used,
 )
 
 ANYWHERE = 0  # the Select value for "not one event"
@@ -286,17 +287,11 @@ class BookingsScreen(StaffScreen):
                 booking.id, override=override, idempotency_key=key
             )
         except ApiError as exc:
-            if used(exc) and self.boxoffice.is_staff and not override:
-                question = (
-                    f"{exc.message.split(' (')[0]}.\n\nRefund booking #{booking.id} anyway? "
-                    "The override is recorded in the audit log under your name."
-                )
-                confirm_then(
-                    self.app,
-                    question,
-                    "Cancel anyway",
-                    lambda: self.cancel(booking, override=True),
-                )
+            again = partial(self.cancel, booking, override=True)
+            staff, what = self.boxoffice.is_staff, f"Refund booking #{booking.id}"
+            if not override and offer_override(
+                self.app, exc, staff, what, "Cancel anyway", again
+            ):
                 return
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return

@@ -10,15 +10,16 @@ clearly labelled override, which the server records in the audit log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import cast
 
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, RadioButton, RadioSet, SelectionList, Static
@@ -90,6 +91,21 @@ def used(exc: ApiError) -> bool:
     started: staff may override that."""
     data = exc.data if isinstance(exc.data, dict) else {}
     return exc.status == 409 and bool(data.get("admitted") or data.get("started"))
+
+
+def offer_override(
+    app: App[object], exc: ApiError, staff: bool, what: str, yes: str, then: Callable[[], object]
+) -> bool:
+    """A refusal staff may override (a ticket admitted, the event started): ask them
+    whether to ``what`` anyway and ``then`` do it. Whether it was asked."""
+    if not (staff and used(exc)):
+        return False
+    question = (
+        f"{exc.message.split(' (')[0]}.\n\n{what} anyway? The override is recorded in the "
+        "audit log under your name."
+    )
+    confirm_then(app, question, yes, then)
+    return True
 
 
 def once(action: str, booking: Booking, *details: str) -> str:
@@ -304,17 +320,11 @@ class OrderScreen(Modal[Booking | None]):
                 idempotency_key=key,
             )
         except ApiError as exc:
-            if used(exc) and self.boxoffice.is_staff and not override:
-                question = (
-                    f"{exc.message.split(' (')[0]}.\n\nGive them back anyway? The override "
-                    "is recorded in the audit log under your name."
-                )
-                confirm_then(
-                    self.app,
-                    question,
-                    "Give back anyway",
-                    lambda: self.give_back(tickets, method, True),
-                )
+            again = partial(self.give_back, tickets, method, True)
+            staff = self.boxoffice.is_staff
+            if not override and offer_override(
+                self.app, exc, staff, "Give them back", "Give back anyway", again
+            ):
                 return
             self._say(f"Not given back: {exc.message}", error=True)
             return
