@@ -103,6 +103,27 @@ async def test_a_seated_order_shows_seats_zones_and_prices(tui, clerk, admin, se
         assert screen.query_one("#give-back").region.bottom <= SMALL[1]
 
 
+async def test_the_largest_order_fits_the_classic_terminal(tui, clerk, make_event):
+    """Ten tickets (the most an order has) at 80x24: the list scrolls, the buttons stay."""
+    event = await make_event(title="Family Day", total_seats=20, price="5.00")
+    await order_of(clerk, event_id=event["id"], lines=[{"quantity": 10}], payment_method="cash")
+    app = tui(clerk)
+    async with on_bookings(app, listed=1, size=SMALL) as (pilot, _screen, _table):
+        screen = await open_order(pilot)
+        picker = screen.query_one(SelectionList)
+        await until(pilot, lambda: picker.option_count == 10)
+        button = screen.query_one("#give-back")
+        # The list is fitted once the dialog is laid out.
+        await until(pilot, lambda: 3 <= picker.region.height < 10)
+        assert button.region.bottom <= SMALL[1] - 1
+        await pilot.press("a")  # every ticket picked, the list scrolled by keyboard
+        assert len(picker.selected) == 10
+        asked = await go_to(pilot, ReturnScreen, "r")
+        listed = text(asked.query_one("#give-back-tickets"))
+        assert listed == "10 x General admission · Standard · 5.00"
+        assert "Refund 50.00 by cash." in text(asked.query_one("#refund"))
+
+
 async def test_giving_back_one_ticket_of_three(tui, clerk, seated_event, db_rows):
     """One of three tickets back: picked with the mouse, refunded by card though the sale
     was cash; the dialog says what was returned and the refund, the ticket shows

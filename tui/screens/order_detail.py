@@ -10,6 +10,7 @@ clearly labelled override, which the server records in the audit log.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -243,7 +244,21 @@ class OrderScreen(Modal[Booking | None]):
         )
         if order.tickets:
             picker.highlighted = min(at, len(order.tickets) - 1)
+        self.call_after_refresh(self.fit)
         self._show_ticket(picker.highlighted if picker.highlighted is not None else -1)
+
+    def on_resize(self) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        """The ticket list as tall as its tickets, or as the screen leaves room for: the
+        dialog keeps its buttons on a small terminal and no empty rows on a large one."""
+        picker = self.query_one(SelectionList)
+        dialog = self.query_one("#order")
+        others = [w for w in dialog.children if w is not picker]
+        rest = sum(w.outer_size.height + w.styles.margin.height for w in others)
+        room = self.size.height - dialog.gutter.height - rest
+        picker.styles.max_height = max(3, room)
 
     def _say(self, message: str, *, error: bool = False) -> None:
         box = self.query_one("#order-message", Static)
@@ -377,7 +392,11 @@ class ReturnScreen(Modal[ReturnChoice | None]):
         count = plural(len(self.tickets), "ticket")
         with Vertical(classes="dialog", id="give-back-dialog"):
             yield Static(f"Give back {count} of order #{self.order.id}", classes="title")
-            listed = [f"{seat_label(t)} · {t.ticket_type} · {money(t.price)}" for t in self.tickets]
+            # Places at a general-admission event are alike: counted, not listed one by one.
+            alike = Counter(
+                f"{seat_label(t)} · {t.ticket_type} · {money(t.price)}" for t in self.tickets
+            )
+            listed = [f"{n} x {what}" if n > 1 else what for what, n in alike.items()]
             if len(listed) > 6:
                 listed[5:] = [f"and {len(listed) - 5} more"]
             yield Static("\n".join(listed), id="give-back-tickets")
