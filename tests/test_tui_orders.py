@@ -169,6 +169,16 @@ async def test_giving_back_one_ticket_of_three(tui, clerk, seated_event, db_rows
         assert "Paid 150.00 by cash, 50.00 refunded" in text(screen.query_one("#order-summary"))
         await until(pilot, lambda: app.store.events[event["id"]].available_seats == before + 1)
 
+        # Picking them all picks those still held: a returned ticket is not given back twice.
+        await pilot.press("a")
+        asked = await go_to(pilot, ReturnScreen, "r")
+        assert text(asked.query_one("#give-back-tickets")).splitlines() == [
+            "Stalls A1 · Standard · 50.00",
+            "Stalls A3 · Standard · 50.00",
+        ]
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, BookingsScreen))
         assert rows(table)[0].split()[3] == "2"  # two seats still held

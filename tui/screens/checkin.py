@@ -98,9 +98,18 @@ def admitted(code: str, result: CheckInResult, date: str) -> Scan:
         "admitted",
         [line for line in lines if line],
         f"{count} · {result.event_title} · {customer}",
-        # when this scan let them in (the booking's time is its first ticket's)
-        tickets[0].checked_in_at if tickets and tickets[0].checked_in_at else datetime.now(UTC),
+        scanned_at(result, tickets),
     )
+
+
+def scanned_at(result: CheckInResult, tickets: list[Ticket]) -> datetime:
+    """When this scan let them in: the booking's time is its first admission, and a later
+    scan of another of its tickets is later."""
+    times = [t.checked_in_at for t in tickets if t.checked_in_at is not None]
+    first = result.booking.checked_in_at
+    if first is None:
+        return max(times, default=datetime.now(UTC))
+    return max([first, *times])
 
 
 def refusal(exc: ApiError) -> str:

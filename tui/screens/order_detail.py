@@ -276,8 +276,10 @@ class OrderScreen(Modal[Booking | None]):
 
     @property
     def picked(self) -> list[Ticket]:
+        """The picked tickets still held (``a`` picks the greyed-out ones too)."""
         chosen = set(self.query_one(SelectionList).selected)
-        return [t for t in self.order.tickets if t.id in chosen] if self.order else []
+        tickets = self.order.tickets if self.order else []
+        return [t for t in tickets if t.id in chosen and t.status in HELD]
 
     def action_pick_all(self) -> None:
         self.query_one(SelectionList).select_all()
