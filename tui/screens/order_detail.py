@@ -410,10 +410,10 @@ class ReturnScreen(Modal[ReturnChoice | None]):
                     for key, label in PAYMENT_METHODS.items():
                         yield RadioButton(label, value=key == self.method, id=f"refund-{key}")
             if self.override_reason and self.boxoffice.is_staff:
-                yield Checkbox(
-                    f"Staff override: {self.override_reason}. Give back anyway "
-                    "(recorded in the audit log)",
-                    id="override",
+                yield Checkbox(f"Staff override: {self.override_reason}", id="override")
+                yield Static(
+                    "Tick it to give them back anyway; the audit log records it under your name.",
+                    classes="muted",
                 )
             elif self.override_reason:
                 yield Static(
