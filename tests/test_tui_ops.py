@@ -202,8 +202,9 @@ async def test_check_in_admits_a_ticket_once(tui, clerk, make_event, tmp_path):
         title, shown = panel(screen)
         assert title == "✔ ADMITTED"
         assert screen.query_one("#checkin-result").has_class("-admitted")
-        assert "Door Night" in shown and "Grace Hopper" in shown and "4 seats" in shown
-        assert "4 tickets admitted for this event" in shown
+        assert "Door Night" in shown and "Grace Hopper" in shown
+        assert "4 tickets admitted: Standard" in shown and "General admission" in shown
+        assert "4 in for this event" in shown
         assert ready_for_the_next(screen)
         admitted = (await clerk.get(f"/api/v1/bookings/{booking['id']}")).data
         assert admitted["checked_in_at"] is not None

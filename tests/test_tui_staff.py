@@ -73,8 +73,7 @@ async def test_cancel_asks_first_and_returns_the_seats(tui, clerk, make_event, a
     booking = await sell(clerk, event, 2, "Ada Lovelace")
     app = tui(clerk)
     async with on_bookings(app, listed=1) as (pilot, screen, table):
-        await pilot.press("enter")  # from the search box to the results
-        assert table.has_focus
+        assert table.has_focus  # the screen opens on the results
 
         await go_to(pilot, ConfirmScreen, "c")
         await pilot.press("n")
@@ -100,7 +99,7 @@ async def test_cancelling_an_admitted_ticket_asks_for_the_override(tui, clerk, m
     assert scanned.status == 200, scanned.body
     app = tui(clerk)
     async with on_bookings(app, listed=1) as (pilot, screen, table):
-        await go_to(pilot, ConfirmScreen, "enter", "c")
+        await go_to(pilot, ConfirmScreen, "c")
         await pilot.press("y")
         asked = await go_to(pilot, ConfirmScreen)
         assert "already admitted" in text(asked.query_one(".question"))
@@ -132,7 +131,7 @@ async def test_cancel_retried_after_a_lost_answer_reports_the_cancellation(tui, 
     app = tui(clerk)
     notices = Notices()
     async with on_bookings(app, listed=1, notices=notices) as (pilot, _screen, table):
-        await go_to(pilot, ConfirmScreen, "enter", "c")
+        await go_to(pilot, ConfirmScreen, "c")
         key = once("cancel", table.selected)
         lost = await app.client.cancel(booking["id"], idempotency_key=key)
         assert lost.status == "cancelled" and "confirmed" in rows(table)[0]

@@ -119,11 +119,15 @@ async def sell(
 
 @contextlib.asynccontextmanager
 async def on_bookings(
-    app: BoxofficeApp, listed: int, *, notices: Notices | None = None
+    app: BoxofficeApp,
+    listed: int,
+    *,
+    notices: Notices | None = None,
+    size: tuple[int, int] = SIZE,
 ) -> AsyncIterator[tuple[Any, BookingsScreen, BookingsTable]]:
     """The app running on its bookings screen, once the table lists ``listed`` bookings:
     (pilot, screen, table)."""
-    async with running(app, notices=notices) as pilot:
+    async with running(app, size, notices=notices) as pilot:
         screen = await go_to(pilot, BookingsScreen, "f3")
         table = screen.query_one(BookingsTable)
         await until(pilot, lambda: table.row_count == listed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from rich.text import Text
 
 from common.client import ApiError
-from common.models import Event, PaymentMethod
+from common.models import Event, PaymentMethod, Ticket
 
 PAYMENT_METHODS: dict[PaymentMethod, str] = {"cash": "Cash", "card": "Card", "other": "Other"}
 
@@ -133,3 +134,34 @@ def _in_words(path: str, message: str, error: ApiError | ValidationError) -> str
         if found := pattern.search(message):
             return f"{label}: {found.expand(words)}"
     return f"{label}: {message}"
+
+
+def seat_label(ticket: Ticket) -> str:
+    """Where a ticket lets its holder sit: ``Stalls F11``, or ``General admission``."""
+    if ticket.seat_id is None:
+        return "General admission"
+    seat = f"{ticket.row or ''}{ticket.number or ''}"
+    return f"{ticket.section} {seat}" if ticket.section else seat
+
+
+def seat_list(tickets: Iterable[Ticket]) -> str:
+    """Several tickets' seats, each row named once: ``Stalls F11, F12 · Circle A3``."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    places = 0
+    for t in tickets:
+        if t.seat_id is None:
+            places += 1
+        else:
+            rows.setdefault((t.section or "", t.row or ""), []).append(t.number or "")
+    parts = [
+        f"{section} {', '.join(row + n for n in numbers)}".strip()
+        for (section, row), numbers in rows.items()
+    ]
+    if places:
+        parts.append("General admission")
+    return " · ".join(parts)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 ticket``, ``3 tickets``."""
+    return f"{count} {noun}{'s' * (count != 1)}"

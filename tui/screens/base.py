@@ -45,7 +45,7 @@ class StaffScreen(AppScreen):
         yield Header()
         yield from self.compose_body()
         yield ConnectionStatus()
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def compose_body(self) -> Iterable[Widget]:
         raise NotImplementedError

@@ -1,10 +1,13 @@
 """Find bookings by reference, customer or event; confirm holds when the customer pays;
-cancel bookings (after a confirmation).
+cancel bookings (after a confirmation saying the refund); open an order to see its lines
+and tickets and give some of them back (``order_detail``).
 
-Type ``#123`` (or ``123``) for a booking reference, or part of a customer's name; choose
-an event to look only at its bookings. Staff see every event's bookings; without an event
-chosen a clerk sees the sales they made and an admin every booking. The line under the
-table tells the selected booking's payment, ticket code and admission.
+The screen opens on the table, so its keys show in the footer; ``/`` goes to the search
+box and Esc clears it. Type ``#123`` (or ``123``) for a booking reference, or part of a
+customer's name; choose an event to look only at its bookings. Staff see every event's
+bookings; without an event chosen a clerk sees the sales they made and an admin every
+booking. The line under the table tells the selected booking's payment, ticket code and
+admission; Enter opens the order.
 
 The list follows the live feed: when the seats of an event it shows change (a booking
 cancelled at another window, a hold lapsing), it is searched again, at most every
@@ -14,6 +17,7 @@ cancelled at another window, a hold lapsing), it is searched again, at most ever
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 
 from textual import on, work
 from textual.binding import Binding
@@ -23,13 +27,22 @@ from textual.widget import Widget
 from textual.widgets import Input, Select, Static
 
 from common.client import ApiError, ClientError
-from common.models import Booking, PaymentMethod
+from common.models import Booking, Order, PaymentMethod
 
-from ..formatting import PAYMENT_METHODS, money, seats, ticket_code
+from ..formatting import PAYMENT_METHODS, money, plural, seats, ticket_code
 from ..model import Change
 from ..widgets.bookings_table import BookingsTable, detail, lapsed
 from .base import StaffScreen
 from .confirm import PaymentScreen, confirm_then
+from .order_detail import (
+    OrderScreen,
+    offer_override,
+    once,
+    refund_of,
+    refund_words,
+    refunded,
+    still_held,
+)
 
 ANYWHERE = 0  # the Select value for "not one event"
 # A burst of seat changes makes one search, this long after the first of them.
@@ -45,12 +58,15 @@ def reference(text: str) -> int | None:
 class BookingsScreen(StaffScreen):
     BINDINGS = [
         Binding("slash", "search", "Search"),
+        Binding("escape", "clear_search", "Clear search", show=False),
         Binding("p", "confirm_hold", "Confirm hold"),
         Binding("c,delete", "cancel_booking", "Cancel booking"),
         Binding("r", "reload", "Reload"),
         Binding("h", "history", "History"),
     ]
 
+    # Opened on the table: in the search box, letters are typed and the keys are hidden.
+    AUTO_FOCUS = "BookingsTable"
     _options: list[tuple[str, int]] | None = None
     _refresh: Timer | None = None
 
@@ -152,6 +168,10 @@ class BookingsScreen(StaffScreen):
     def action_search(self) -> None:
         self.query_one("#booking-search").focus()
 
+    def action_clear_search(self) -> None:
+        self.query_one("#booking-search", Input).value = ""
+        self.table.focus()
+
     @work(exclusive=True, group="find")
     async def find(self, text: str, event_id: int) -> None:
         client, message = self.boxoffice.client, self.query_one("#bookings-message", Static)
@@ -180,6 +200,20 @@ class BookingsScreen(StaffScreen):
     def _show_detail(self) -> None:
         booking = self.table.selected
         self.query_one("#booking-detail", Static).update(detail(booking) if booking else "")
+
+    # --- the order: lines, tickets, returns ---------------------------------------------
+
+    @on(BookingsTable.RowSelected)
+    def open_order(self) -> None:
+        if (booking := self.table.selected) is not None:
+            self.app.push_screen(OrderScreen(booking), self._order_closed)
+
+    def _order_closed(self, order: Booking | None) -> None:
+        """Tickets given back change the order's row (the list is not searched again
+        while the dialog is open)."""
+        if order is not None:
+            self.table.replace(order, self.boxoffice.store.events)
+            self._show_detail()
 
     # --- holds ------------------------------------------------------------------------
 
@@ -232,32 +266,32 @@ class BookingsScreen(StaffScreen):
         if booking.status not in ("confirmed", "pending"):
             self.notify(f"Booking #{booking.id} is already {booking.status}.", severity="warning")
             return
-        customer = f" for {booking.customer_name}" if booking.customer_name else ""
-        question = (
-            f"Cancel booking #{booking.id}{customer}: {booking.quantity} seat"
-            f"{'s' * (booking.quantity != 1)}? The seats go back on sale."
-        )
-        confirm_then(self.app, question, "Cancel booking", lambda: self.cancel(booking))
+        self.ask_cancel(booking)
 
     @work(group="cancel")
-    async def cancel(self, booking: Booking, *, override: bool = False) -> None:
+    async def ask_cancel(self, booking: Booking) -> None:
+        """Ask, saying what is refunded and how: the order's tickets still held, at their
+        prices (a sale's ``amount`` stays what was paid after a partial return)."""
+        try:
+            order = await self.boxoffice.client.order(booking.id)
+        except ClientError as exc:
+            self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
+            return
+        confirm_then(self.app, cancel_question(order), "Cancel booking", lambda: self.cancel(order))
+
+    @work(group="cancel")
+    async def cancel(self, booking: Order, *, override: bool = False) -> None:
         key = once("cancel", booking, *(["override"] if override else []))
         try:
             result = await self.boxoffice.client.cancel(
                 booking.id, override=override, idempotency_key=key
             )
         except ApiError as exc:
-            if used(exc) and self.boxoffice.is_staff and not override:
-                question = (
-                    f"{exc.message.split(' (')[0]}.\n\nRefund booking #{booking.id} anyway? "
-                    "The override is recorded in the audit log under your name."
-                )
-                confirm_then(
-                    self.app,
-                    question,
-                    "Cancel anyway",
-                    lambda: self.cancel(booking, override=True),
-                )
+            again = partial(self.cancel, booking, override=True)
+            staff, what = self.boxoffice.is_staff, f"Refund booking #{booking.id}"
+            if not override and offer_override(
+                self.app, exc, staff, what, "Cancel anyway", again
+            ):
                 return
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return
@@ -266,18 +300,19 @@ class BookingsScreen(StaffScreen):
             return
         self.table.replace(result, self.boxoffice.store.events)
         self._show_detail()
-        self.notify(f"Booking #{booking.id} cancelled; {seats(booking.quantity)} back on sale.")
+        paid_back = refunded(refund_of(booking, still_held(booking)), booking.payment_method)
+        self.notify(
+            f"Booking #{booking.id} cancelled; {seats(booking.quantity)} back on sale{paid_back}."
+        )
 
 
-def used(exc: ApiError) -> bool:
-    """The server refused a cancel because the ticket was admitted or the event started:
-    staff may override that."""
-    data = exc.data if isinstance(exc.data, dict) else {}
-    return exc.status == 409 and bool(data.get("admitted") or data.get("started"))
+def cancel_question(order: Order) -> str:
+    """The cancel confirmation: the tickets, the refund and how it is paid back."""
+    customer = f" for {order.customer_name}" if order.customer_name else ""
+    held = still_held(order)
+    refund = refund_words(order, refund_of(order, held), order.payment_method)
+    return (
+        f"[b]Cancel booking #{order.id}{customer}: {plural(len(held), 'ticket')}?[/b]\n"
+        f"{refund} The seats go back on sale."
+    )
 
-
-def once(action: str, booking: Booking, *details: str) -> str:
-    """The Idempotency-Key of an action on a booking. A booking is confirmed or cancelled
-    at most once, so a retry after a lost answer (the table still showing the old status)
-    gets the first answer back instead of a 409 for what already happened."""
-    return "-".join((action, str(booking.id), *details))

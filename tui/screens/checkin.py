@@ -2,13 +2,15 @@
 
 A barcode scanner types the ticket code and Enter into the one big box (or a person does);
 the box clears at once, ready for the next scan, while the server answers in a worker. The
-answer fills the result panel: green ADMITTED with the event, the customer and the seats,
-or red REFUSED with the reason. The gate name is remembered between runs.
+answer fills the result panel: green ADMITTED with the event, the customer, how many
+tickets this scan let in (an order's code admits every ticket of it not yet in) and their
+seats, or red REFUSED with the reason and the code as it was typed. The gate name is
+remembered between runs.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,9 +24,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
 from common.client import ApiError, ClientError
-from common.models import CheckInResult
+from common.models import CheckInResult, Ticket
 
-from ..formatting import clock, seats, ticket_code, when
+from ..formatting import clock, plural, seat_list, when
 from ..widgets.banner import banner
 from .base import StaffScreen
 
@@ -59,22 +61,55 @@ def short_code(code: str) -> str:
     return code if len(code) <= 12 else f"{code[:4]}…{code[-4:]}"
 
 
+def normalised(code: str) -> str:
+    """A code as the server reads it: without spaces or dashes, in capitals."""
+    return code.replace(" ", "").replace("-", "").upper()
+
+
+def let_in(code: str, result: CheckInResult) -> list[Ticket]:
+    """The tickets this scan admitted: the one whose own code it was, or (an order's code)
+    those admitted last, together, by this scan."""
+    mine = [t for t in result.tickets if t.code == normalised(code)]
+    if mine:
+        return mine
+    times = [t.checked_in_at for t in result.tickets if t.checked_in_at is not None]
+    return [t for t in result.tickets if times and t.checked_in_at == max(times)]
+
+
 def admitted(code: str, result: CheckInResult, date: str) -> Scan:
+    """What the door needs first: how many to let in and where they sit; then the event
+    and the booking."""
     booking = result.booking
     customer = booking.customer_name or "—"
+    count = f"{plural(result.admitted, 'ticket')} admitted"
+    tickets = let_in(code, result)
+    kinds = Counter(t.ticket_type for t in tickets)
+    what = ", ".join(kind if len(kinds) == 1 else f"{n} {kind}" for kind, n in kinds.items())
+    already = sum(t.status == "admitted" for t in result.tickets) - len(tickets)
     lines = [
+        (f"{count}: {what}" if what else count)
+        + (f" ({already} already in)" if already > 0 else ""),
+        seat_list(tickets),
         f"{result.event_title}" + (f" · {date}" if date else ""),
-        f"{customer} · {seats(booking.quantity)} · booking #{booking.id}",
-        f"{result.event_checked_in} ticket{'s' * (result.event_checked_in != 1)} admitted "
-        "for this event",
+        f"{customer} · booking #{booking.id} · {result.event_checked_in} in for this event",
     ]
     return Scan(
         code,
         "admitted",
-        lines,
-        f"{result.event_title} · {customer} · {seats(booking.quantity)}",
-        booking.checked_in_at or datetime.now(UTC),
+        [line for line in lines if line],
+        f"{count} · {result.event_title} · {customer}",
+        scanned_at(result, tickets),
     )
+
+
+def scanned_at(result: CheckInResult, tickets: list[Ticket]) -> datetime:
+    """When this scan let them in: the booking's time is its first admission, and a later
+    scan of another of its tickets is later."""
+    times = [t.checked_in_at for t in tickets if t.checked_in_at is not None]
+    first = result.booking.checked_in_at
+    if first is None:
+        return max(times, default=datetime.now(UTC))
+    return max([first, *times])
 
 
 def refusal(exc: ApiError) -> str:
@@ -153,7 +188,8 @@ class CheckInScreen(StaffScreen):
             result = await self.boxoffice.client.check_in(code, gate or None)
         except ApiError as exc:
             reason = refusal(exc)
-            scan = Scan(code, "refused", [reason, f"Code {ticket_code(code)}"], reason)
+            # The code as typed: regrouping it would hide what the scanner really sent.
+            scan = Scan(code, "refused", [reason, f"Code {code}"], reason)
         except ClientError as exc:
             lines = [exc.message, "The ticket was not checked: scan it again."]
             scan = Scan(code, "unchecked", lines, exc.message)
@@ -180,7 +216,8 @@ class CheckInScreen(StaffScreen):
         big = banner(word)
         if big is None or max(map(len, big.splitlines())) > self.size.width - 4:
             big = word  # a narrow terminal: in plain letters
-        panel.update(Text.assemble((big, "bold"), "\n\n", "\n".join(scan.lines), justify="center"))
+        # No blank line under the banner: the panel has room for it and four lines.
+        panel.update(Text.assemble((big, "bold"), "\n", "\n".join(scan.lines), justify="center"))
 
     def _show_history(self) -> None:
         table = self.query_one("#scans", DataTable)

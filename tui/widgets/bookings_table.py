@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from common.models import Booking, Event
@@ -76,6 +77,9 @@ def row(booking: Booking, events: Mapping[int, Event]) -> tuple[object, ...]:
 
 
 class BookingsTable(DataTable[object]):
+    # Enter (or a click on the highlighted row) opens the order: shown in the footer.
+    BINDINGS = [Binding("enter", "select_cursor", "Tickets")]
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
         self.bookings: dict[int, Booking] = {}
