@@ -81,7 +81,8 @@ async def test_all_events_subscription_gets_no_seat_maps(client, admin, database
     seen: list[Message] = []
     await ws.send_json({"type": "ping"})
     await receive(ws, lambda m: m["type"] == "pong", seen=seen)
-    await receive(ws, lambda m: m["type"] == "seats", seen=seen)
+    if not any(m["type"] == "seats" for m in seen):  # (it may come before the pong)
+        await receive(ws, lambda m: m["type"] == "seats", seen=seen)
     assert not [m for m in seen if is_seat_message(m)]
     await ws.close()
 

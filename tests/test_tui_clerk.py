@@ -103,6 +103,7 @@ async def test_the_footer_shows_where_each_f_key_goes(tui, clerk, admin, make_ev
     await make_event()
     app = tui(clerk)
     async with running(app, size=(120, 36)) as pilot:
+        await until(pilot, lambda: "f1" in footer_keys(app.screen))  # laid out
         keys = footer_keys(app.screen)
         assert {"f1": "Help", "f3": "Bookings", "f5": "Check-in", "f6": "Shift"}.items() <= (
             keys.items()
