@@ -54,9 +54,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics (text exposition format, or OpenMetrics when asked)."""
-    body, content_type = request.app[METRICS].exposition(request.headers.get("Accept", ""))
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    """Prometheus metrics (text exposition format)."""
+    return await request.app[METRICS].handler(request)
 
 
 async def build_document(app: web.Application) -> None:
