@@ -26,7 +26,7 @@ from .config import Config, ConfigError
 from .cors import cors_middlewares
 from .envelope import PARSER_LIMITS, error_middleware
 from .events import Events
-from .handlers.meta import build_document
+from .handlers.meta import build_document, markdown
 from .health import Health
 from .idempotency import Idempotency
 from .keys import (
@@ -92,7 +92,12 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     if metrics is not None:
         app[METRICS] = metrics
-    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("server", "templates"),
+        autoescape=True,
+        filters={"markdown": markdown},
+    )
     setup_routes(app)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(idempotency_purge)
