@@ -26,7 +26,7 @@ from .config import Config, ConfigError
 from .cors import cors_middlewares
 from .envelope import PARSER_LIMITS, error_middleware
 from .events import Events
-from .handlers.meta import build_document
+from .handlers.meta import build_document, markdown
 from .health import Health
 from .idempotency import Idempotency
 from .keys import (
@@ -54,7 +54,7 @@ from .keys import (
 )
 from .listener import Listener
 from .live import GOING_AWAY, Hub
-from .metrics import Metrics, metrics_middleware
+from .metrics import Metrics, http_middleware
 from .reports import Reports
 from .routes import setup_routes
 from .sales import Sales
@@ -80,9 +80,10 @@ def create_app(config: Config) -> web.Application:
     # CORS outermost, so error envelopes carry its headers too (a browser reads them).
     middlewares = [*cors_middlewares(config.cors_origins), error_middleware]
     # Metrics outermost of all: each app counts into a registry of its own.
-    metrics = Metrics() if config.metrics else None
+    # The websocket ("ws") is neither counted nor timed: it stays open for hours.
+    metrics = Metrics(skip={"ws"}) if config.metrics else None
     if metrics is not None:
-        middlewares.insert(0, metrics_middleware(metrics))
+        middlewares.insert(0, http_middleware(metrics))
     app = web.Application(
         middlewares=middlewares,
         client_max_size=config.max_body_bytes,
@@ -91,7 +92,12 @@ def create_app(config: Config) -> web.Application:
     app[CONFIG] = config
     if metrics is not None:
         app[METRICS] = metrics
-    aiohttp_jinja2.setup(app, loader=jinja2.PackageLoader("server", "templates"), autoescape=True)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("server", "templates"),
+        autoescape=True,
+        filters={"markdown": markdown},
+    )
     setup_routes(app)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(idempotency_purge)

@@ -52,6 +52,7 @@ class Filled:
     body: bytes
     events: frozenset[int]
     expires: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # sent with the body (a list's paging)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +62,14 @@ class Entry:
     etag: str  # quoted, as sent: a digest of the body, so every instance agrees
     events: frozenset[int]
     expires: float | None
+    headers: tuple[tuple[str, str], ...]
 
     def response(self, request: web.Request) -> web.Response:
         """The answer, or 304 when the caller already has this body (If-None-Match)."""
         if "If-None-Match" in request.headers and _matches(request, self.etag):
-            return web.Response(status=304, headers={"ETag": self.etag})
-        return web.Response(body=self.body, headers={"Content-Type": JSON, "ETag": self.etag})
+            return web.Response(status=304, headers={"ETag": self.etag, **dict(self.headers)})
+        headers = {"Content-Type": JSON, "ETag": self.etag, **dict(self.headers)}
+        return web.Response(body=self.body, headers=headers)
 
 
 def _matches(request: web.Request, etag: str) -> bool:
@@ -75,8 +78,11 @@ def _matches(request: web.Request, etag: str) -> bool:
 
 
 def entry(kind: str, filled: Filled) -> Entry:
-    digest = hashlib.blake2b(filled.body, digest_size=12).hexdigest()
-    return Entry(kind, filled.body, f'"{digest}"', filled.events, filled.expires)
+    # The headers count: a list's total can change while its page does not.
+    hashed = hashlib.blake2b(filled.body, digest_size=12)
+    hashed.update(repr(filled.headers).encode())
+    digest = hashed.hexdigest()
+    return Entry(kind, filled.body, f'"{digest}"', filled.events, filled.expires, filled.headers)
 
 
 def expiry(dates: Iterable[datetime]) -> float | None:

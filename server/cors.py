@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import hdrs, web
 
-from . import idempotency
+from . import idempotency, paging
 from .envelope import REQUEST_ID_HEADER, ok
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -33,6 +33,7 @@ EXPOSE_HEADERS = ", ".join(
         hdrs.WWW_AUTHENTICATE,
         hdrs.CONTENT_DISPOSITION,
         idempotency.REPLAYED_HEADER,
+        *paging.EXPOSED,
     ]
 )
 

@@ -2,8 +2,9 @@
 
 ``create_app`` makes a ``Metrics`` (unless ``BOXOFFICE_METRICS=false``), so two apps in
 one process (the tests make many) each count their own requests. HTTP series are
-labelled by route template, method and status, never by client address or concrete path,
-so their number stays bounded. Business counters are bumped in Python after the
+aiohttp-prometheus-exporter's, through ``http_middleware``: labelled by route template,
+method and status, with the exporter's client-address label always empty, so their number
+stays bounded. Business counters are bumped in Python after the
 statement that decided the outcome: the booking hot path does no extra database work.
 Gauges of things that already exist elsewhere (websocket subscribers, pool connections,
 the LISTEN connection) are read when Prometheus scrapes, by ``StateCollector``, which
@@ -12,15 +13,14 @@ the LISTEN connection) are read when Prometheus scrapes, by ``StateCollector``, 
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from aiohttp_prometheus_exporter.handler import metrics as exporter_handler
+from aiohttp_prometheus_exporter.middleware import prometheus_middleware_factory
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
 
 from .accounts import Accounts
 from .booking import Bookings
@@ -29,7 +29,6 @@ from .envelope import Handler
 from .listener import Listener
 from .live import Hub
 
-UNMATCHED = "unmatched"
 # Any other method (aiohttp accepts any token) is "other": labels stay a small set.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -37,24 +36,16 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 class Metrics:
     """Every series of one application, in its own ``CollectorRegistry``."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip: Iterable[str] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter(
-            "boxoffice_http_requests",
-            "HTTP requests answered, by route template, method and status",
-            ["route", "method", "status"],
-            registry=r,
-        )
-        self.latency = Histogram(
-            "boxoffice_http_request_duration_seconds",
-            "Time to answer an HTTP request (websockets excluded), by route template and method",
-            ["route", "method"],
-            registry=r,
-        )
-        self.in_flight = Gauge(
-            "boxoffice_http_requests_in_flight", "HTTP requests being handled now", registry=r
-        )
+        # HTTP: aiohttp-prometheus-exporter's series, named as the seed's (http_requests_total,
+        # http_request_duration_seconds, http_requests_in_progress), through http_middleware.
+        self.http = prometheus_middleware_factory(metrics_prefix="http", registry=r)
+        for collector in list(r._collector_to_names):  # only the exporter's, so far
+            _memoise_labels(collector)
+        self.skip = frozenset(skip)
+        self.handler = exporter_handler(r)
         self.bookings = Counter(
             "boxoffice_bookings",
             "Orders (bookings) placed, by outcome: created, held, refused_sold_out, "
@@ -116,11 +107,6 @@ class Metrics:
         """Also report the websocket subscribers, the LISTEN connection, the pool, the
         map of accounts whose tokens a change affected and the orders waiting their turn."""
         self.registry.register(StateCollector(database, hub, listener, accounts, bookings))
-
-    def exposition(self, accept: str) -> tuple[bytes, str]:
-        """Every series, in the format an ``Accept`` header asks for: (body, content type)."""
-        encoder, content_type = choose_encoder(accept)
-        return encoder(self.registry), content_type
 
 
 class StateCollector:
@@ -197,51 +183,47 @@ class StateCollector:
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
-def route_of(request: web.Request) -> str:
-    """The route template ("/api/v1/bookings/{booking_id}"), never the concrete path."""
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else UNMATCHED
+def _memoise_labels(metric: Any) -> None:
+    """The exporter asks for each series' child five times a request, by keyword: the
+    lookup (label checks, a lock, a tuple of str) cost more than the count. Its children,
+    found once per label values, are kept; as many as there are series."""
+    find = metric.labels
+    children: dict[tuple[Any, ...], Any] = {}
+
+    def labels(**values: Any) -> Any:
+        key = tuple(values.values())  # the exporter always names them in one order
+        child = children.get(key)
+        if child is None:
+            child = children[key] = find(**values)
+        return child
+
+    metric.labels = labels
 
 
-def metrics_middleware(metrics: Metrics) -> Middleware:
-    """Count and time every request; the outermost middleware, so it sees final statuses."""
-    requests, latency, in_flight = metrics.requests, metrics.latency, metrics.in_flight
-    # Each series' child, found once: labels() costs more than the count (a lock and a
-    # tuple per call). Few keys: route templates x methods x statuses.
-    counters: dict[tuple[str, str, int], Any] = {}
-    timers: dict[tuple[str, str], Any] = {}
+class _Seen:
+    """What the exporter reads of a request, with its client-address label neutralised
+    (one empty value, so series stay bounded and name nobody) and the method one of a
+    small set (aiohttp accepts any token)."""
+
+    __slots__ = ("match_info", "method", "remote", "scheme")
+
+    def __init__(self, request: web.Request) -> None:
+        self.match_info = request.match_info
+        self.method = request.method if request.method in METHODS else "other"
+        self.remote = ""
+        self.scheme = request.scheme
+
+
+def http_middleware(metrics: Metrics) -> Middleware:
+    """The exporter's middleware, outermost so it sees final statuses, given a ``_Seen``
+    instead of the request; routes in ``metrics.skip`` (the websocket, open for hours)
+    are neither counted nor timed."""
+    exporter, skip = metrics.http, metrics.skip
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        in_flight.inc()
-        status = 500
-        websocket = False
-        try:
-            response = await handler(request)
-            status = response.status
-            websocket = isinstance(response, web.WebSocketResponse)
-            return response
-        except web.HTTPException as exc:  # redirects; errors are envelopes by now
-            status = exc.status
-            raise
-        except asyncio.CancelledError:
-            status = 499  # the client went away first (nginx's convention)
-            raise
-        finally:
-            in_flight.dec()
-            route = route_of(request)
-            method = request.method if request.method in METHODS else "other"
-            counter = counters.get((route, method, status))
-            if counter is None:
-                counter = counters[route, method, status] = requests.labels(
-                    route, method, str(status)
-                )
-            counter.inc()
-            if not websocket:
-                timer = timers.get((route, method))
-                if timer is None:
-                    timer = timers[route, method] = latency.labels(route, method)
-                timer.observe(time.perf_counter() - started)
+        if request.match_info.route.name in skip:
+            return await handler(request)
+        return await exporter(_Seen(request), lambda _: handler(request))
 
     return middleware

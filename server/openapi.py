@@ -15,10 +15,40 @@ from pydantic.json_schema import models_json_schema
 
 from common.models import ROLES, envelope_schema
 
-from . import idempotency
+from . import examples, idempotency
 from .api import Spec
 
 API_PREFIX = "/api/v1"
+ASSETS = "/docs/assets"  # Swagger UI's and Redoc's files, from openapi-ui-bundles
+
+DESCRIPTION = """\
+Boxoffice sells seats for events at the counter and through partners. Try any call on
+[/docs](/docs); the reference is on [/redoc](/redoc), and the websocket protocol on
+[/docs/plain](/docs/plain).
+
+## Envelope
+
+Every response is an envelope `{code, message, status, data}`; the HTTP status equals
+`code`. Errors carry `data.errors = [{field, message}]` where a field is at fault.
+
+## Authentication
+
+Send `Authorization: Bearer <token>` (the **Authorize** button): an access token from
+`POST /api/v1/auth/login`, or an integration API token (`bo_...`) that an admin issues.
+
+## Safe retries
+
+Changes accept an `Idempotency-Key` header: a retry with the same key gets the first
+answer again, with `Idempotent-Replayed: true`, and is not done twice.
+
+## Paging
+
+Lists take `skip` and `limit` and keep the `data` array as it was. The answer also says:
+
+- `X-Total-Count`: how many match in all;
+- `Link`: the `next` and `prev` pages, e.g.
+  `</api/v1/events?skip=20&limit=20>; rel="next"`.
+"""
 
 _STATUS_TEXT = {
     200: "Success",
@@ -51,25 +81,27 @@ def build(app: web.Application, *, title: str, version: str) -> dict[str, Any]:
     for method, path, spec in routes:
         paths.setdefault(path, {})[method] = _operation(spec, path, method)
     for method, path, handler in served:
+        if path.startswith(ASSETS):  # the explorer's scripts and styles
+            continue
         if not hasattr(handler, "spec"):  # the document and the docs page themselves
             paths.setdefault(path, {})[method] = _plain_operation(handler)
         elif hasattr(handler, "media_types"):  # a page or a file besides (or instead of) JSON
             _add_media(paths[path][method], handler)
+    schemas = defs.get("$defs", {})
+    for ops in paths.values():
+        for op in ops.values():
+            _add_examples(op, schemas)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": title,
             "version": version,
-            "description": "Every response is an envelope {code, message, status, data}; "
-            "the HTTP status equals code. Errors carry data.errors = [{field, message}] "
-            "where a field is at fault. Authenticate with 'Authorization: Bearer <token>': "
-            "an access token from /auth/login, or an integration API token (bo_...). "
-            "Changes accept an Idempotency-Key header for safe retries.",
+            "description": DESCRIPTION,
         },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": defs.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
@@ -205,6 +237,29 @@ _IDEMPOTENCY_KEY = {
 def _plain_operation(handler: Any) -> dict[str, Any]:
     summary = (handler.__doc__ or handler.__name__).strip().splitlines()[0]
     return {"summary": summary, "tags": ["meta"], "responses": {"200": {"description": "Success"}}}
+
+
+def _add_examples(op: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """An example request body (written by hand: it must pass the rules no schema says)
+    and an example answer for each status that has a JSON body, made from its schema."""
+    for param in op.get("parameters", ()):
+        if param["in"] == "path":
+            param["example"] = 1
+    body = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if body is not None:
+        name = body["schema"]["$ref"].rsplit("/", 1)[-1]
+        body["example"] = examples.REQUESTS.get(name) or examples.sample(body["schema"], schemas)
+    for code, response in op.get("responses", {}).items():
+        media = response.get("content", {}).get("application/json")
+        if media is None or not code.isdigit():
+            continue
+        example = examples.sample(media["schema"], schemas)
+        if isinstance(example, dict) and "code" in example:  # the envelope
+            example |= {"code": int(code), "message": _STATUS_TEXT.get(int(code), "Success")}
+            example["status"] = "success" if int(code) < 400 else "error"
+            if int(code) >= 400:
+                example["data"] = {}
+        media["example"] = example
 
 
 def _response(code: int, data: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
+from openapi_ui_bundles import redoc, swagger_ui
 
+from . import openapi
 from .handlers import (
     audit,
     auth,
@@ -31,6 +33,11 @@ def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/", meta.health, name="health")
     r.add_get("/docs", meta.docs, name="docs")
+    r.add_get("/docs/plain", meta.docs_plain, name="docs_plain")
+    r.add_get("/redoc", meta.redoc, name="redoc")
+    # Swagger UI's and Redoc's own files, shipped in the openapi-ui-bundles package.
+    r.add_static(f"{openapi.ASSETS}/swagger-ui", swagger_ui.static_path, name="swagger_ui")
+    r.add_static(f"{openapi.ASSETS}/redoc", redoc.static_path, name="redoc_assets")
     r.add_get(f"{V1}/openapi.json", meta.openapi_json, name="openapi")
     r.add_get("/healthz", meta.healthz, name="healthz")
     r.add_get("/readyz", meta.readyz, name="readyz")

@@ -497,7 +497,7 @@ async def test_shutdown_closes_websockets_with_going_away(aiohttp_client, config
 
 
 async def test_protocol_is_documented(client):
-    """The OpenAPI document and /docs describe the websocket: messages and close codes."""
+    """The OpenAPI document and /docs/plain describe the websocket: messages and close codes."""
     async with client.get("/api/v1/openapi.json") as resp:
         doc = await resp.json()
     op = doc["paths"][WS]["get"]
@@ -507,6 +507,6 @@ async def test_protocol_is_documented(client):
     for name, ref in op["x-websocket-messages"].items():
         assert ref["$ref"] == f"#/components/schemas/{name}" and name in schemas
     assert {"Subscribe", "LiveEvent", "Hello", "LiveError"} <= set(op["x-websocket-messages"])
-    async with client.get("/docs") as resp:
+    async with client.get("/docs/plain") as resp:
         page = await resp.text()
     assert "/api/v1/ws" in page and "4408" in page and "LiveEvent" in page

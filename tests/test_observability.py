@@ -42,10 +42,14 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+def http(**labels: str) -> dict[str, str]:
+    """The labels of aiohttp-prometheus-exporter's series: the address label is always empty."""
+    return {"scheme": "http", "remote": ""} | labels
+
+
 def requests_of(samples: Samples, route: str, method: str, status: int) -> float:
-    return value(
-        samples, "boxoffice_http_requests_total", route=route, method=method, status=str(status)
-    )
+    labels = http(path_template=route, method=method, status_code=str(status))
+    return value(samples, "http_responses_total", **labels)
 
 
 async def wait_for(condition: Any, within: float = 10.0) -> None:
@@ -84,24 +88,42 @@ async def test_metrics_count_a_booking_by_route_template(client, user, make_even
     template = f"{V1}/bookings/{{booking_id}}"
     assert requests_of(after, template, "GET", 200) == requests_of(before, template, "GET", 200) + 1
     assert requests_of(after, template, "DELETE", 200) >= 1
-    latency = value(
-        after, "boxoffice_http_request_duration_seconds_count", route=template, method="GET"
-    )
-    assert latency >= 1
+    labels = http(path_template=template, method="GET", status_code="200")
+    assert value(after, "http_request_duration_seconds_count", **labels) >= 1
+    assert value(after, "http_requests_total", **http(path_template=template, method="GET")) >= 1
     labels = {v for _, ls in after for _, v in ls}
     assert f"{V1}/bookings/{booking_id}" not in labels
     assert not any("127.0.0.1" in v or "::1" in v for v in labels), labels
 
 
+async def test_the_seeds_metric_names_and_no_websocket_timing(client, user):
+    """Dashboards built on the seed's names find them; a websocket, open for hours, is
+    neither counted nor timed (its subscribers are a gauge of their own)."""
+    async with client.get("/healthz") as resp:
+        assert resp.status == 200
+    ws = await client.ws_connect(f"{V1}/ws", headers={"Authorization": f"Bearer {user.token}"})
+    hello = await ws.receive_json(timeout=10)
+    assert hello["type"] == "hello"
+    samples = await scrape(client)
+    await ws.close()
+    names = {name for name, _ in samples}
+    assert {"http_requests_total", "http_request_duration_seconds_count"} <= names
+    assert "http_requests_in_progress" in names
+    assert value(samples, "boxoffice_websocket_subscribers") == 1
+    routes = {dict(labels).get("path_template") for _, labels in samples}
+    assert "/healthz" in routes and f"{V1}/ws" not in routes
+
+
 async def test_unmatched_paths_share_one_label(client):
-    """Unknown paths count under "unmatched", so scanners cannot blow up the series."""
+    """Unknown paths count under one label, so scanners cannot blow up the series."""
     before = await scrape(client)
     for path in ("/nope", "/wp-admin/setup.php", f"{V1}/nothing/here"):
         async with client.get(path) as resp:
             assert resp.status == 404
     after = await scrape(client)
     assert (
-        requests_of(after, "unmatched", "GET", 404) - requests_of(before, "unmatched", "GET", 404)
+        requests_of(after, "__not_matched__", "GET", 404)
+        - requests_of(before, "__not_matched__", "GET", 404)
         == 3
     )
     assert not any(v.startswith("/wp-admin") for _, ls in after for _, v in ls)
@@ -115,7 +137,8 @@ async def test_metrics_read_live_state_at_scrape_time(client, config):
     assert value(samples, "boxoffice_listen_connected") == 1
     assert value(samples, "boxoffice_websocket_subscribers") == 0
     assert ("boxoffice_listen_reconnects_total", frozenset()) in samples
-    assert value(samples, "boxoffice_http_requests_in_flight") == 1  # this scrape
+    in_progress = http(path_template="/metrics", method="GET")
+    assert value(samples, "http_requests_in_progress", **in_progress) == 1  # this scrape
     assert value(samples, "boxoffice_accounts_synced") == 1
 
 

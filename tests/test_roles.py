@@ -12,6 +12,7 @@ from support import PASSWORD, call, event_body
 
 from common.models import TicketTypeCreate
 from server.keys import API_TOKENS, AUTH, TICKET_TYPES, VENUES
+from server.openapi import ASSETS
 from server.security import Principal
 from server.venues import shipped_plan
 
@@ -29,6 +30,8 @@ ADMIN = frozenset({"admin"})
 RULES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/"): ANYONE,
     ("GET", "/docs"): ANYONE,
+    ("GET", "/docs/plain"): ANYONE,
+    ("GET", "/redoc"): ANYONE,
     ("GET", f"{V1}/openapi.json"): ANYONE,
     ("GET", "/healthz"): ANYONE,
     ("GET", "/readyz"): ANYONE,
@@ -90,6 +93,8 @@ WEBSOCKETS = {f"{V1}/ws"}
 # Routes whose answer is not the JSON envelope.
 NOT_ENVELOPED = {
     "/docs",
+    "/docs/plain",
+    "/redoc",
     f"{V1}/openapi.json",
     f"{BOOKINGS}/{{booking_id}}/ticket",
     "/metrics",
@@ -103,7 +108,13 @@ def rule_for(method: str, route: str) -> frozenset[str] | None:
 
 
 def app_routes(client: Any) -> list[tuple[str, str]]:
-    return [(r.method, r.resource.canonical) for r in client.server.app.router.routes()]
+    """Every route but the explorer's files (Swagger UI's and Redoc's, open to anyone)."""
+    routes = client.server.app.router.routes()
+    return [
+        (r.method, r.resource.canonical)
+        for r in routes
+        if not r.resource.canonical.startswith(ASSETS)
+    ]
 
 
 class Requests:

@@ -6,8 +6,8 @@ from aiohttp import web
 
 from common.models import AuditQuery, AuditRecord
 
+from .. import paging
 from ..api import ADMIN, endpoint
-from ..envelope import ok
 from ..keys import AUDIT
 from ..security import Principal
 
@@ -27,5 +27,4 @@ from ..security import Principal
     ),
 )
 async def list_audit(request: web.Request, *, user: Principal, query: AuditQuery) -> web.Response:
-    rows = await request.app[AUDIT].browse(query)
-    return ok([AuditRecord.model_validate(r) for r in rows])
+    return await paging.listed(request, query, request.app[AUDIT].browse, AuditRecord)

@@ -13,14 +13,11 @@ from common.models import (
     CancelQuery,
 )
 
+from .. import paging
 from ..api import ADMIN, ANY_ROLE, STAFF, endpoint, path_id
 from ..envelope import ok
 from ..keys import BOOKINGS, BROWSE
 from ..security import Principal
-
-
-def _bookings(rows: list) -> list[Booking]:
-    return [Booking.model_validate(r) for r in rows]
 
 
 @endpoint(
@@ -60,7 +57,8 @@ async def create_booking(
     response=list[Booking],
 )
 async def list_own(request: web.Request, *, user: Principal, query: BookingQuery) -> web.Response:
-    return ok(_bookings(await request.app[BOOKINGS].list_own(user, query)))
+    bookings = request.app[BOOKINGS]
+    return await paging.listed(request, query, lambda q: bookings.list_own(user, q), Booking)
 
 
 @endpoint(
@@ -71,7 +69,7 @@ async def list_own(request: web.Request, *, user: Principal, query: BookingQuery
     response=list[Booking],
 )
 async def list_all(request: web.Request, *, user: Principal, query: BookingQuery) -> web.Response:
-    return ok(_bookings(await request.app[BOOKINGS].list_all(query)))
+    return await paging.listed(request, query, request.app[BOOKINGS].list_all, Booking)
 
 
 @endpoint(
@@ -85,8 +83,10 @@ async def list_all(request: web.Request, *, user: Principal, query: BookingQuery
 async def list_for_event(
     request: web.Request, *, user: Principal, query: BookingQuery
 ) -> web.Response:
-    rows = await request.app[BOOKINGS].list_for_event(path_id(request, "event_id"), query)
-    return ok(_bookings(rows))
+    event_id, bookings = path_id(request, "event_id"), request.app[BOOKINGS]
+    return await paging.listed(
+        request, query, lambda q: bookings.list_for_event(event_id, q), Booking
+    )
 
 
 @endpoint(

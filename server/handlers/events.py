@@ -7,6 +7,7 @@ from aiohttp import web
 
 from common.models import STAFF_ROLES, Event, EventCreate, EventDetail, EventPatch, EventQuery
 
+from .. import paging
 from ..api import ADMIN, endpoint, path_id
 from ..browse_cache import AVAILABLE, EVENT, LIST, Filled, expiry
 from ..envelope import ok, ok_body
@@ -50,7 +51,13 @@ async def _listed(request: web.Request, query: EventQuery, kind: str) -> web.Res
             first = rows[0]["date"] if rows else None
             starts = [first] if query.skip == 0 else [await events.next_start()]
         ids = frozenset(r["id"] for r in rows)
-        return Filled(ok_body(_events(rows)), ids, expiry(d for d in starts if d is not None))
+        first = query.model_copy(update={"skip": 0, "limit": 1})
+        count = await paging.total(
+            rows, query.skip, lambda: events.list(first, available_only=available_only)
+        )
+        links = paging.headers(request.path, query, count)
+        stale = expiry(d for d in starts if d is not None)
+        return Filled(ok_body(_events(rows)), ids, stale, tuple(links.items()))
 
     key = (kind, query.model_dump_json())
     return await request.app[BROWSE].answer(request, key, kind, fill)

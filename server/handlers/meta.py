@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 import aiohttp_jinja2
 from aiohttp import web
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from common.models import Health, Response
 
@@ -54,9 +56,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus metrics (text exposition format, or OpenMetrics when asked)."""
-    body, content_type = request.app[METRICS].exposition(request.headers.get("Accept", ""))
-    return web.Response(body=body, headers={"Content-Type": content_type})
+    """Prometheus metrics (text exposition format)."""
+    return await request.app[METRICS].handler(request)
 
 
 async def build_document(app: web.Application) -> None:
@@ -73,9 +74,29 @@ async def openapi_json(request: web.Request) -> web.Response:
     return web.json_response(document(request.app), dumps=dumps)
 
 
-@aiohttp_jinja2.template("docs.html")
+@aiohttp_jinja2.template("swagger.html")
 async def docs(request: web.Request) -> dict[str, Any]:
-    """This documentation as a web page."""
+    """The interactive explorer (Swagger UI): try any call, with Authorize for a token."""
+    return {"title": document(request.app)["info"]["title"]}
+
+
+@aiohttp_jinja2.template("redoc.html")
+async def redoc(request: web.Request) -> dict[str, Any]:
+    """The reference (Redoc): every operation, its schemas and examples."""
+    return {"title": document(request.app)["info"]["title"]}
+
+
+def markdown(text: str | None) -> Markup:
+    """A description's Markdown as HTML; raw HTML in it is shown as text, not run."""
+    return Markup(_MARKDOWN.render(text or ""))
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+
+
+@aiohttp_jinja2.template("docs_plain.html")
+async def docs_plain(request: web.Request) -> dict[str, Any]:
+    """This documentation as a plain page (no JavaScript), with the websocket protocol."""
     doc = document(request.app)
     operations = [
         {"method": method.upper(), "path": path, **op}

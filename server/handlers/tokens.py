@@ -6,6 +6,7 @@ from aiohttp import web
 
 from common.models import ApiToken, IssuedToken, PageQuery, TokenCreate
 
+from .. import paging
 from ..api import ADMIN, endpoint, path_id
 from ..envelope import ok
 from ..idempotency import KEEP_AS
@@ -50,8 +51,8 @@ async def issue_token(request: web.Request, *, user: Principal, body: TokenCreat
     response=list[ApiToken],
 )
 async def list_tokens(request: web.Request, *, user: Principal, query: PageQuery) -> web.Response:
-    rows = await request.app[API_TOKENS].list(query.skip, query.limit)
-    return ok([ApiToken.model_validate(r) for r in rows])
+    tokens = request.app[API_TOKENS]
+    return await paging.listed(request, query, lambda q: tokens.list(q.skip, q.limit), ApiToken)
 
 
 @endpoint(

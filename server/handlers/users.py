@@ -6,6 +6,7 @@ from aiohttp import web
 
 from common.models import PageQuery, SessionsEnded, Unlocked, User, UserCreate, UserPatch
 
+from .. import paging
 from ..api import ADMIN, endpoint, path_id
 from ..envelope import ok
 from ..keys import ACCOUNTS, AUTH
@@ -28,8 +29,8 @@ async def create_user(request: web.Request, *, user: Principal, body: UserCreate
 
 @endpoint(summary="List accounts", tag="users", roles=ADMIN, query=PageQuery, response=list[User])
 async def list_users(request: web.Request, *, user: Principal, query: PageQuery) -> web.Response:
-    rows = await request.app[ACCOUNTS].list(query.skip, query.limit)
-    return ok([User.model_validate(r) for r in rows])
+    accounts = request.app[ACCOUNTS]
+    return await paging.listed(request, query, lambda q: accounts.list(q.skip, q.limit), User)
 
 
 @endpoint(

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.sql import ColumnElement
 
 from ..db import compiled, script
+from ..paging import TOTAL
 from ..tables import api_tokens, sessions, throttles, users
 from ._shared import _one_row, _param, _record
 
@@ -77,7 +78,7 @@ _user_id = _param("user_id", BigInteger)
 GET_USER = compiled(select(*ACCOUNT_COLUMNS).where(users.c.id == _user_id))
 
 LIST_USERS = compiled(
-    select(*ACCOUNT_COLUMNS)
+    select(*ACCOUNT_COLUMNS, func.count().over().label(TOTAL))
     .order_by(users.c.id)
     .offset(_param("skip", Integer))
     .limit(_param("limit", Integer))

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 from ..db import compiled
+from ..paging import TOTAL
 from ..tables import api_tokens
 from ._shared import _one_row, _param, _record
 from .accounts import new_account
@@ -99,7 +100,7 @@ REVOKE_API_TOKEN = compiled(
 )
 
 LIST_API_TOKENS = compiled(
-    select(*API_TOKEN_COLUMNS)
+    select(*API_TOKEN_COLUMNS, func.count().over().label(TOTAL))
     .order_by(api_tokens.c.id)
     .offset(_param("skip", Integer))
     .limit(_param("limit", Integer))

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, Integer, String, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from ..db import compiled
+from ..paging import TOTAL
 from ..tables import audit_log
 from ._shared import _param
 
@@ -26,7 +27,7 @@ _action = _param("action", String)
 # or made by it; actor_id only those made by it. An action without a dot ("booking")
 # matches every action of that kind.
 LIST_AUDIT = compiled(
-    select(audit_log)
+    select(audit_log, func.count().over().label(TOTAL))
     .where(
         _matches(audit_log.c.event_id, "event_id"),
         _matches(audit_log.c.booking_id, "booking_id"),

@@ -27,6 +27,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Query, compiled
+from ..paging import TOTAL
 from ..tables import bookings, events, users
 from ._shared import _param, _pattern
 
@@ -148,7 +149,7 @@ _page = (_param("skip", Integer), _param("limit", Integer))
 
 def _list_bookings(*conditions: ColumnElement[bool]) -> Query:
     return compiled(
-        select(bookings)
+        select(bookings, func.count().over().label(TOTAL))
         .where(
             *conditions,
             or_(_status.is_(None), bookings.c.status == _status),

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Query, compiled, script
+from ..paging import TOTAL
 from ..tables import bookings, event_seats, events, tickets, venues
 from ._shared import _active, _changes, _param, _pattern, _record
 from .venues import _seat_count
@@ -49,7 +50,7 @@ GET_EVENT_FOR_UPDATE = compiled(
 # Optional filters are "param IS NULL OR ...": psycopg2 inlines the values, so the planner
 # drops the unused ones and one compiled statement serves every combination.
 LIST_EVENTS = compiled(
-    select(events)
+    select(events, func.count().over().label(TOTAL))
     .where(
         or_(
             _pattern.is_(None),
