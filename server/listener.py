@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import aiopg
 import psycopg2
@@ -27,6 +28,7 @@ from .accounts import Accounts
 from .browse_cache import BROWSE_CHANNEL, BrowseCache
 from .live import Hub
 from .seatmaps import SEAT_CHANNEL
+from .webhooks import CHANNEL as WEBHOOK_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,15 @@ class Listener:
         browse: BrowseCache,
         *,
         ping_interval: float = 10.0,
+        webhooks: Callable[[], None] = lambda: None,
     ) -> None:
         self.dsn = dsn
         self.hub = hub
         self.accounts = accounts
         self.browse = browse
         self.ping_interval = ping_interval
+        # Wakes the webhook sender: the outbox has new deliveries.
+        self.webhooks = webhooks
         self.connected = asyncio.Event()
         self.reconnects = 0
 
@@ -67,7 +72,7 @@ class Listener:
                     async with conn.cursor() as cur:
                         await cur.execute(
                             f"LISTEN {CHANNEL}; LISTEN {SEAT_CHANNEL}; LISTEN {accounts.CHANNEL};"
-                            f" LISTEN {BROWSE_CHANNEL}"
+                            f" LISTEN {BROWSE_CHANNEL}; LISTEN {WEBHOOK_CHANNEL}"
                         )
                     # Changes to accounts made while we were away: covered by a fresh load,
                     # trusted once what was heard meanwhile is applied too.
@@ -78,6 +83,7 @@ class Listener:
                     # Every change committed from here on will be heard: keep answers.
                     self.browse.resumed()
                     self.connected.set()
+                    self.webhooks()  # what was written while we were not listening
                     if not first:
                         self.reconnects += 1
                         log.info("LISTEN connection back; resyncing subscribers")
@@ -116,6 +122,8 @@ class Listener:
             elif note.channel == SEAT_CHANNEL:
                 # (The browse cache heard the event's own notification, same version.)
                 self.hub.seats_notified(note.payload)
+            elif note.channel == WEBHOOK_CHANNEL:
+                self.webhooks()
             elif note.channel == BROWSE_CHANNEL:
                 self.browse.types_notified(note.payload)
             else:
