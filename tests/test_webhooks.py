@@ -21,10 +21,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from server_process import ADMIN, PASSWORD, ServerProcess, login, make_event, request
 from support import Actors, event_body, rows
+from textual.widgets import DataTable
+from tui_support import Notices, go_to, running, text
+from tui_support import until as until_shown
 
 from common.models import WEBHOOK_TYPES
 from server.app import create_app
 from server.config import Config
+from tui.screens.webhooks import WebhooksScreen
 
 WAIT = 15.0  # seconds any awaited delivery may take (retries included)
 ALL_TYPES = list(WEBHOOK_TYPES)
@@ -385,3 +389,46 @@ async def test_after_a_server_sigkill_every_booking_is_delivered_once(
 
     await until(outbox, lambda found: found == [("delivered", 1 + BOOKINGS)])
     print(f"\n{in_flight} in flight at the kill, {hook.duplicates} duplicates dropped")
+
+
+# --- the terminal's admin screen ----------------------------------------------------
+
+
+async def test_admins_see_endpoints_and_deliveries_and_redeliver_in_the_terminal(
+    tui, admin, receiver
+):
+    """F9: the endpoints, the highlighted one's deliveries with their last answer and
+    error; ``d`` sends a failed delivery again, ``p`` pauses and resumes the endpoint."""
+    hook, url = receiver
+    hook.fail = 1_000
+    created = await register_hook(admin, url, ["event.created"])
+    path = f"/api/v1/webhooks/{created['id']}"
+
+    async def ping_tried() -> dict:
+        return (await admin.get(f"{path}/deliveries")).data[0]
+
+    await until(ping_tried, lambda d: d["attempts"] >= 1 and d["last_status_code"] == 500)
+    notices = Notices()
+    async with running(tui(admin), notices=notices) as pilot:
+        screen = await go_to(pilot, WebhooksScreen, "f9")
+        endpoints = screen.query_one("#webhooks-table", DataTable)
+        deliveries = screen.query_one("#deliveries-table", DataTable)
+        await until_shown(pilot, lambda: deliveries.row_count == 1)
+        assert url in str(endpoints.get_row_at(0)[0])
+        row = [str(cell) for cell in deliveries.get_row_at(0)]
+        assert row[1] == "ping" and "pending" in row[2] and row[4] == "500"
+
+        await pilot.press("tab")
+        detail = screen.query_one("#delivery-detail")
+        await until_shown(pilot, lambda: "receiver down" in text(detail))
+        hook.fail = 0
+        await pilot.press("d")
+        [got] = await hook.wait_for(lambda got: len(got) == 1)
+        assert got.event_type == "ping" and verifies(created["secret"], got)
+        await until_shown(pilot, lambda: "queued again" in " ".join(notices.messages))
+
+        await pilot.press("shift+tab", "p")
+        await until_shown(pilot, lambda: "paused" in str(endpoints.get_row_at(0)[1]))
+        assert (await admin.get(path)).data["status"] == "paused"
+        await pilot.press("p")
+        await until_shown(pilot, lambda: "active" in str(endpoints.get_row_at(0)[1]))
