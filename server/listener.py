@@ -2,9 +2,10 @@
 
 Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql), every
 change to a seated event's seats (0010_orders.sql) and every change to an account's access
-(0007_account_push.sql) and every change to an event's ticket types (ticket_types.py); this
-connection hears them all, whichever instance made the change, and hands them to the hub,
-the accounts and the browse cache. When it drops (database restart, network), the accounts
+(0007_account_push.sql), every change to an event's ticket types (ticket_types.py) and every
+new webhook delivery (0014_webhooks.sql); this connection hears them all, whichever instance
+made the change, and hands them to the hub, the accounts, the browse cache and the webhook
+sender. When it drops (database restart, network), the accounts
 stop trusting what they know (see accounts.py), the hub's seat maps stop changing and the
 browse cache empties and serves from the database; it reconnects with backoff, the accounts
 reload what matters, the browse cache keeps answers again and the hub resends every
