@@ -78,6 +78,15 @@ class Receiver:
             await self.changed.wait_for(lambda: len(self.arrived) >= count)
 
 
+async def set_status(
+    http: aiohttp.ClientSession, base: str, headers: dict, hook_id: int, status: str
+) -> None:
+    async with http.patch(
+        f"{base}/api/v1/webhooks/{hook_id}", json={"status": status}, headers=headers
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+
+
 async def main(args: argparse.Namespace) -> int:
     receiver = Receiver()
     app = web.Application()
@@ -110,12 +119,7 @@ async def main(args: argparse.Namespace) -> int:
                             hook_id, receiver.secret = created["id"], created["secret"]
                             await receiver.wait_for(len(receiver.arrived), within=10)
                             if args.queued:  # the trigger's cost alone: send afterwards
-                                async with http.patch(
-                                    f"{base}/api/v1/webhooks/{hook_id}",
-                                    json={"status": "paused"},
-                                    headers=headers,
-                                ) as resp:
-                                    assert resp.status == 200
+                                await set_status(http, base, headers, hook_id, "paused")
                         event = await make_event(http, base, admin, args.bookings)
                         before = len(receiver.arrived)
                         body = {"event_id": event, "quantity": 1, "payment_method": "card"}
@@ -135,12 +139,7 @@ async def main(args: argparse.Namespace) -> int:
                         )
                         if hook_id is not None:
                             if args.queued:
-                                async with http.patch(
-                                    f"{base}/api/v1/webhooks/{hook_id}",
-                                    json={"status": "active"},
-                                    headers=headers,
-                                ) as resp:
-                                    assert resp.status == 200
+                                await set_status(http, base, headers, hook_id, "active")
                             await receiver.wait_for(before + booked, within=120)
                             mine = list(receiver.arrived.values())[before:]
                             last = max(arrival for arrival, _ in mine)
