@@ -32,6 +32,7 @@ from .models import (
     BookingResult,
     BookingStatus,
     CheckInResult,
+    CreatedWebhook,
     Event,
     EventCreate,
     EventDetail,
@@ -60,6 +61,10 @@ from .models import (
     VenueDetail,
     VenuePlan,
     VenueSeats,
+    Webhook,
+    WebhookCreate,
+    WebhookDelivery,
+    WebhookPatch,
     ZoneSales,
 )
 
@@ -623,6 +628,52 @@ class Client:
             skip=skip,
             limit=limit,
         )
+
+    # --- webhooks (admins; docs/webhooks.md) -------------------------------------------
+
+    async def webhooks(self, *, skip: int = 0, limit: int = 100) -> list[Webhook]:
+        return await self._list(f"{API}/webhooks", Webhook, skip=skip, limit=limit)
+
+    async def create_webhook(
+        self, body: WebhookCreate, *, idempotency_key: str | None = None
+    ) -> CreatedWebhook:
+        """A new endpoint; its ``secret`` is in this answer only."""
+        data = await self.request(
+            "POST",
+            f"{API}/webhooks",
+            json=body.model_dump(mode="json"),
+            idempotency_key=idempotency_key,
+        )
+        return CreatedWebhook.model_validate(data)
+
+    async def update_webhook(self, webhook_id: int, patch: WebhookPatch) -> Webhook:
+        data = await self.request(
+            "PATCH",
+            f"{API}/webhooks/{webhook_id}",
+            json=patch.model_dump(mode="json", exclude_none=True),
+        )
+        return Webhook.model_validate(data)
+
+    async def delete_webhook(self, webhook_id: int) -> None:
+        await self.request("DELETE", f"{API}/webhooks/{webhook_id}")
+
+    async def webhook_deliveries(
+        self, webhook_id: int, *, status: str | None = None, skip: int = 0, limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """An endpoint's deliveries, newest first."""
+        return await self._list(
+            f"{API}/webhooks/{webhook_id}/deliveries",
+            WebhookDelivery,
+            status=status,
+            skip=skip,
+            limit=limit,
+        )
+
+    async def redeliver(self, webhook_id: int, delivery_id: int) -> WebhookDelivery:
+        data = await self.request(
+            "POST", f"{API}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"
+        )
+        return WebhookDelivery.model_validate(data)
 
     # --- seat maps of seated events (docs/live.md#seat-maps) ---------------------------
 

@@ -10,6 +10,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -779,6 +780,121 @@ class IssuedToken(ApiToken):
         description="the secret, shown only this once: send it as 'Authorization: Bearer "
         "<token>'. Only its hash is kept. null in the replay of an Idempotency-Key retry."
     )
+
+
+# --- webhooks ---------------------------------------------------------------------
+
+# What an endpoint may subscribe to (a "ping" is sent to every new endpoint regardless).
+WebhookType = Literal[
+    "order.created",
+    "order.confirmed",
+    "order.cancelled",
+    "order.returned",
+    "hold.expired",
+    "ticket.checked_in",
+    "event.created",
+    "event.updated",
+    "event.deleted",
+]
+WEBHOOK_TYPES: tuple[str, ...] = get_args(WebhookType)
+WebhookStatus = Literal["active", "paused", "disabled"]
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
+def _webhook_url(url: str) -> str:
+    """http(s) only, a host, no credentials: the URL rules of docs/webhooks.md."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must be an http:// or https:// URL")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials (user:password@): the signature is the proof")
+    try:
+        port = parts.port  # raises for a port that is not a number or out of range
+    except ValueError:
+        raise ValueError("has a port that is not a number from 1 to 65535") from None
+    if not parts.hostname or port == 0 or any(c.isspace() for c in url):
+        raise ValueError("must name a host, with no spaces")
+    return url
+
+
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(_webhook_url),
+    Field(description="where to POST: http(s), no credentials in it"),
+]
+WebhookEvents = Annotated[
+    list[WebhookType],
+    Field(min_length=1, max_length=len(WEBHOOK_TYPES), description="the types to send"),
+    AfterValidator(lambda types: list(dict.fromkeys(types))),
+]
+WebhookDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class WebhookCreate(Request):
+    url: WebhookUrl
+    events: WebhookEvents
+    description: WebhookDescription = ""
+
+
+class WebhookPatch(Request):
+    """Every field optional: only those given change. status "paused" keeps queueing
+    deliveries without sending them; "active" resumes (a disabled endpoint too)."""
+
+    url: WebhookUrl | None = None
+    events: WebhookEvents | None = None
+    description: WebhookDescription | None = None
+    status: Literal["active", "paused"] | None = None
+
+
+class Webhook(Response):
+    """An endpoint as listed: never its secret."""
+
+    id: int
+    url: str
+    description: str
+    events: list[str]
+    status: WebhookStatus = Field(
+        description="active; paused by an admin; disabled after failing for a day"
+    )
+    failing_since: datetime | None = Field(description="first failure since the last success")
+    disabled_at: datetime | None
+    created_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CreatedWebhook(Webhook):
+    secret: str | None = Field(
+        description="the signing secret, shown only this once (null in an Idempotency-Key "
+        "replay): verify Boxoffice-Webhook-Signature with it"
+    )
+
+
+class DeliveryQuery(PageQuery):
+    status: DeliveryStatus | None = None
+
+
+class WebhookDelivery(Response):
+    id: int
+    delivery_id: str = Field(description="the Boxoffice-Webhook-Id header: drop duplicates by it")
+    endpoint_id: int
+    event_type: str
+    subject: str | None = Field(description="'order:12' or 'event:7': sent in order per subject")
+    payload: dict[str, Any]
+    status: DeliveryStatus
+    attempts: int
+    next_at: datetime = Field(description="when pending: the next attempt")
+    created_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(description="the last answer's HTTP status")
+    last_error: str | None
+    delivered_at: datetime | None
+
+    @field_validator("delivery_id", mode="before")
+    @classmethod
+    def _uuid_text(cls, value: Any) -> Any:
+        return str(value) if value is not None else value
 
 
 # --- live updates (the /api/v1/ws websocket) ----------------------------------------

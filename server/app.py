@@ -51,6 +51,8 @@ from .keys import (
     TICKETS,
     TOKENS,
     VENUES,
+    WEBHOOK_SENDER,
+    WEBHOOKS,
 )
 from .listener import Listener
 from .live import GOING_AWAY, Hub
@@ -63,6 +65,7 @@ from .security import AccessTokens, Passwords
 from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
+from .webhooks import Sender, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.append(live_updates)
     app.cleanup_ctx.append(hold_expiry)
     app.cleanup_ctx.append(account_purge)
+    app.cleanup_ctx.append(webhook_sender)
     app.on_startup.append(build_document)
     app.on_shutdown.append(close_websockets)
     return app
@@ -146,12 +150,14 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     hub = Hub(database, config.live_flush_interval)
     accounts = Accounts(database, config.access_token_ttl)
     browse = BrowseCache(enabled=config.browse_cache)
+    sender = Sender(database, config)
     listener = Listener(
         config.database_url or "",
         hub,
         accounts,
         browse,
         ping_interval=config.listen_ping_interval,
+        webhooks=sender.wake,
     )
     app[DB] = database
     app[TOKENS] = tokens
@@ -169,6 +175,8 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[SALES] = Sales(database)
     app[TICKET_TYPES] = TicketTypes(database)
     app[AUDIT] = AuditLog(database)
+    app[WEBHOOK_SENDER] = sender
+    app[WEBHOOKS] = Webhooks(database, sender)
     app[HUB] = hub
     app[LISTENER] = listener
     app[HEALTH] = Health(database, listener)
@@ -227,6 +235,16 @@ async def account_purge(app: web.Application) -> AsyncIterator[None]:
             log.info("purged %d aged-out login and registration count(s)", purged)
 
     async with periodic.every(PURGE_SECONDS, purge, "account purge"):
+        yield
+
+
+async def webhook_sender(app: web.Application) -> AsyncIterator[None]:
+    """Send the webhook outbox from this instance (unless BOXOFFICE_WEBHOOKS=false: then
+    the others send it, or it waits)."""
+    if not app[CONFIG].webhooks:
+        yield
+        return
+    async with app[WEBHOOK_SENDER].running():
         yield
 
 

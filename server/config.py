@@ -99,6 +99,19 @@ class Config:
     # Keep the browse paths' answers in memory, fresh by LISTEN/NOTIFY (false: every
     # browse reads the database).
     browse_cache: bool = True
+    # Webhooks (docs/webhooks.md): send the outbox from this instance; how long an attempt
+    # may take; the first retry's delay, doubling up to webhook_backoff_max (with jitter);
+    # how long a delivery is retried before it failed for good; how long an endpoint may
+    # fail before a delivery failing for good disables it; how often the outbox is looked
+    # at without a notification (retries falling due); how many deliveries are in flight.
+    webhooks: bool = True
+    webhook_timeout: float = 10.0
+    webhook_backoff: float = 10.0
+    webhook_backoff_max: float = 3600.0
+    webhook_retry_seconds: float = 24 * 3600.0
+    webhook_disable_seconds: float = 24 * 3600.0
+    webhook_poll_seconds: float = 1.0
+    webhook_batch: int = 50
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -145,6 +158,18 @@ class Config:
                     "BOXOFFICE_CORS_ORIGINS takes exact origins like https://app.example.com "
                     f"(scheme, host and port; no path, no '*'), not {origin!r}"
                 )
+        if not 0.1 <= self.webhook_timeout <= 60:
+            raise ConfigError("BOXOFFICE_WEBHOOK_TIMEOUT must be between 0.1 and 60 (seconds)")
+        if not 0 < self.webhook_backoff <= self.webhook_backoff_max:
+            raise ConfigError(
+                "BOXOFFICE_WEBHOOK_BACKOFF must be above 0 and at most WEBHOOK_BACKOFF_MAX"
+            )
+        if not 1 <= self.webhook_batch <= 1000:
+            raise ConfigError("BOXOFFICE_WEBHOOK_BATCH must be between 1 and 1000")
+        if min(self.webhook_retry_seconds, self.webhook_disable_seconds) < 0:
+            raise ConfigError("BOXOFFICE_WEBHOOK_*_SECONDS must not be negative")
+        if self.webhook_poll_seconds <= 0:
+            raise ConfigError("BOXOFFICE_WEBHOOK_POLL_SECONDS must be above 0")
         if not 1 <= self.workers <= 256:
             raise ConfigError("BOXOFFICE_WORKERS must be between 1 and 256")
         self._validate_throttles()

@@ -32,6 +32,7 @@ from .security import AccessTokens
 from .ticket_types import TicketTypes
 from .tickets import Tickets
 from .venues import Venues
+from .webhooks import Sender, Webhooks
 
 CONFIG = web.AppKey("config", Config)
 # Made by create_app with its middleware (unless BOXOFFICE_METRICS=false).
@@ -58,3 +59,5 @@ VENUES = web.AppKey("venues", Venues)
 SEAT_MAPS = web.AppKey("seat_maps", SeatMaps)
 SALES = web.AppKey("sales", Sales)
 TICKET_TYPES = web.AppKey("ticket_types", TicketTypes)
+WEBHOOKS = web.AppKey("webhooks", Webhooks)
+WEBHOOK_SENDER = web.AppKey("webhook_sender", Sender)

@@ -2,9 +2,10 @@
 
 Every change to an event is NOTIFYed by the database (see migrations/0002_live.sql), every
 change to a seated event's seats (0010_orders.sql) and every change to an account's access
-(0007_account_push.sql) and every change to an event's ticket types (ticket_types.py); this
-connection hears them all, whichever instance made the change, and hands them to the hub,
-the accounts and the browse cache. When it drops (database restart, network), the accounts
+(0007_account_push.sql), every change to an event's ticket types (ticket_types.py) and every
+new webhook delivery (0014_webhooks.sql); this connection hears them all, whichever instance
+made the change, and hands them to the hub, the accounts, the browse cache and the webhook
+sender. When it drops (database restart, network), the accounts
 stop trusting what they know (see accounts.py), the hub's seat maps stop changing and the
 browse cache empties and serves from the database; it reconnects with backoff, the accounts
 reload what matters, the browse cache keeps answers again and the hub resends every
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import aiopg
 import psycopg2
@@ -27,6 +29,7 @@ from .accounts import Accounts
 from .browse_cache import BROWSE_CHANNEL, BrowseCache
 from .live import Hub
 from .seatmaps import SEAT_CHANNEL
+from .webhooks import CHANNEL as WEBHOOK_CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +46,15 @@ class Listener:
         browse: BrowseCache,
         *,
         ping_interval: float = 10.0,
+        webhooks: Callable[[], None] = lambda: None,
     ) -> None:
         self.dsn = dsn
         self.hub = hub
         self.accounts = accounts
         self.browse = browse
         self.ping_interval = ping_interval
+        # Wakes the webhook sender: the outbox has new deliveries.
+        self.webhooks = webhooks
         self.connected = asyncio.Event()
         self.reconnects = 0
 
@@ -67,7 +73,7 @@ class Listener:
                     async with conn.cursor() as cur:
                         await cur.execute(
                             f"LISTEN {CHANNEL}; LISTEN {SEAT_CHANNEL}; LISTEN {accounts.CHANNEL};"
-                            f" LISTEN {BROWSE_CHANNEL}"
+                            f" LISTEN {BROWSE_CHANNEL}; LISTEN {WEBHOOK_CHANNEL}"
                         )
                     # Changes to accounts made while we were away: covered by a fresh load,
                     # trusted once what was heard meanwhile is applied too.
@@ -78,6 +84,7 @@ class Listener:
                     # Every change committed from here on will be heard: keep answers.
                     self.browse.resumed()
                     self.connected.set()
+                    self.webhooks()  # what was written while we were not listening
                     if not first:
                         self.reconnects += 1
                         log.info("LISTEN connection back; resyncing subscribers")
@@ -116,6 +123,8 @@ class Listener:
             elif note.channel == SEAT_CHANNEL:
                 # (The browse cache heard the event's own notification, same version.)
                 self.hub.seats_notified(note.payload)
+            elif note.channel == WEBHOOK_CHANNEL:
+                self.webhooks()
             elif note.channel == BROWSE_CHANNEL:
                 self.browse.types_notified(note.payload)
             else:

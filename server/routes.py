@@ -23,6 +23,7 @@ from .handlers import (
     tokens,
     users,
     venues,
+    webhooks,
 )
 from .keys import CONFIG
 
@@ -105,5 +106,17 @@ def setup_routes(app: web.Application) -> None:
     r.add_get(f"{V1}/tokens", tokens.list_tokens, name="tokens")
     r.add_post(f"{V1}/tokens", tokens.issue_token, name="issue_token")
     r.add_delete(f"{V1}/tokens/{{token_id}}", tokens.revoke_token, name="revoke_token")
+
+    hooks = f"{V1}/webhooks"
+    r.add_get(hooks, webhooks.list_webhooks, name="webhooks")
+    r.add_post(hooks, webhooks.create_webhook, name="create_webhook")
+    r.add_get(f"{hooks}/{{webhook_id}}", webhooks.get_webhook, name="webhook")
+    r.add_patch(f"{hooks}/{{webhook_id}}", webhooks.patch_webhook, name="patch_webhook")
+    r.add_delete(f"{hooks}/{{webhook_id}}", webhooks.delete_webhook, name="delete_webhook")
+    deliveries = f"{hooks}/{{webhook_id}}/deliveries"
+    r.add_get(deliveries, webhooks.list_deliveries, name="webhook_deliveries")
+    r.add_post(
+        f"{deliveries}/{{delivery_id}}/redeliver", webhooks.redeliver, name="redeliver_webhook"
+    )
 
     r.add_get(f"{V1}/ws", live.websocket, name="ws")

@@ -21,7 +21,7 @@ from sqlalchemy import (
     Uuid,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TIMESTAMP
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TIMESTAMP
 
 metadata = MetaData()
 
@@ -245,4 +245,47 @@ tickets = Table(
     Column("checked_in_at", TIMESTAMPTZ),
     Column("checked_in_by", BigInteger, ForeignKey("users.id")),
     Column("checked_in_gate", String(64)),
+)
+
+# Webhooks (migration 0014, docs/webhooks.md): endpoints, and the outbox of deliveries that
+# the audit_log trigger fills in the transaction of each change.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("events", ARRAY(Text), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("failing_since", TIMESTAMPTZ),
+    Column("disabled_at", TIMESTAMPTZ),
+    Column("created_by", BigInteger),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("delivery_id", Uuid, nullable=False, unique=True),
+    Column(
+        "endpoint_id",
+        BigInteger,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_type", Text, nullable=False),
+    Column("subject", Text),
+    Column("payload", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("retry_from", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=func.now()),
+    Column("last_attempt_at", TIMESTAMPTZ),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", TIMESTAMPTZ),
 )

@@ -40,6 +40,8 @@ TABLES = (
     "venues",
     "venue_zones",
     "seats",
+    "webhook_endpoints",
+    "webhook_deliveries",
 )
 
 

@@ -34,6 +34,7 @@ from .screens.help import HelpScreen
 from .screens.login import LoginScreen
 from .screens.shift import ShiftScreen
 from .screens.venues import VenuesScreen
+from .screens.webhooks import WebhooksScreen
 from .settings import Settings
 
 # Areas of the app, each with its own screen stack; restricted ones are checked on entry.
@@ -46,8 +47,9 @@ MODES = {
     "shift": ShiftScreen,
     "audit": AuditScreen,
     "venues": VenuesScreen,
+    "webhooks": WebhooksScreen,
 }
-ADMIN_MODES = {"dashboard", "audit", "venues"}
+ADMIN_MODES = {"dashboard", "audit", "venues", "webhooks"}
 # Areas for clerks and admins only.
 STAFF_MODES = {"checkin", "shift"}
 # The API's largest page of events.
@@ -60,6 +62,7 @@ MODE_TITLES = {
     "shift": "Shift report",
     "audit": "Audit log",
     "venues": "Venues",
+    "webhooks": "Webhooks",
 }
 
 
@@ -100,6 +103,7 @@ class BoxofficeApp(App[None]):
         Binding("f6", "go('shift')", "Shift", tooltip="Shift report", id="shift"),
         Binding("f7", "go('audit')", "Audit", tooltip="Audit log", id="audit"),
         Binding("f8", "go('venues')", "Venues", id="venues"),
+        Binding("f9", "go('webhooks')", "Hooks", tooltip="Webhooks", id="webhooks"),
         # Known to every terminal user: in the help and the palette, not the footer.
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]

@@ -21,6 +21,7 @@ Where to find what (every public name is re-exported here, so ``q.PLACE_ORDERS``
 - ``api_tokens``: integration API tokens;
 - ``venues``: venues, price zones and seats (``INSERT_VENUE``, ``REVIVE_SEATS``...);
 - ``seatmaps``: ``EVENT_SEAT_STATES``, a seated event's seat states and version at once;
+- ``webhooks``: webhook endpoints, their deliveries, the sender's claim and result;
 - ``health``: ``PING``, readiness's check that the database answers;
 - ``_shared``: the helpers several of these modules build with (``_param``, ``_active``,
   ``_one_row``, ``_record`` (the one audit record builder), ``contains``...).
@@ -152,6 +153,19 @@ from .venues import (
     VENUE_SEATS,
     VENUE_ZONES,
 )
+from .webhooks import (
+    CLAIM_WEBHOOKS,
+    DELETE_WEBHOOK,
+    DELIVERY_COLUMNS,
+    GET_WEBHOOK,
+    INSERT_WEBHOOK,
+    LIST_DELIVERIES,
+    LIST_WEBHOOKS,
+    REDELIVER,
+    UPDATE_WEBHOOK,
+    WEBHOOK_COLUMNS,
+    WEBHOOK_RESULT,
+)
 
 __all__ = [
     "ACCOUNTS_TO_WATCH",
@@ -165,6 +179,7 @@ __all__ = [
     "BOOKING_COLUMNS",
     "CANCEL_ORDER",
     "CHECK_IN",
+    "CLAIM_WEBHOOKS",
     "CLEAR_LOGIN_FAILURES",
     "CONFIRM_ORDER",
     "COUNT_REGISTRATION",
@@ -172,6 +187,8 @@ __all__ = [
     "DELETE_EVENT",
     "DELETE_TYPE",
     "DELETE_VENUE",
+    "DELETE_WEBHOOK",
+    "DELIVERY_COLUMNS",
     "DROP_REMOVED_SEATS",
     "END_SESSIONS",
     "EVENTS_BY_ID",
@@ -192,6 +209,7 @@ __all__ = [
     "GET_USER",
     "GET_VENUE",
     "GET_VENUE_FOR_UPDATE",
+    "GET_WEBHOOK",
     "HAS_ACTIVE_BOOKINGS",
     "IDEMPOTENCY_LOCK",
     "IDEMPOTENCY_LOCK_CLASS",
@@ -204,16 +222,19 @@ __all__ = [
     "INSERT_TYPE",
     "INSERT_USER",
     "INSERT_VENUE",
+    "INSERT_WEBHOOK",
     "ISSUE_API_TOKEN",
     "LIST_ALL_BOOKINGS",
     "LIST_API_TOKENS",
     "LIST_AUDIT",
+    "LIST_DELIVERIES",
     "LIST_EVENTS",
     "LIST_EVENT_BOOKINGS",
     "LIST_TYPES",
     "LIST_USERS",
     "LIST_USER_BOOKINGS",
     "LIST_VENUES",
+    "LIST_WEBHOOKS",
     "LOCK_EVENT",
     "LOCK_EVENT_SEATS",
     "LOCK_REMOVED_SEATS",
@@ -227,6 +248,7 @@ __all__ = [
     "PURGE_THROTTLES",
     "RECENT_TICKETS",
     "RECORD_LOGIN_FAILURE",
+    "REDELIVER",
     "REMOVED_SEATS",
     "REPEATABLE_READ",
     "RESTOCK_EVENT",
@@ -248,6 +270,7 @@ __all__ = [
     "UNLOCK_USER",
     "UPDATE_ACCOUNT",
     "UPDATE_VENUE",
+    "UPDATE_WEBHOOK",
     "UPSERT_ZONES",
     "USER_BY_NAME",
     "USER_COLUMNS",
@@ -256,6 +279,8 @@ __all__ = [
     "VENUE_IN_USE",
     "VENUE_SEATS",
     "VENUE_ZONES",
+    "WEBHOOK_COLUMNS",
+    "WEBHOOK_RESULT",
     "ZONE_SEATS",
     "AccountStateRow",
     "BookOutcome",
