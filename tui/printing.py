@@ -246,7 +246,7 @@ _FONTS = (
     Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
     Path("/usr/share/fonts/dejavu/DejaVuSans.ttf"),
 )
-_PUNCTUATION = str.maketrans({"…": "...", "–": "-", "—": "-", "€": "EUR", "·": "-"})
+_PUNCTUATION = str.maketrans({"\u2026": "...", "\u2013": "-", "\u2014": "-", "\u20ac": "EUR"})
 
 
 class _Pdf(FPDF):
