@@ -59,19 +59,19 @@ class PrinterScreen(Modal[bool]):
             with RadioSet(id="printer-kind"):
                 for key, label in KIND_LABELS.items():
                     yield RadioButton(label, value=key == kind, id=f"printer-{key}")
-            with Horizontal(classes="field"):
-                yield Label("Address", classes="label")
+            with Horizontal(classes="field compact"):
+                yield Label("Address")
                 yield Input(settings.printer_address, id="printer-address", compact=True)
-            with Horizontal(classes="field"):
-                yield Label("Profile", classes="label")
+            with Horizontal(classes="field compact"):
+                yield Label("Profile")
                 yield Input(
                     settings.printer_profile,
                     placeholder=f"{DEFAULT_PROFILE} (the reference Epson)",
                     id="printer-profile",
                     compact=True,
                 )
-            with Horizontal(classes="field"):
-                yield Label("PDF folder", classes="label")
+            with Horizontal(classes="field compact"):
+                yield Label("PDF folder")
                 yield Input(
                     settings.pdf_dir,
                     placeholder=settings.export_dir or "the home folder",
