@@ -46,6 +46,8 @@ from .models import (
     OrderCreate,
     OrderResult,
     PaymentMethod,
+    PrintRecord,
+    PrintWhat,
     RecentSales,
     ReturnResult,
     Role,
@@ -539,6 +541,18 @@ class Client:
             idempotency_key=idempotency_key,
         )
         return ReturnResult.model_validate(data)
+
+    async def record_print(
+        self, order_id: int, what: PrintWhat, *, reprint: bool = False
+    ) -> PrintRecord:
+        """Record (staff) that an order's tickets or receipt are about to be printed: the
+        audit log's ``ticket.print``, or ``ticket.reprint`` for a copy (the server also
+        calls it a reprint when it recorded a print of it before). A 409 for tickets of an
+        order that is not confirmed."""
+        data = await self.request(
+            "POST", f"{API}/orders/{order_id}/prints", json={"what": what, "reprint": reprint}
+        )
+        return PrintRecord.model_validate(data)
 
     # --- at the door -------------------------------------------------------------------
 

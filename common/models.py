@@ -536,6 +536,29 @@ class TicketQuery(QueryParams):
     ] = None
 
 
+
+PrintWhat = Literal["tickets", "receipt"]
+
+
+class PrintRequest(Request):
+    what: PrintWhat = Field(description="the order's tickets (one per ticket) or its receipt")
+    reprint: bool = Field(
+        False,
+        description="a copy of something printed before (the server says so anyway when it "
+        "has recorded a print of it)",
+    )
+
+
+class PrintRecord(Response):
+    """A print recorded in the audit log, before anything prints."""
+
+    order_id: int
+    what: PrintWhat
+    reprint: bool = Field(description="recorded as ticket.reprint")
+    printed_before: int = Field(description="earlier prints of this order's tickets or receipt")
+    action: Literal["ticket.print", "ticket.reprint"]
+    at: datetime
+
 _OFFSET_AS_SPACE = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
 

@@ -87,6 +87,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post(f"{V1}/orders", orders.create_order, name="create_order")
     r.add_get(f"{V1}/orders/{{order_id}}", orders.get_order, name="order")
     r.add_post(f"{V1}/orders/{{order_id}}/returns", orders.return_tickets, name="return_tickets")
+    r.add_post(f"{V1}/orders/{{order_id}}/prints", orders.record_print, name="record_print")
 
     r.add_get(f"{V1}/venues", venues.list_venues, name="venues")
     r.add_post(f"{V1}/venues", venues.create_venue, name="create_venue")

@@ -34,9 +34,14 @@ def grouped(code: str) -> str:
     return " ".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
+def qr_symbols(text: str) -> list[str]:
+    """The inline <svg> QR symbols of a page, a ticket's each."""
+    return re.findall(r"<svg\b.*?</svg>", text, re.S)
+
+
 def qr_symbol(text: str) -> str:
-    """The one inline <svg> QR symbol of a page."""
-    found = re.findall(r"<svg\b.*?</svg>", text, re.S)
+    """The one inline <svg> QR symbol of a page (an order of one ticket)."""
+    found = qr_symbols(text)
     assert len(found) == 1, found
     return found[0]
 
@@ -76,7 +81,8 @@ async def test_ticket_page_shows_the_booking_and_a_qr_of_its_code(
     client, actors, make_event, viewer
 ):
     """The owner and staff get an HTML page: event, date, venue, seats, customer, booking
-    number, amount and the code, printed and as a QR symbol that decodes to it."""
+    number, amount, and a ticket per seat, each with its own code printed and as a QR
+    symbol that decodes to it; the order's code (which admits them all) is printed once."""
     owner = await actors.new("user", username="alice")
     event = await make_event(title="Gala Night", venue="Grand Hall", price="12.50")
     held = await book(owner, event, quantity=3)  # a reservation, paid at the counter
@@ -97,8 +103,40 @@ async def test_ticket_page_shows_the_booking_and_a_qr_of_its_code(
         assert shown in text, shown
     assert f"No. {booking['id']}" in text
     assert grouped(code) in text
-    svg = qr_symbol(text)
-    assert decode_qr(svg) == code
+    tickets = (await till.get(f"{V1}/orders/{booking['id']}")).data["tickets"]
+    codes = [t["code"] for t in tickets]
+    assert len(set(codes)) == 3 and code not in codes
+    assert [decode_qr(svg) for svg in qr_symbols(text)] == codes
+    for ticket_code in codes:
+        assert grouped(ticket_code) in text
+    assert text.count("General admission") == 3
+    assert "admission ticket 3 of 3" in text
+
+
+async def test_a_seated_orders_page_names_each_seat_and_leaves_out_returned_ones(
+    clerk, seated_event
+):
+    """One ticket a seat, labelled as on the seat map; a ticket given back is not on it."""
+    event = await seated_event()
+    picked = [event["seats"]["B4"], event["seats"]["B6"]]
+    placed = await clerk.post(
+        f"{V1}/orders",
+        json={"event_id": event["id"], "lines": [{"seat_ids": picked}], "payment_method": "cash"},
+    )
+    assert placed.status == 201, placed.body
+    order = placed.data
+    back = await clerk.post(
+        f"{V1}/orders/{order['id']}/returns", json={"ticket_ids": [order["tickets"][1]["id"]]}
+    )
+    assert back.status == 200, back.body
+
+    _, text, _ = await page(clerk.client, ticket_url(order), clerk.token)
+
+    kept, returned = order["tickets"]
+    assert 'class="seat">Stalls B4<' in text
+    assert [decode_qr(svg) for svg in qr_symbols(text)] == [kept["code"]]
+    assert grouped(returned["code"]) not in text
+    assert "1 seat<" in text
 
 
 async def test_walk_in_ticket_carries_the_customers_name_escaped(clerk, make_event):
@@ -125,7 +163,9 @@ async def test_ticket_of_a_confirmed_hold(clerk, make_event):
     assert confirmed.status == 200, confirmed.body
     status, text, _ = await page(clerk.client, ticket_url(held), clerk.token)
     assert status == 200
-    assert decode_qr(qr_symbol(text)) == confirmed.data["ticket_code"]
+    order = (await clerk.get(f"{V1}/orders/{held['id']}")).data
+    assert decode_qr(qr_symbol(text)) == order["tickets"][0]["code"]
+    assert grouped(confirmed.data["ticket_code"]) in text
     assert "Carol" in text
 
 

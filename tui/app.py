@@ -21,8 +21,9 @@ from textual.screen import Screen
 from textual.signal import Signal
 
 from common.client import Client, ClientError, Connection
-from common.models import STAFF_ROLES, Event, PaymentMethod, Role
+from common.models import STAFF_ROLES, Event, Order, PaymentMethod, Role
 
+from . import printing
 from .messages import ConnectionChanged
 from .model import Change, EventStore
 from .screens.audit import AuditScreen
@@ -32,6 +33,7 @@ from .screens.dashboard import DashboardScreen
 from .screens.events import EventsScreen
 from .screens.help import HelpScreen
 from .screens.login import LoginScreen
+from .screens.printer import PrinterScreen
 from .screens.shift import ShiftScreen
 from .screens.venues import VenuesScreen
 from .screens.webhooks import WebhooksScreen
@@ -104,6 +106,15 @@ class BoxofficeApp(App[None]):
         Binding("f7", "go('audit')", "Audit", tooltip="Audit log", id="audit"),
         Binding("f8", "go('venues')", "Venues", id="venues"),
         Binding("f9", "go('webhooks')", "Hooks", tooltip="Webhooks", id="webhooks"),
+        # Set once per counter: in the help and the palette, not the footer.
+        Binding(
+            "f10",
+            "printer_settings",
+            "Printer",
+            tooltip="Printer settings",
+            show=False,
+            id="printer",
+        ),
         # Known to every terminal user: in the help and the palette, not the footer.
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True, show=False),
     ]
@@ -237,6 +248,8 @@ class BoxofficeApp(App[None]):
             if self.client.tokens is None or parameters[0] == self.current_mode:
                 return False
             return self.may_enter(str(parameters[0]))
+        if action == "printer_settings":
+            return self.client.tokens is not None and self.is_staff
         return True
 
     def action_go(self, mode: str) -> None:
@@ -268,6 +281,32 @@ class BoxofficeApp(App[None]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
+    def action_printer_settings(self) -> None:
+        if self.is_staff and not isinstance(self.screen, PrinterScreen):
+            self.push_screen(PrinterScreen())
+
+    @work(group="print")
+    async def print_order(self, order: Order | int) -> None:
+        """Print an order's tickets (and its receipt, as the settings say) where the
+        printer settings say, telling the clerk what came out or why not. The server
+        records the print first; the printer's I/O runs in a thread. A worker of the app,
+        so it finishes even if the dialog that asked is closed."""
+        try:
+            if isinstance(order, int):
+                order = await self.client.order(order)
+            event = self.store.events.get(order.event_id)
+            done = await printing.print_order(
+                self.client,
+                self.settings.printer_setup(),
+                order,
+                event,
+                receipt=self.settings.print_receipt,
+            )
+        except (ClientError, printing.PrintError) as exc:
+            self.notify(f"Not printed: {exc}", severity="error", timeout=10)
+            return
+        self.notify(done)
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         if self.client.tokens is None:
@@ -277,4 +316,10 @@ class BoxofficeApp(App[None]):
                 yield SystemCommand(
                     title, f"Go to {title.lower()}", lambda m=mode: self.action_go(m)
                 )
+        if self.is_staff:
+            yield SystemCommand(
+                "Printer settings",
+                "Where p prints tickets and receipts: PDF files or an ESC/POS printer (F10)",
+                self.action_printer_settings,
+            )
         yield SystemCommand("Log out", "End this session", self.action_logout)

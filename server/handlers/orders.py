@@ -8,12 +8,20 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from common.models import Order, OrderCreate, OrderResult, ReturnResult, TicketReturn
+from common.models import (
+    Order,
+    OrderCreate,
+    OrderResult,
+    PrintRecord,
+    PrintRequest,
+    ReturnResult,
+    TicketReturn,
+)
 
-from ..api import ANY_ROLE, endpoint, path_id
+from ..api import ANY_ROLE, STAFF, endpoint, path_id
 from ..booking import with_lines
 from ..envelope import ok
-from ..keys import BOOKINGS, BROWSE
+from ..keys import BOOKINGS, BROWSE, TICKETS
 from ..security import Principal
 
 
@@ -81,3 +89,29 @@ async def return_tickets(
     row = await request.app[BOOKINGS].return_tickets(user, path_id(request, "order_id"), body)
     request.app[BROWSE].changed(row["event_id"], moved=False)
     return ok(ReturnResult.model_validate(with_lines(row)), message="Tickets returned")
+
+
+@endpoint(
+    summary="Record a print of an order's tickets or receipt (staff)",
+    tag="orders",
+    roles=STAFF,
+    body=PrintRequest,
+    response=PrintRecord,
+    status=201,
+    errors=(403, 404, 409, 422),
+    description=(
+        "A counter terminal calls this before it prints, so every printed ticket and "
+        "receipt is in the audit log: `ticket.print`, or `ticket.reprint` for a copy "
+        "(`reprint: true`, or anything printed for this order before, whatever the client "
+        "says), with `what`, `reprint` and `printed_before` in its details. Tickets need a "
+        "confirmed order (a hold's have no codes yet, a cancelled or expired order's are "
+        "void): 409 otherwise, and nothing is recorded. A receipt may be printed for any "
+        "order. An order that does not exist is a 404."
+    ),
+)
+async def record_print(
+    request: web.Request, *, user: Principal, body: PrintRequest
+) -> web.Response:
+    row = await request.app[TICKETS].record_print(user, path_id(request, "order_id"), body)
+    message = "Reprint recorded" if row["reprint"] else "Print recorded"
+    return ok(PrintRecord.model_validate(row), code=201, message=message)

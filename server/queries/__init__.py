@@ -15,7 +15,7 @@ Where to find what (every public name is re-exported here, so ``q.PLACE_ORDERS``
 - ``bookings``: the calls of the order functions (``PLACE_ORDERS``, ``CONFIRM_ORDER``,
   ``CANCEL_ORDER``, ``RETURN_TICKETS``, ``EXPIRE_HOLDS``, ``CHECK_IN``) and their answers'
   types (``BookOutcome``...), the booking lists, ``GET_BOOKING``, ``ORDER_TICKETS``,
-  ``GET_TICKET``;
+  ``GET_TICKET``, ``RECORD_PRINT`` (a print's audit record);
 - ``reports``: ``SHIFT_REPORT`` and ``SEAT_LEDGER``;
 - ``idempotency``: the idempotency keys' lock, lookup, store and purge;
 - ``api_tokens``: integration API tokens;
@@ -80,6 +80,7 @@ from .bookings import (
     LIST_USER_BOOKINGS,
     ORDER_TICKETS,
     PLACE_ORDERS,
+    RECORD_PRINT,
     RETURN_TICKETS,
     BookOutcome,
     CancelOutcome,
@@ -248,6 +249,7 @@ __all__ = [
     "PURGE_THROTTLES",
     "RECENT_TICKETS",
     "RECORD_LOGIN_FAILURE",
+    "RECORD_PRINT",
     "REDELIVER",
     "REMOVED_SEATS",
     "REPEATABLE_READ",

@@ -14,22 +14,25 @@ from typing import Any, TypedDict
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Integer,
     String,
     Text,
+    case,
     cast,
     exists,
     func,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql import ColumnElement
 
 from ..db import Query, compiled
 from ..paging import TOTAL
-from ..tables import bookings, events, users
-from ._shared import _param, _pattern
+from ..tables import audit_log, bookings, events, users
+from ._shared import _param, _pattern, _record
 
 # --- bookings ----------------------------------------------------------------------
 
@@ -186,4 +189,60 @@ GET_TICKET = compiled(
         )
     )
     .where(bookings.c.id == _booking_id)
+)
+
+
+# --- prints --------------------------------------------------------------------------
+# A print (or reprint) of an order's tickets or receipt, recorded before anything prints.
+# One statement: the order, whether it may be printed, and the audit record of the print
+# written only then. A print of something printed before is a reprint whatever the client
+# said, so a second copy of a ticket can never go unrecorded as a first print.
+_what = _param("what", String)
+_print_order = (
+    select(bookings.c.id, bookings.c.event_id, bookings.c.user_id, bookings.c.status)
+    .where(bookings.c.id == _booking_id)
+    .cte("print_order")
+)
+_printed_before = (
+    select(func.count())
+    .select_from(audit_log)
+    .where(
+        audit_log.c.booking_id == _booking_id,
+        or_(audit_log.c.action == "ticket.print", audit_log.c.action == "ticket.reprint"),
+        audit_log.c.details["what"].astext == _what,
+    )
+    .scalar_subquery()
+)
+# Tickets exist once the order is confirmed; a receipt is for any order (a hold's says what
+# is due, a cancelled one's what was refunded). Staff only, so visible means it exists.
+_printable = (
+    select(_print_order)
+    .where(or_(_print_order.c.status == "confirmed", _what == "receipt"))
+    .cte("printable")
+)
+_reprint = or_(_param("reprint", Boolean) == true(), _printed_before > 0)
+_print_audit = (
+    _record(
+        case((_reprint, "ticket.reprint"), else_="ticket.print"),
+        _printable,
+        func.jsonb_build_object(
+            "what", _what, "reprint", _reprint, "printed_before", _printed_before
+        ),
+        event_id=_printable.c.event_id,
+        booking_id=_printable.c.id,
+        user_id=_printable.c.user_id,
+    )
+    .returning(audit_log.c.action, audit_log.c.at, audit_log.c.details)
+    .cte("print_audit")
+)
+RECORD_PRINT = compiled(
+    select(
+        _print_order.c.id,
+        _print_order.c.user_id,
+        _print_order.c.status,
+        _print_audit.c.action,
+        _print_audit.c.at,
+        _print_audit.c.details,
+    )
+    .select_from(_print_order.outerjoin(_print_audit, true()))
 )

@@ -29,7 +29,9 @@ live, whoever sells them.
   **x** exports them as CSV. Admins pick any clerk.
 - **Dashboard** (F4, admins): every event's seats, tickets admitted, sales per minute.
 - **Audit log** (F7, admins): every change, who made it, when and from where.
-- **ctrl+p**: the command palette: go anywhere, change theme, log out.
+- **Printing** (staff): **p** in an order's dialog prints its tickets (a QR code each) and
+  receipt; **F10** sets the printer: PDF files, or an ESC/POS printer. Prints are audited.
+- **ctrl+p**: the command palette: go anywhere, change theme, printer settings, log out.
 
 The line at the bottom shows whether live updates are flowing; when the connection is
 lost it reconnects by itself and brings every figure up to date.

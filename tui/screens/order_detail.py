@@ -1,11 +1,13 @@
-"""An order's lines and tickets, and giving some tickets back (Enter on a booking).
+"""An order's lines and tickets, giving some tickets back, and printing them (Enter on a
+booking).
 
 The dialog lists the order's lines (type, zone, how many, price) and every ticket: its seat,
 type, price, code and state. Space (or a click) picks tickets still held; ``r`` gives the
 picked ones back: the return dialog says the refund (their prices; nothing for a hold) and
 asks how it is paid back, then a confirmation says the amount and method once more. An
 admitted ticket, or one of an event that has started, is given back only by staff ticking a
-clearly labelled override, which the server records in the audit log.
+clearly labelled override, which the server records in the audit log. ``p`` (staff)
+prints the tickets still held and the receipt where the printer settings (F9) say.
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ class OrderScreen(Modal[Booking | None]):
     BINDINGS = [
         Binding("r", "give_back", "Return picked"),
         Binding("a", "pick_all", "Pick all"),
+        Binding("p", "print", "Print", tooltip="Print the tickets (and receipt)"),
         Binding("escape", "close", "Close"),
     ]
 
@@ -283,6 +286,17 @@ class OrderScreen(Modal[Booking | None]):
 
     def action_pick_all(self) -> None:
         self.query_one(SelectionList).select_all()
+
+    def action_print(self) -> None:
+        """Print the order as shown (its tickets still held), where the settings say."""
+        if self.order is not None and self.boxoffice.is_staff:
+            self.boxoffice.print_order(self.order)
+            self._say("Printing… (the printer is set with F9)")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "print":
+            return self.boxoffice.is_staff  # the server records prints for staff only
+        return True
 
     def action_close(self) -> None:
         self.dismiss(self.order)
