@@ -10,8 +10,8 @@ import aiohttp
 import pytest
 from support import PASSWORD, call, event_body
 
-from common.models import TicketTypeCreate
-from server.keys import API_TOKENS, AUTH, TICKET_TYPES, VENUES
+from common.models import DeliveryQuery, TicketTypeCreate, WebhookCreate
+from server.keys import API_TOKENS, AUTH, TICKET_TYPES, VENUES, WEBHOOKS
 from server.openapi import ASSETS
 from server.security import Principal
 from server.venues import shipped_plan
@@ -85,6 +85,14 @@ RULES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V1}/tokens"): ADMIN,
     ("DELETE", f"{V1}/tokens/{{token_id}}"): ADMIN,
     ("GET", f"{V1}/ws"): LOGGED_IN,
+    ("POST", f"{V1}/orders/{{order_id}}/prints"): STAFF,
+    ("GET", f"{V1}/webhooks"): ADMIN,
+    ("POST", f"{V1}/webhooks"): ADMIN,
+    ("GET", f"{V1}/webhooks/{{webhook_id}}"): ADMIN,
+    ("PATCH", f"{V1}/webhooks/{{webhook_id}}"): ADMIN,
+    ("DELETE", f"{V1}/webhooks/{{webhook_id}}"): ADMIN,
+    ("GET", f"{V1}/webhooks/{{webhook_id}}/deliveries"): ADMIN,
+    ("POST", f"{V1}/webhooks/{{webhook_id}}/deliveries/{{delivery_id}}/redeliver"): ADMIN,
 }
 
 # Websockets answer with a first message or a close code, not an HTTP status.
@@ -153,7 +161,21 @@ class Requests:
             path = path.replace("{venue_id}", str(await self._venue()))
         if "{user_id}" in path:
             path = path.replace("{user_id}", str(await self._account()))
+        if "{webhook_id}" in path:
+            webhook_id, delivery_id = await self._webhook()
+            path = path.replace("{webhook_id}", str(webhook_id))
+            path = path.replace("{delivery_id}", str(delivery_id))
         return path, await self._body(method, route)
+
+    async def _webhook(self) -> tuple[int, int]:
+        """A fresh webhook endpoint's id and its first delivery's (the ping), made
+        server-side."""
+        signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
+        hooks = self.client.server.app[WEBHOOKS]
+        body = WebhookCreate(url=f"http://127.0.0.1:9/hook{next(self._n)}", events=["order.created"])
+        row, _ = await hooks.create(signer, body)
+        [ping] = await hooks.deliveries(row["id"], DeliveryQuery())
+        return row["id"], ping["id"]
 
     async def _api_token(self) -> int:
         """A fresh integration token's id, issued server-side (signed by ``owner``)."""
@@ -235,6 +257,13 @@ class Requests:
             return {"role": "clerk"}
         if (method, route) == ("POST", f"{V1}/tokens"):
             return {"name": f"partner {n}", "role": "user"}
+        if (method, route) == ("POST", f"{V1}/orders/{{order_id}}/prints"):
+            return {"what": "receipt"}
+        if (method, route) in {
+            ("POST", f"{V1}/webhooks"),
+            ("PATCH", f"{V1}/webhooks/{{webhook_id}}"),
+        }:
+            return {"url": f"https://partner.example/hooks/{n}", "events": ["order.created"]}
         return None
 
 
