@@ -56,7 +56,7 @@ from .keys import (
 )
 from .listener import Listener
 from .live import GOING_AWAY, Hub
-from .metrics import Metrics, http_middleware
+from .metrics import Metrics, StateCollector, http_middleware
 from .reports import Reports
 from .routes import setup_routes
 from .sales import Sales
@@ -181,7 +181,7 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[LISTENER] = listener
     app[HEALTH] = Health(database, listener)
     if metrics is not None:
-        metrics.watch(database, hub, listener, accounts, app[BOOKINGS])
+        metrics.watch(StateCollector(database, hub, listener, accounts, app[BOOKINGS]))
 
 
 async def live_updates(app: web.Application) -> AsyncIterator[None]:

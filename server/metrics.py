@@ -14,6 +14,7 @@ the LISTEN connection) are read when Prometheus scrapes, by ``StateCollector``, 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -96,35 +97,22 @@ class Metrics:
             registry=r,
         )
 
-    def watch(
-        self,
-        database: Database,
-        hub: Hub,
-        listener: Listener,
-        accounts: Accounts,
-        bookings: Bookings,
-    ) -> None:
-        """Also report the websocket subscribers, the LISTEN connection, the pool, the
-        map of accounts whose tokens a change affected and the orders waiting their turn."""
-        self.registry.register(StateCollector(database, hub, listener, accounts, bookings))
+    def watch(self, state: StateCollector) -> None:
+        """Also report what ``state`` reads from the running services at scrape time."""
+        self.registry.register(state)
 
 
+@dataclass(frozen=True, slots=True)
 class StateCollector:
-    """Gauges and counters read from the running services at scrape time."""
+    """Gauges and counters read from the running services at scrape time: the websocket
+    subscribers, the LISTEN connection, the pool, the map of accounts whose tokens a
+    change affected, and the orders waiting their turn."""
 
-    def __init__(
-        self,
-        database: Database,
-        hub: Hub,
-        listener: Listener,
-        accounts: Accounts,
-        bookings: Bookings,
-    ) -> None:
-        self.bookings = bookings
-        self.database = database
-        self.hub = hub
-        self.listener = listener
-        self.accounts = accounts
+    database: Database
+    hub: Hub
+    listener: Listener
+    accounts: Accounts
+    bookings: Bookings
 
     def describe(self) -> list[Metric]:
         return list(self._families())
