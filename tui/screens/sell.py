@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import uuid
 from decimal import Decimal
 from typing import Any, cast
 
 from pydantic import ValidationError
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -109,13 +111,17 @@ class SellScreen(Modal[OrderResult | None]):
     ]
 
     def __init__(self, event: Event) -> None:
-        super().__init__()
+        # A seated event's dialog fills the screen: opaque, so the screen below is not
+        # drawn through it on every change.
+        super().__init__(classes="-seated" if event.venue_id is not None else None)
         self.event = event
         self.seated = event.venue_id is not None
         self.types: list[TicketType] = []  # on sale, as listed; empty until loaded
         self.view: SeatMapView | None = None
         self._early: SeatMap | None = None  # seat states that came before the plan
         self._closed = False
+        self._frozen = False  # gc.freeze() once the plan is in (load_plan)
+        self._shown: dict[str, str | Text] = {}  # what each Static shows (_show)
         self._lost = ""  # the seats a refused sale lost, named until seats are chosen again
         # A sale whose answer was lost (the network, not the server, failed): pressing Sell
         # again with the same inputs sends the same key, so it cannot sell twice.
@@ -251,6 +257,19 @@ class SellScreen(Modal[OrderResult | None]):
         await self.query_one("#map-loading").remove()
         await self.query_one("#map-box").mount(self.view)
         self._refresh_figures()
+        # The plan lives as long as the dialog: keep it (and the rest of the heap) out of
+        # the collector's full passes, which would otherwise take a large plan's map
+        # 100 ms and more at a time while seats sell. Undone as the dialog closes.
+        gc.freeze()
+        self._frozen = True
+
+    def on_unmount(self) -> None:
+        if self._frozen:
+            # Let the collector have the dialog's cycles back, once, then keep what
+            # lives on out of its way again (as the app does after logging in).
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
 
     @work(group="seats")
     async def follow_seats(self) -> None:
@@ -279,13 +298,13 @@ class SellScreen(Modal[OrderResult | None]):
             elif self._early is not None:
                 self._early.apply(item)
             return
+        # Only the map redraws; the figures change when a chosen seat is taken (Taken).
         self.view.apply(item)
         if isinstance(item, LiveSeatMap) and (
             item.venue_id != self.view.plan.venue_id
             or any(seat not in self.view.plan.by_id for seat in expand(item.seat_ids))
         ):
             self.load_plan()  # the event moved to another plan, or its plan changed
-        self._refresh_figures()
 
     def on_events_changed(self, changes: list[Change]) -> None:
         for change in changes:
@@ -298,7 +317,7 @@ class SellScreen(Modal[OrderResult | None]):
                         button.disabled = True
                     return
                 self.event = change.after
-                self._refresh_figures()
+                self._refresh_left()
 
     # --- the figures ---------------------------------------------------------------------
 
@@ -336,14 +355,34 @@ class SellScreen(Modal[OrderResult | None]):
             self.view.wanted = self.asked
         self._refresh_figures()
 
-    def _refresh_figures(self) -> None:
+    def _show(self, selector: str, content: str | Text, *, layout: bool = True) -> None:
+        """Update a Static only when its content changes: an update can lay the whole
+        dialog out again, and live changes come many times a second. ``layout=False``
+        for a line whose size does not change."""
+        widget = self.query_one(selector, Static)
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            widget.update(content, layout=layout)
+
+    def _refresh_left(self) -> None:
+        """The seats left, as the live feed says (and, general admission, if too few)."""
         if self._closed:  # a late answer or change, after the dialog closed
             return
         event = self.event
         left = event.available_seats
-        self.query_one("#seats-left", Static).update(
-            "[b $error]Sold out[/]" if left == 0 else f"{left} of {event.total_seats} seats left"
+        self._show(
+            "#seats-left",
+            "[b $error]Sold out[/]" if left == 0 else f"{left} of {event.total_seats} seats left",
+            layout=False,  # one line (the CSS says so), whatever the figures
         )
+        if not self.seated:
+            short = self.asked > left
+            self._say(f"Only {seats(left)} left." if short and left else "", error=short)
+
+    def _refresh_figures(self) -> None:
+        if self._closed:  # a late answer or change, after the dialog closed
+            return
+        self._refresh_left()
         asked, bad = self.asked, any(f.count is None for f in self.quantities)
         assigned = self.assigned()
         total = Decimal(0)
@@ -367,14 +406,11 @@ class SellScreen(Modal[OrderResult | None]):
                     else ""
                 )
             total += amount
-        self.query_one("#total", Static).update(
-            "How many tickets?" if bad or not asked else f"Total [b]{money(total)}[/b]"
+        self._show(
+            "#total", "How many tickets?" if bad or not asked else f"Total [b]{money(total)}[/b]"
         )
         if self.seated:
             self._refresh_seats(asked, assigned)
-            return
-        short = asked > left
-        self._say(f"Only {seats(left)} left." if short and left else "", error=short)
 
     def _refresh_seats(self, asked: int, assigned: list[tuple[Seat, QuantityInput]]) -> None:
         view = self.view
@@ -382,14 +418,15 @@ class SellScreen(Modal[OrderResult | None]):
             return
         default = self.quantities[0].type_id
         prices = {z.code: self._price(default, z.code) for z in view.plan.zones}
-        self.query_one("#legend", Static).update(legend(view.plan, prices))
+        self._show("#legend", legend(view.plan, prices))
         groups: dict[str, list[Seat]] = {}
         for seat, field in assigned:
             kind = self._type(field.type_id)
             groups.setdefault(kind.name if kind else "Tickets", []).append(seat)
-        self.query_one("#chosen", Static).update(
+        self._show(
+            "#chosen",
             "\n".join(f"{name}: {seat_labels(chosen)}" for name, chosen in groups.items())
-            or "No seats chosen yet."
+            or "No seats chosen yet.",
         )
         confirm = self.query_one("#sell-confirm", Button)
         taken, chosen = view.taken, len(view.selected)
@@ -419,9 +456,8 @@ class SellScreen(Modal[OrderResult | None]):
     def _say(self, text: str, *, error: bool = False) -> None:
         if self._closed:
             return
-        message = self.query_one("#sell-message", Static)
-        message.set_class(error, "error")
-        message.update(text)
+        self.query_one("#sell-message", Static).set_class(error, "error")
+        self._show("#sell-message", text)
 
     # --- the map -------------------------------------------------------------------------
 

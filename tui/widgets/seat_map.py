@@ -158,6 +158,8 @@ class SeatMapView(ScrollView, can_focus=True):
         self._zoom: int | None = None  # None: the largest that fits
         self._pad = 0
         self._cache: dict[int, Strip] = {}
+        self._style_cache: dict[object, Style] | None = None
+        self._plain: set[Style] = set()  # styles without a background of their own
         self._taken: list[int] = []
         self.cursor: int | None = None  # the seat index under the cursor
         self._set_plan(plan if isinstance(plan, Plan) else Plan(plan))
@@ -252,6 +254,17 @@ class SeatMapView(ScrollView, can_focus=True):
             lines.append(line)
         self._lines = lines
         self._text = ["".join(line.text) for line in lines]
+        # Per line, what _draw walks: each seat with the text before it (and whether that
+        # is blank), then the text after the last seat.
+        self._parts: list[tuple[list[tuple[str, bool, int]], str]] = []
+        for text in self._text:
+            parts, at = [], 0
+            for col, i in lines[len(self._parts)].seats:
+                gap = text[at:col]
+                parts.append((gap, gap.isspace() or not gap, i))
+                at = col + 1
+            self._parts.append((parts, text[at:]))
+        self._looks: list[tuple[str, Style] | None] = [None] * len(seats)
         self._cache.clear()
         self.virtual_size = Size(width, len(lines))
 
@@ -287,57 +300,103 @@ class SeatMapView(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        styles = self._styles()
+        base = styles["base"]
         if index >= len(self._lines):
             return Strip.blank(width, base)
         strip = self._cache.get(index)
         if strip is None:
-            strip = self._cache[index] = self._draw(index, base)
+            strip = self._cache[index] = self._draw(index)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
-    def _draw(self, index: int, base: Style) -> Strip:
-        line, text = self._lines[index], self._text[index]
-        segments = [Segment(" " * self._pad, base)] if self._pad else []
-        labels = base + (LABEL_STYLE if line.seats else SECTION_STYLE)
-        at = 0
-        for col, i in line.seats:
-            if col > at:
-                segments.append(Segment(text[at:col], labels))
-            glyph, style = self._look(i)
-            segments.append(Segment(glyph, base + style))
-            at = col + 1
-        if at < len(text):
-            segments.append(Segment(text[at:], labels))
-        return Strip(segments, self._pad + len(text)).simplify()
+    def _styles(self) -> dict[object, Style]:
+        """Every style a line uses, over the widget's own (its background): made once,
+        not per seat, and shared, so a run of seats alike is one segment."""
+        if self._style_cache is None:
+            base = self.rich_style
+            styles: dict[object, Style] = {
+                "base": base,
+                "label": base + LABEL_STYLE,
+                "section": base + SECTION_STYLE,
+                "held": base + HELD_STYLE,
+                "sold": base + SOLD_STYLE,
+                "chosen": base + CHOSEN_STYLE,
+                "taken": base + TAKEN_STYLE,
+                "filtered": base + FILTERED_STYLE,
+            }
+            for zone, colour in self._colour.items():
+                styles[zone] = base + colour
+            self._style_cache = styles
+            self._plain = {style for key, style in styles.items() if key not in ("chosen", "taken")}
+        return self._style_cache
 
-    def _look(self, i: int) -> tuple[str, Style]:
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._style_cache = None  # the theme or the focus changed the widget's colours
+        if hasattr(self, "plan"):  # (not while being constructed)
+            self._redraw_all()
+
+    def _draw(self, index: int) -> Strip:
+        """One line, whole: runs of characters alike in style as one segment each. Spaces
+        between seats take the run's style when it has no background of its own, so a row
+        of seats alike is one segment. Each seat's glyph and style are kept until it
+        changes (``_looks``): a line redrawn for one seat costs little for the others."""
+        styles = self._styles()
+        plain, looks = self._plain, self._looks
+        parts, tail = self._parts[index]
+        label = styles["label" if parts else "section"]
+        segments: list[Segment] = []
+        run: list[str] = [" " * self._pad]
+        run_style = styles["base"]
+        for gap, blank, i in parts:
+            if gap:
+                if label is not run_style and not (blank and run_style in plain):
+                    segments.append(Segment("".join(run), run_style))
+                    run, run_style = [], label
+                run.append(gap)
+            look = looks[i]
+            if look is None:
+                look = looks[i] = self._look(i, styles)
+            if look[1] is not run_style:
+                segments.append(Segment("".join(run), run_style))
+                run, run_style = [], look[1]
+            run.append(look[0])
+        if tail:
+            if label is not run_style and not (tail.isspace() and run_style in plain):
+                segments.append(Segment("".join(run), run_style))
+                run, run_style = [], label
+            run.append(tail)
+        segments.append(Segment("".join(run), run_style))
+        return Strip(segments, self._pad + len(self._text[index]))
+
+    def _look(self, i: int, styles: dict[object, Style]) -> tuple[str, Style]:
         seat = self.plan.seats[i]
         state = self._state(seat.id)
         if seat.id in self._chosen:
-            glyph, style = (CHOSEN, CHOSEN_STYLE) if state in ("free", None) else (
-                TAKEN, TAKEN_STYLE
-            )
+            glyph, key = (CHOSEN, "chosen") if state in ("free", None) else (TAKEN, "taken")
         elif state == "held":
-            glyph, style = HELD, HELD_STYLE
+            glyph, key = HELD, "held"
         elif state == "sold":
-            glyph, style = SOLD, SOLD_STYLE
+            glyph, key = SOLD, "sold"
         else:
             glyph = WHEELCHAIR if seat.wheelchair else RESTRICTED if seat.restricted else FREE
             glyph = UNKNOWN if state is None else glyph
-            style = self._colour.get(seat.zone, Style())
-            if self.zone is not None and seat.zone != self.zone:
-                style = FILTERED_STYLE
+            key = seat.zone if self.zone is None or seat.zone == self.zone else "filtered"
+        style = styles.get(key, styles["base"])
         if i == self.cursor and self.selectable and self.has_focus:
-            style += CURSOR_STYLE
+            style = style + CURSOR_STYLE
         return glyph, style
 
     def _redraw_seats(self, seat_ids: Iterable[int]) -> None:
-        lines = {self._line_of[self._index[s]] for s in seat_ids if s in self._index}
-        for line in lines:
+        indexes = [self._index[s] for s in seat_ids if s in self._index]
+        for i in indexes:
+            self._looks[i] = None
+        for line in {self._line_of[i] for i in indexes}:
             self._cache.pop(line, None)
             self.refresh_line(line)
 
     def _redraw_all(self) -> None:
+        self._looks = [None] * len(self.plan.seats)
         self._cache.clear()
         self.refresh()
 
@@ -379,7 +438,9 @@ class SeatMapView(ScrollView, can_focus=True):
         if taken != self._taken:
             self._taken = taken
             self.post_message(self.Taken(self, [self.plan.by_id[s] for s in taken]))
-        self._describe()
+        under = self.plan.seats[self.cursor].id if self.cursor is not None else None
+        if changed is None or under in changed:
+            self._describe()  # the seat under the cursor changed
         return True
 
     def _state(self, seat_id: int) -> SeatState | None:
@@ -474,6 +535,15 @@ class SeatMapView(ScrollView, can_focus=True):
             return None
         return Offset(x, y) + self.gutter.top_left
 
+    def drawn(self, seat_id: int) -> str:
+        """The glyph the seat is drawn with, from the line as it is (or would be) on
+        screen: what a check of the screen against the database reads."""
+        i = self._index[seat_id]
+        line = self._line_of[i]
+        strip = self._cache.get(line) or self._draw(line)
+        col = self._pad + self._column(i)
+        return strip.crop(col, col + 1).text
+
     def _column(self, i: int) -> int:
         return next(c for c, j in self._lines[self._line_of[i]].seats if j == i)
 
@@ -554,9 +624,10 @@ class SeatMapView(ScrollView, can_focus=True):
     def _describe(self) -> None:
         """The title says which zones show; the subtitle the seat under the cursor."""
         zone = self.plan.zone_names.get(self.zone or "", "")
-        self.border_title = f"{zone} only (z: next)" if zone else "All zones"
+        title = f"{zone} only (z: next)" if zone else "All zones"
+        if self.border_title != title:
+            self.border_title = title
         if self.cursor is None or not self.selectable:
-            self.border_subtitle = ""
             return
         seat = self.plan.seats[self.cursor]
         flags = [
@@ -570,6 +641,8 @@ class SeatMapView(ScrollView, can_focus=True):
         ]
         state = self._state(seat.id) or "?"
         chosen = "chosen" if seat.id in self.selected else state
-        self.border_subtitle = " · ".join(
+        subtitle = " · ".join(
             [seat.label, self.plan.zone_names.get(seat.zone, seat.zone), *flags, chosen]
         )
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
