@@ -6,15 +6,27 @@ The hall (conftest ``HALL``): row A and B of ten seats with an aisle after seat 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from support import add_type, place_order
+import pytest
+from aiohttp import web
+from support import PASSWORD, add_type, place_order
+from test_tui_snapshots import utc  # noqa: F401 (a fixture: dates drawn in UTC)
 from textual import events
 from textual.widgets import Button, Input, RadioSet
-from tui_support import go_to, running, text, until
+from tui_support import go_to, running, started, text, until
 
 from common.models import SeatState, VenueSeats, Zone
+from server import demo
+from server.app import create_app
+from server.audit import SYSTEM
+from server.background import BackgroundServer
+from server.config import Config
+from server.keys import AUTH, EVENTS, VENUES
+from server.venues import shipped_plan
 from tui.app import BoxofficeApp
 from tui.formatting import ticket_code
 from tui.screens.sell import ReceiptScreen, SellScreen
@@ -365,3 +377,53 @@ def test_best_available_leaves_nobody_alone() -> None:
     assert plan.best(state, 4) is None
     assert plan.largest_block(state) == 3
     assert plan.best(lambda seat: "free", 2) == [4, 5]  # all free: the middle
+
+
+# --- snapshots of the map ---------------------------------------------------------------
+
+
+async def _seed_theatre(app: web.Application) -> None:
+    """The demo's theatre with one evening on it: its ticket types and the demo's few
+    sales (best available, so the same seats every time)."""
+    await app[AUTH].create_user("clerk", PASSWORD, "clerk")  # the demo's clerk sells them
+    venue = await app[VENUES].create(shipped_plan("theatre"), by=SYSTEM)
+    event = await app[EVENTS].create(
+        {
+            "title": "The Seagull",
+            "description": "Chekhov at the Royal Court.",
+            "date": datetime(2099, 3, 3, 19, 30, tzinfo=UTC),
+            "venue": "Royal Court Theatre",
+            "venue_id": venue["id"],
+            "price": Decimal("36.00"),
+        },
+        by=SYSTEM,
+    )
+    adult = {"A": Decimal("48.00"), "B": Decimal("36.00"), "C": Decimal("24.00")}
+    await demo._seated_extras(app, event["id"], adult)  # the demo's own seeding
+
+
+@pytest.fixture
+def theatre_url(config: Config, clean_db: None) -> Iterator[str]:
+    server = create_app(config)
+    server.on_startup.append(_seed_theatre)
+    with BackgroundServer(server, "127.0.0.1", 0) as running_server:
+        yield running_server.url
+
+
+@pytest.mark.usefixtures("utc")
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)], ids=["80x24", "120x36"])
+def test_seat_map_snapshot(
+    size: tuple[int, int], snap_compare: Any, theatre_url: str, tmp_path: Any
+) -> None:
+    """The sell dialog of a seated evening, two adults' seats picked with b: at 80x24 the
+    map is compact and pans; at 120x36 it is drawn wider, with row labels both sides."""
+
+    async def drive(pilot: Any) -> None:
+        await started(pilot)
+        await open_seated(pilot)
+        await pilot.press("backspace", "2", "enter", "b")
+
+    app = BoxofficeApp(
+        theatre_url, username="clerk", password=PASSWORD, settings_path=tmp_path / "tui.json"
+    )
+    assert snap_compare(app, terminal_size=size, run_before=drive)
