@@ -246,10 +246,12 @@ async def buyers(
     rate: float,
     seconds: float,
     in_flight: int,
+    seated: bool = False,
 ) -> dict[str, Any]:
     """Book 1 or 2 seats at a time on a random event, ``rate`` seats a second on average,
     for ``seconds``, at most ``in_flight`` requests at once (it falls behind rather than
-    queueing without bound). Reports what it sold."""
+    queueing without bound). Reports what it sold. ``seated``: orders of the best seats
+    available (an order is a booking) instead of general-admission bookings."""
     rng = random.Random(1)
     slots = asyncio.Semaphore(in_flight)
     seats = bookings = refused = errors = 0
@@ -259,9 +261,13 @@ async def buyers(
         nonlocal seats, bookings, refused, errors
         sent = time.perf_counter()
         try:
-            reply = await post(
-                http, base + "/api/v1/bookings", {"event_id": event, "quantity": quantity}, token
-            )
+            if seated:
+                best = {"count": quantity, "together": False}
+                body = {"event_id": event, "best_available": best}
+                reply = await post(http, base + "/api/v1/orders", body, token)
+            else:
+                body = {"event_id": event, "quantity": quantity}
+                reply = await post(http, base + "/api/v1/bookings", body, token)
         except (aiohttp.ClientError, ValueError):
             errors += 1
         else:
@@ -588,60 +594,6 @@ FIRST_DRAW_LIMIT_MS = 100
 LAG_P99_LIMIT_MS = 50
 
 
-async def seat_buyers(
-    conn: Connection,
-    base: str,
-    tokens: list[str],
-    event_id: int,
-    rate: float,
-    seconds: float,
-    in_flight: int,
-) -> dict[str, Any]:
-    """Order 1 or 2 seats at a time (best available) on one seated event, ``rate`` seats
-    a second on average, for ``seconds``, at most ``in_flight`` orders at once."""
-    rng = random.Random(1)
-    slots = asyncio.Semaphore(in_flight)
-    seats = orders = refused = errors = 0
-
-    async def order(token: str, count: int) -> None:
-        nonlocal seats, orders, refused, errors
-        body = {"event_id": event_id, "best_available": {"count": count, "together": False}}
-        try:
-            reply = await post(http, base + "/api/v1/orders", body, token)
-        except (aiohttp.ClientError, ValueError):
-            errors += 1
-        else:
-            if reply.get("code") == 201:
-                seats, orders = seats + count, orders + 1
-            elif reply.get("code") == 409:
-                refused += 1
-            else:
-                errors += 1
-        finally:
-            slots.release()
-
-    connector = aiohttp.TCPConnector(limit=in_flight)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        conn.send("ready")
-        await asyncio.to_thread(conn.recv)  # "go"
-        tasks = []
-        start = due = time.perf_counter()
-        while due < start + seconds:
-            now = time.perf_counter()
-            if due > now:
-                await asyncio.sleep(due - now)  # pacing the load, not synchronising
-            elif now - due > 0.1:
-                due = now  # fell behind: carry on from now rather than burst
-            await slots.acquire()
-            count = rng.choice((1, 2))
-            tasks.append(asyncio.create_task(order(tokens[len(tasks) % len(tokens)], count)))
-            due += count / rate
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
-    return {"seats": seats, "orders": orders, "refused": refused, "errors": errors,
-            "seconds": elapsed}  # fmt: skip
-
-
 async def first_draw(pilot: Any, box: Any, venue: VenueSeats, states: SeatStates) -> float:
     """Seconds from nothing to a painted map: the widget built from the plan and the
     states, mounted, laid out and drawn once (a second copy, removed after)."""
@@ -685,7 +637,7 @@ async def run_seats(args: argparse.Namespace) -> dict[str, Any]:
 
                 control, control_conn = spawn(control_probe)
                 buyer, buyer_conn = spawn(
-                    seat_buyers, base, tokens, event_id, args.rate, args.seconds, args.in_flight
+                    buyers, base, tokens, [event_id], args.rate, args.seconds, args.in_flight, True
                 )
                 await receive(control_conn, 30)
                 await receive(buyer_conn, 30)
@@ -786,7 +738,7 @@ def report_seats(args: argparse.Namespace, r: dict[str, Any]) -> int:
     )
     print(
         f"{'seats sold':<40} {sold['seats'] / sold['seconds']:7,.0f} /s (target {args.rate:g}): "
-        f"{sold['seats']:,} seats in {sold['orders']:,} orders, {sold['refused']} refused, "
+        f"{sold['seats']:,} seats in {sold['bookings']:,} orders, {sold['refused']} refused, "
         f"{sold['errors']} errors"
     )
     applied = r["applied"]

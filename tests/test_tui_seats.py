@@ -48,6 +48,14 @@ def labels(view: SeatMapView) -> list[str]:
     return [view.plan.by_id[s].label for s in view.selected]
 
 
+async def choose_a5_and_a6(pilot: Any) -> tuple[SellScreen, SeatMapView]:
+    """The sell dialog open on the hall, A5 and A6 chosen by keyboard (across the aisle)."""
+    screen, view = await open_seated(pilot)
+    await pilot.press("enter", "space", "right", "space")
+    assert labels(view) == ["Stalls A5", "Stalls A6"]
+    return screen, view
+
+
 def state(view: SeatMapView, seat_id: int) -> str | None:
     return view.states.state(seat_id) if view.states is not None else None
 
@@ -172,9 +180,7 @@ async def test_a_chosen_seat_taken_live_is_flagged_before_sell(tui, clerk, user,
     seat = event["seats"]
     app = tui(clerk)
     async with running(app, SMALL) as pilot:
-        screen, view = await open_seated(pilot)
-        await pilot.press("enter", "space", "right", "space")
-        assert labels(view) == ["Stalls A5", "Stalls A6"]
+        screen, view = await choose_a5_and_a6(pilot)
         # A customer at a kiosk takes A6 while the clerk is choosing.
         reply = await place_order(user, event_id=event["id"], lines=[{"seat_ids": [seat["A6"]]}])
         assert reply.status == 201, reply.body
@@ -200,8 +206,7 @@ async def test_seats_lost_to_another_sale_are_named_and_nothing_else_chosen(
     seat = event["seats"]
     app = tui(clerk)
     async with running(app, SMALL) as pilot:
-        screen, view = await open_seated(pilot)
-        await pilot.press("enter", "space", "right", "space")
+        screen, view = await choose_a5_and_a6(pilot)
         screen.workers.cancel_group(screen, "seats")
         reply = await place_order(admin, event_id=event["id"], lines=[{"seat_ids": [seat["A6"]]}])
         assert reply.status == 201, reply.body
