@@ -31,7 +31,7 @@ from tui.app import BoxofficeApp
 from tui.formatting import ticket_code
 from tui.screens.sell import ReceiptScreen, SellScreen
 from tui.seating import Plan
-from tui.widgets.seat_map import SeatMapView
+from tui.widgets.seat_map import HELD, SOLD, SeatMapView
 
 SMALL = (80, 24)
 
@@ -356,23 +356,7 @@ async def test_the_remembered_payment_is_the_one_highlighted(tui, clerk, make_ev
 def test_best_available_leaves_nobody_alone() -> None:
     """A row of eight, seats 3 and 7 sold: the pair nearest the middle (4-5 or 5-6) would
     leave a seat alone that nobody buying together could take; 1-2 leaves nobody."""
-    plan = Plan(
-        VenueSeats(
-            venue_id=1,
-            version=1,
-            id=list(range(1, 9)),
-            section=["Stalls"] * 8,
-            row=["A"] * 8,
-            number=[str(n) for n in range(1, 9)],
-            x=list(range(8)),
-            y=[0] * 8,
-            zone=["A"] * 8,
-            wheelchair=[],
-            companion=[],
-            restricted_view=[],
-            zones=[Zone(code="A", name="Stalls", rank=1)],
-        )
-    )
+    plan = Plan(row_of_eight())
 
     def state(seat: int) -> SeatState:
         return "sold" if seat in (3, 7) else "free"
@@ -382,6 +366,63 @@ def test_best_available_leaves_nobody_alone() -> None:
     assert plan.best(state, 4) is None
     assert plan.largest_block(state) == 3
     assert plan.best(lambda seat: "free", 2) == [4, 5]  # all free: the middle
+
+
+def row_of_eight() -> VenueSeats:
+    """Stalls row A, seats 1 to 8 side by side, in one zone."""
+    return VenueSeats(
+        venue_id=1,
+        version=1,
+        id=list(range(1, 9)),
+        section=["Stalls"] * 8,
+        row=["A"] * 8,
+        number=[str(n) for n in range(1, 9)],
+        x=list(range(8)),
+        y=[0] * 8,
+        zone=["A"] * 8,
+        wheelchair=[1],
+        companion=[],
+        restricted_view=[8],
+        zones=[Zone(code="A", name="Stalls", rank=1)],
+    )
+
+
+async def test_a_read_only_map_shows_live_changes_and_chooses_nothing() -> None:
+    """As the admin's live dashboard will use it: no cursor, space and clicks choose
+    nothing, and live changes redraw the seats they name."""
+    from textual.app import App, ComposeResult
+
+    from common.models import LiveSeatChanges, SeatCounts, SeatStates
+    from common.seatmap import SeatMap as States
+
+    snapshot = SeatStates(
+        event_id=7, venue_id=1, version=3, seat_ids=[(1, 8)], states="f8",
+        counts=SeatCounts(free=8, held=0, sold=0),
+    )  # fmt: skip
+    view = SeatMapView(row_of_eight(), States(snapshot), selectable=False)
+
+    class Dashboard(App[None]):
+        def compose(self) -> ComposeResult:
+            yield view
+
+    async with Dashboard().run_test(size=(40, 8)) as pilot:
+        view.focus()
+        assert [view.drawn(s) for s in range(1, 9)] == ["W", *"●●●●●●", "◐"]
+        offset = view.seat_offset(3)
+        assert offset is not None
+        await pilot.click(view, offset=offset)
+        await pilot.press("space", "b")
+        assert view.selected == []
+        changes = LiveSeatChanges(
+            event_id=7, since=3, version=4, held=[(2, 2)], sold=[(4, 5)],
+            counts=SeatCounts(free=5, held=1, sold=2),
+        )  # fmt: skip
+        assert view.apply(changes)
+        drawn = [view.drawn(s) for s in range(1, 9)]
+        assert drawn == ["W", HELD, "●", SOLD, SOLD, "●", "●", "◐"]
+        assert not view.apply(changes)  # not newer: nothing to do
+        await pilot.pause()
+        assert "▒" in "".join(view.render_line(y).text for y in range(view.size.height))
 
 
 # --- snapshots of the map ---------------------------------------------------------------
