@@ -134,6 +134,28 @@ async def test_choosing_seats_by_mouse(tui, clerk, seated_event):
         assert screen.query_one("#quantity", Input).value == "1"
 
 
+async def test_zone_filter_and_zoom(tui, clerk, seated_event):
+    await seated_event()
+    app = tui(clerk)
+    async with running(app, (120, 36)) as pilot:
+        _, view = await open_seated(pilot)
+        await pilot.press("enter", "z")
+        assert view.border_title == "Front only (z: next)"
+        await pilot.press("z")  # the back zone alone: the cursor goes to its best seat
+        assert view.border_title == "Back only (z: next)" and cursor(view) == "Stalls C4"
+        await pilot.press("up")  # front rows are not shown: nowhere to go
+        assert cursor(view) == "Stalls C4"
+        await pilot.press("b")  # the best seat of the zone shown
+        assert labels(view) == ["Stalls C4"]
+        await pilot.press("z")
+        assert view.border_title == "All zones"
+        wide, width = view.zoom, view.virtual_size.width
+        await pilot.press("minus")
+        assert view.zoom == wide - 1 and view.virtual_size.width < width
+        await pilot.press("plus")
+        assert view.zoom == wide
+
+
 async def test_best_available_picks_what_the_server_would(tui, clerk, admin, seated_event):
     event = await seated_event()
     seat = event["seats"]
