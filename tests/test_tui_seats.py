@@ -341,6 +341,17 @@ async def test_focus_stays_on_the_field_to_fix_after_a_refusal(tui, clerk, make_
     assert (await clerk.get(f"/api/v1/events/{event['id']}")).data["available_seats"] == 2
 
 
+async def test_too_many_tickets_is_said_in_words(tui, clerk, make_event):
+    await make_event(title="Big Party", total_seats=50)
+    app = tui(clerk)
+    async with running(app, SMALL) as pilot:
+        screen = await go_to(pilot, SellScreen, "enter")
+        await pilot.press("backspace", "1", "1", "enter", *"Ada", "enter")
+        message = screen.query_one("#sell-message")
+        await until(pilot, lambda: "At most 10 tickets per order" in text(message))
+        assert screen.focused is screen.query_one("#quantity")
+
+
 async def test_tabbing_into_the_name_keeps_it_and_fast_keys_after_enter_land_in_it(
     tui, clerk, make_event
 ):

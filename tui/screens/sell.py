@@ -62,6 +62,13 @@ CLERK_WORDS = {
 }
 
 
+# How pydantic's messages start: said in the clerk's words instead (CLERK_WORDS).
+VALIDATOR_WORDS = (
+    "Input should", "String should", "List should", "Value error", "Field required",
+    "Extra inputs",
+)  # fmt: skip
+
+
 class PaymentChoice(RadioSet):
     """The payment methods, with the remembered one highlighted as well as pressed, so
     Space or Enter on arriving keeps it instead of flipping to the first."""
@@ -631,9 +638,12 @@ class SellScreen(Modal[OrderResult | None]):
             return
         field = next(iter(exc.fields), "") if exc.fields else ""
         words = exc.fields[field] if field else exc.message
-        if exc.status == 422:
-            words = next((w for k, w in CLERK_WORDS.items() if k in field), words)
-        self._say(words, error=True)
+        if words.startswith(VALIDATOR_WORDS):  # a validator's, not the server's own
+            words = next(
+                (w for k, w in CLERK_WORDS.items() if k in field),
+                "Check the quantities and the name.",
+            )
+        self._say(words[:1].upper() + words[1:], error=True)
         self.set_focus(self._field_to_fix(field, data))
 
     def _field_to_fix(self, field: str, data: dict[str, Any]) -> Widget:
