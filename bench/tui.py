@@ -15,6 +15,16 @@ totals against the database.
 A second small process runs the same probe in an empty event loop, as a control: lag it
 sees too comes from the machine being busy (server, PostgreSQL, buyers), not from the app.
 It prints its figures; it asserts nothing but the gauges (exit status 1 on a mismatch).
+
+With ``--seats`` it is the seat map instead: the shipped 10,000-seat arena, one seated
+event on it, and a clerk's sell dialog open on that event. It times the map's first draw
+(the widget built from the plan and the states, mounted and painted), then the same lag
+probe with no sales and while buyers take ``--rate`` seats a second (best available, 1 or
+2 at a time) on that event, and at the end reads every seat's glyph off the map's lines
+and compares it with the database (exit status 1 on a mismatch or a first draw over
+100 ms, or a storm p99 lag over 50 ms).
+
+    .venv/bin/python bench/tui.py --seats      # 500 seats/s for 10 s on the arena
 """
 
 from __future__ import annotations
@@ -37,16 +47,30 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from harness import ADMIN_PASSWORD, own_server, percentile, post, scratch_database, seed
+from harness import (
+    ADMIN_PASSWORD,
+    login,
+    make_seated_event,
+    make_venue,
+    own_server,
+    percentile,
+    post,
+    scratch_database,
+    seed,
+)
 
 # After harness: it puts the project first on sys.path, ahead of this file's directory,
 # so "tui" is the app's package and not this module.
-from common.models import LiveEvent
+from common.models import Event, LiveEvent, SeatStates, VenueSeats
+from common.seatmap import SeatMap, expand, unpack
+from server.venues import shipped_plan
 from tui.app import BoxofficeApp
 from tui.model import Change
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.events import EventsScreen
+from tui.screens.sell import SellScreen
 from tui.widgets.gauge import SeatGauge
+from tui.widgets.seat_map import HELD, SOLD, SeatMapView
 
 PROBE_INTERVAL = 0.01
 FRAME_MS = 1000 / 60
@@ -222,10 +246,12 @@ async def buyers(
     rate: float,
     seconds: float,
     in_flight: int,
+    seated: bool = False,
 ) -> dict[str, Any]:
     """Book 1 or 2 seats at a time on a random event, ``rate`` seats a second on average,
     for ``seconds``, at most ``in_flight`` requests at once (it falls behind rather than
-    queueing without bound). Reports what it sold."""
+    queueing without bound). Reports what it sold. ``seated``: orders of the best seats
+    available (an order is a booking) instead of general-admission bookings."""
     rng = random.Random(1)
     slots = asyncio.Semaphore(in_flight)
     seats = bookings = refused = errors = 0
@@ -235,9 +261,13 @@ async def buyers(
         nonlocal seats, bookings, refused, errors
         sent = time.perf_counter()
         try:
-            reply = await post(
-                http, base + "/api/v1/bookings", {"event_id": event, "quantity": quantity}, token
-            )
+            if seated:
+                best = {"count": quantity, "together": False}
+                body = {"event_id": event, "best_available": best}
+                reply = await post(http, base + "/api/v1/orders", body, token)
+            else:
+                body = {"event_id": event, "quantity": quantity}
+                reply = await post(http, base + "/api/v1/bookings", body, token)
         except (aiohttp.ClientError, ValueError):
             errors += 1
         else:
@@ -558,6 +588,197 @@ def report(args: argparse.Namespace, r: Results) -> int:
     return 0
 
 
+# --- the seat map (--seats) -------------------------------------------------------------
+
+FIRST_DRAW_LIMIT_MS = 100
+LAG_P99_LIMIT_MS = 50
+
+
+async def first_draw(pilot: Any, box: Any, venue: VenueSeats, states: SeatStates) -> float:
+    """Seconds from nothing to a painted map: the widget built from the plan and the
+    states, mounted, laid out and drawn once (a second copy, removed after)."""
+    painted = asyncio.Event()
+    start = time.perf_counter()
+    view = SeatMapView(venue, SeatMap(states), selectable=False)
+    await box.mount(view)
+    view.call_after_refresh(painted.set)
+    await painted.wait()
+    seconds = time.perf_counter() - start
+    await view.remove()
+    return seconds
+
+
+def seats_disagree(view: SeatMapView, truth: SeatStates) -> list[str]:
+    """Seats whose glyph on the map is not the database's state (empty: all agree)."""
+    state_of = {HELD: "held", SOLD: "sold"}
+    letters = {"f": "free", "h": "held", "s": "sold"}
+    problems = []
+    for seat, letter in zip(expand(truth.seat_ids), unpack(truth.states), strict=True):
+        shown = state_of.get(view.drawn(seat), "free")
+        if shown != letters[letter]:
+            problems.append(f"seat {seat}: drawn {shown}, database {letters[letter]}")
+    return problems
+
+
+async def run_seats(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with scratch_database() as dsn, tempfile.TemporaryDirectory() as tmp:
+        async with own_server(dsn, 8) as server:
+            base = server.url
+            async with aiohttp.ClientSession() as http:
+                print(f"setting up the arena and {args.buyers} buyers ...", flush=True)
+                tokens, _ = await seed(http, base, args.buyers, 0, 0)
+                admin = await login(http, base, "benchadmin", ADMIN_PASSWORD)
+                plan = shipped_plan("arena").model_dump(mode="json", exclude_none=True)
+                venue_id = await make_venue(http, base, admin, plan)
+                event_id = await make_seated_event(http, base, admin, venue_id)
+                async with http.get(f"{base}/api/v1/events/{event_id}") as resp:
+                    event = Event.model_validate((await resp.json())["data"])
+
+                control, control_conn = spawn(control_probe)
+                buyer, buyer_conn = spawn(
+                    buyers, base, tokens, [event_id], args.rate, args.seconds, args.in_flight, True
+                )
+                await receive(control_conn, 30)
+                await receive(buyer_conn, 30)
+
+                app = BoxofficeApp(
+                    base, username="benchadmin", password=ADMIN_PASSWORD,
+                    settings_path=Path(tmp) / "tui.json",
+                )  # fmt: skip
+                probe = Probe()
+                async with app.run_test(size=(120, 40)) as pilot:
+                    await until(
+                        pilot, lambda: isinstance(app.screen, EventsScreen) and app.connected, 30
+                    )
+                    dialog = SellScreen(event)
+                    app.push_screen(dialog)
+                    await until(pilot, lambda: dialog.view and dialog.view.states, 30)
+                    view = dialog.view
+                    assert view is not None and view.states is not None
+                    venue = await app.client.venue_seats(venue_id)
+                    states = await app.client.event_seats(event_id)
+                    box = dialog.query_one("#map-box")
+                    draws = [await first_draw(pilot, box, venue, states) for _ in range(5)]
+                    gc.collect()  # the five copies' garbage is the benchmark's, not the app's
+                    out["first_draw"] = draws
+                    out["seats_count"] = len(venue.id)
+                    applied: list[float] = []  # seconds per live message the map applied
+                    apply = view.apply
+
+                    def timed(message: Any) -> bool:
+                        start = time.perf_counter()
+                        try:
+                            return apply(message)
+                        finally:
+                            applied.append(time.perf_counter() - start)
+
+                    view.apply = timed  # type: ignore[method-assign]
+                    await pilot.pause()
+                    # Collections counted, not timed: a callback on each would add its own lag.
+                    collected = [g["collections"] for g in gc.get_stats()]
+                    probe_task = asyncio.create_task(probe.run())
+
+                    print(f"baseline: the arena's map open, no sales, {args.seconds:g} s ...")
+                    start = time.perf_counter()
+                    await asyncio.sleep(args.seconds)  # the measurement window itself
+                    baseline = (start, time.perf_counter())
+
+                    print(f"storm: {args.rate:g} seats/s on the arena, {args.seconds:g} s ...")
+                    start, count_before = time.perf_counter(), len(applied)
+                    buyer_conn.send("go")
+                    out["sold"] = await receive(buyer_conn, args.seconds + 60)
+                    storm = (start, time.perf_counter())
+                    out["messages"] = len(applied) - count_before
+
+                    async with http.get(f"{base}/api/v1/events/{event_id}/seats") as resp:
+                        truth = SeatStates.model_validate((await resp.json())["data"])
+                    with contextlib.suppress(TimeoutError):  # reported as a mismatch
+                        await until(
+                            pilot,
+                            lambda: view.states is not None
+                            and view.states.version >= truth.version,
+                            15,
+                        )
+                    out["converged"] = time.perf_counter() - storm[1]
+                    await pilot.pause()
+                    out["problems"] = seats_disagree(view, truth)
+                    out["counts"] = truth.counts
+                    probe_task.cancel()
+                    out["collections"] = [
+                        g["collections"] - before
+                        for g, before in zip(gc.get_stats(), collected, strict=True)
+                    ]
+                    out["worst"] = sorted(
+                        ((lag, woke - storm[0]) for woke, lag in probe.samples
+                         if storm[0] <= woke < storm[1]), reverse=True
+                    )[:5]  # fmt: skip
+                    out["base_lags"] = probe.lags(*baseline)
+                    out["storm_lags"] = probe.lags(*storm)
+                    out["applied"] = applied
+                control_conn.send("stop")
+                control = Probe(await receive(control_conn, 10))
+                out["control_lags"] = control.lags(*storm)
+                buyer.join(10)
+    return out
+
+
+def report_seats(args: argparse.Namespace, r: dict[str, Any]) -> int:
+    sold, draws = r["sold"], r["first_draw"]
+    print()
+    print(
+        f"Boxoffice seat map benchmark: {os.cpu_count()} cores, a clerk's sell dialog at "
+        f"120x40 headless on the {r['seats_count']:,}-seat arena; server, PostgreSQL and the "
+        "buyer process on the same machine"
+    )
+    first = min(draws) * 1000
+    print(
+        f"{'first draw (built, mounted, painted)':<40} best {first:5.1f} ms, "
+        f"worst {max(draws) * 1000:5.1f} ms of {len(draws)} (limit {FIRST_DRAW_LIMIT_MS} ms)"
+    )
+    print(
+        f"{'seats sold':<40} {sold['seats'] / sold['seconds']:7,.0f} /s (target {args.rate:g}): "
+        f"{sold['seats']:,} seats in {sold['bookings']:,} orders, {sold['refused']} refused, "
+        f"{sold['errors']} errors"
+    )
+    applied = r["applied"]
+    _, apply_p99, apply_max = stats(applied) if applied else (0.0, 0.0, 0.0)
+    print(
+        f"{'live seat messages applied':<40} {r['messages']:,} in the storm; per message "
+        f"p99 {apply_p99:.2f} ms, max {apply_max:.2f} ms"
+    )
+    print(f"  {'UI loop lag, ms (10 ms sleeps)':<38} {'p50':>7} {'p99':>7} {'max':>7}")
+    print(lag_row("baseline: map open, no sales", r["base_lags"]))
+    print(lag_row(f"storm: {args.rate:g} seats/s", r["storm_lags"]))
+    print(lag_row("control process, storm", r["control_lags"]))
+    young, middle, full = r["collections"]
+    print(
+        f"  garbage collections, baseline and storm: {young + middle + full} ({full} full); "
+        "worst lags in the storm (ms at s): "
+        + ", ".join(f"{lag * 1000:.0f} at {at:.1f}" for lag, at in r["worst"])
+    )
+    _, storm_p99, _ = stats(r["storm_lags"])
+    failed = False
+    if first > FIRST_DRAW_LIMIT_MS:
+        print(f"first draw: OVER the limit of {FIRST_DRAW_LIMIT_MS} ms")
+        failed = True
+    if storm_p99 > LAG_P99_LIMIT_MS:
+        print(f"storm lag p99: OVER the limit of {LAG_P99_LIMIT_MS} ms")
+        failed = True
+    if r["problems"]:
+        print(f"seats on the map vs database: MISMATCH ({len(r['problems'])})")
+        for problem in r["problems"][:20]:
+            print(f"  {problem}")
+        return 1
+    counts = r["counts"]
+    print(
+        f"seats on the map vs database: OK (all {r['seats_count']:,} glyphs: {counts.free:,} "
+        f"free, {counts.held:,} held, {counts.sold:,} sold; {r['converged']:.2f} s after the "
+        "last order's response)"
+    )
+    return 1 if failed else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=500.0, help="seats sold per second")
@@ -570,7 +791,12 @@ def main() -> None:
         action="store_true",
         help="gc.freeze() once the dashboard shows, to see what that would do for the app",
     )
+    parser.add_argument(
+        "--seats", action="store_true", help="the seat map on a 10,000-seat arena instead"
+    )
     args = parser.parse_args()
+    if args.seats:
+        sys.exit(report_seats(args, asyncio.run(run_seats(args))))
     sys.exit(report(args, asyncio.run(run(args))))
 
 

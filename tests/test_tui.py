@@ -107,7 +107,7 @@ async def test_event_selling_out_while_the_clerk_types(tui, clerk, user, make_ev
         reply = await user.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 2})
         assert reply.status == 201
         message = sell.query_one("#sell-message")
-        await until(pilot, lambda: "Only 1 seats left" in str(message.render()))
+        await until(pilot, lambda: "Only 1 seat left" in str(message.render()))
         # The clerk sells anyway: the server refuses, the dialog says so and stays open.
         await pilot.click("#sell-confirm")
         await until(pilot, lambda: "Not enough seats: 1 left" in str(message.render()))

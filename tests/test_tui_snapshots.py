@@ -100,8 +100,8 @@ def ticket(booking_id: int) -> str:
     return hashlib.md5(f"snapshot-{booking_id}".encode()).hexdigest().upper()
 
 
-# Ticket codes are random and times are now: while the snapshots are taken, a trigger
-# makes them depend on the booking alone.
+# Ticket codes are random and times are now: while the snapshots are taken, triggers
+# make them depend on the booking (and each ticket's code on the ticket) alone.
 PIN = """
 CREATE FUNCTION snapshot_pin() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -118,10 +118,21 @@ BEGIN
 END $$;
 CREATE TRIGGER snapshot_pin BEFORE INSERT OR UPDATE ON bookings
     FOR EACH ROW EXECUTE FUNCTION snapshot_pin();
+CREATE FUNCTION snapshot_pin_ticket() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.code IS NOT NULL THEN
+        NEW.code := upper(md5('snapshot-ticket-' || NEW.id));
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER snapshot_pin_ticket BEFORE INSERT OR UPDATE ON tickets
+    FOR EACH ROW EXECUTE FUNCTION snapshot_pin_ticket();
 """
 UNPIN = """
 DROP TRIGGER IF EXISTS snapshot_pin ON bookings;
 DROP FUNCTION IF EXISTS snapshot_pin();
+DROP TRIGGER IF EXISTS snapshot_pin_ticket ON tickets;
+DROP FUNCTION IF EXISTS snapshot_pin_ticket();
 """
 
 
