@@ -20,6 +20,7 @@ from tui.screens.events import EventsScreen
 from tui.screens.ticket_types import TicketTypesScreen
 from tui.screens.venues import VenuesScreen
 from tui.widgets.gauge import SeatGauge
+from tui.widgets.seat_map import FREE, HELD, SOLD
 
 
 def table_rows(table: DataTable[Any]) -> dict[str, list[str]]:
@@ -76,6 +77,13 @@ async def test_event_dashboard_follows_a_sale_made_elsewhere(tui, admin, clerk, 
         assert "24 free" in shown and "1 held" in shown and "3 sold" in shown
         assert "Takings 120.00" in shown
         assert screen.seat_map is not None and screen.seat_map.state(seats["C1"]) == "held"
+        # The plan is drawn too, and follows: sold seats crossed out, the hold shaded.
+        await until(pilot, lambda: screen.map_view is not None)
+        view = screen.map_view
+        assert view is not None and not view.selectable
+        await until(pilot, lambda: view.drawn(seats["C1"]) == HELD)
+        assert [view.drawn(seats[s]) for s in ("A1", "A2", "A3")] == [SOLD] * 3
+        assert view.drawn(seats["A4"]) == FREE
 
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is dashboard)
@@ -150,16 +158,26 @@ async def test_venue_screen_lists_plans_and_imports_one(tui, admin, hall, tmp_pa
     plan = {
         "name": "The Playhouse",
         "zones": [{"code": "A", "name": "Front", "rank": 1}],
-        "sections": [{"name": "Stalls", "zone": "A", "rows": [
-            {"row": "A", "y": 0, "seats": "1-6"}, {"row": "B", "y": 1, "seats": "1-6"}
-        ]}],
+        "sections": [
+            {
+                "name": "Stalls",
+                "zone": "A",
+                "rows": [
+                    {"row": "A", "y": 0, "seats": "1-6"},
+                    {"row": "B", "y": 1, "seats": "1-6"},
+                ],
+            }
+        ],
     }
     good = tmp_path / "playhouse.json"
     good.write_text(json.dumps(plan))
     clash = {**plan, "name": "Clash"}
-    clash["sections"] = [{**plan["sections"][0], "rows": [
-        {"row": "A", "y": 0, "seats": "1-6"}, {"row": "B", "y": 0, "seats": "1-6"}
-    ]}]
+    clash["sections"] = [
+        {
+            **plan["sections"][0],
+            "rows": [{"row": "A", "y": 0, "seats": "1-6"}, {"row": "B", "y": 0, "seats": "1-6"}],
+        }
+    ]
     bad = tmp_path / "clash.json"
     bad.write_text(json.dumps(clash))
     app = tui(admin)

@@ -13,11 +13,12 @@ import pypdf
 import zxingcpp
 from support import place_order
 from textual.widgets import Input
-from tui_support import Notices, go_to, on_bookings, until
+from tui_support import Notices, go_to, on_bookings, running, until
 
 from tui.screens.help import key_table
 from tui.screens.order_detail import OrderScreen
 from tui.screens.printer import PrinterScreen
+from tui.screens.sell import ReceiptScreen, SellScreen
 from tui.settings import Settings
 
 SMALL = (80, 24)
@@ -115,3 +116,23 @@ async def test_users_do_not_print(tui, user: Any):
     async with on_bookings(app, listed=0) as (_pilot, screen, _t):
         assert "Printer settings" not in [c.title for c in app.get_system_commands(screen)]
         assert app.check_action("printer_settings", ()) is False
+
+
+async def test_p_on_the_receipt_prints_the_sale_just_made(tui, clerk, make_event, tmp_path):
+    """Straight after a sale, ``p`` on its receipt prints its tickets."""
+    await make_event(title="Receipt Night", total_seats=10, price="12.50")
+    folder = tmp_path / "prints"
+    Settings(pdf_dir=str(folder), print_receipt=False).save(tmp_path / "tui.json")
+    app = tui(clerk)
+    notices = Notices()
+    async with running(app, SMALL, notices=notices) as pilot:
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SellScreen))
+        await pilot.press("backspace", "2", "enter", *"Grace Hopper", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ReceiptScreen))
+        receipt = app.screen
+        assert isinstance(receipt, ReceiptScreen)
+        await pilot.press("p")
+        await until(pilot, lambda: any("Saved" in m for m in notices.messages))
+    pdf = folder / f"order-{receipt.booking.id}-tickets.pdf"
+    assert len(pypdf.PdfReader(io.BytesIO(pdf.read_bytes())).pages) == 2

@@ -24,6 +24,7 @@ from common.models import Event, EventSales, LiveEvent, LiveSeatChanges, LiveSea
 from common.seatmap import SeatMap, SeatMapGap
 
 from ..formatting import money, when
+from ..widgets.seat_map import SeatMapView
 from .base import StaffScreen
 
 # How often, at most, the figures per zone and type are read again while sales come in.
@@ -41,7 +42,8 @@ class EventDashboardScreen(StaffScreen):
         self.event = event
         self.seat_map: SeatMap | None = None
         """The seated event's seats as they are now (None: general admission, or not yet
-        heard): what the seat-map widget in ``#seat-map-slot`` draws."""
+        heard)."""
+        self.map_view: SeatMapView | None = None  # the plan, drawn live (seated events)
         self.sales: EventSales | None = None
         self._counts: SeatCounts | None = None  # a seated event's, as the feed last said
         self._stale = True  # the figures per zone and type need reading again
@@ -54,8 +56,7 @@ class EventDashboardScreen(StaffScreen):
             with Vertical(id="event-dashboard-tables"):
                 yield DataTable(id="zone-sales", cursor_type="none", zebra_stripes=True)
                 yield DataTable(id="type-sales", cursor_type="none", zebra_stripes=True)
-            # The seat-map widget (tui/widgets/seat_map.py) is mounted here: it draws
-            # ``self.seat_map`` on the plan of ``client.venue_seats(event.venue_id)``.
+            # The plan, drawn live, once it is read (seated events).
             yield Container(id="seat-map-slot")
 
     def on_mount(self) -> None:
@@ -69,6 +70,8 @@ class EventDashboardScreen(StaffScreen):
         types.border_title = "Per ticket type"
         slot = self.query_one("#seat-map-slot")
         slot.display = self.event.venue_id is not None
+        if self.event.venue_id is not None:
+            self.show_map(self.event.venue_id)
         self._show_title()
         self._show_counts(None)
         self.follow()
@@ -115,6 +118,7 @@ class EventDashboardScreen(StaffScreen):
                 self._show_title()
             elif isinstance(item, LiveSeatMap):
                 self.seat_map, self._counts = SeatMap(item), item.counts
+                await self._draw(item)
             elif isinstance(item, LiveSeatChanges) and self.seat_map is not None:
                 try:
                     if self.seat_map.apply(item):
@@ -123,8 +127,32 @@ class EventDashboardScreen(StaffScreen):
                     with contextlib.suppress(ClientError):
                         self.seat_map = SeatMap(await client.event_seats(self.event.id))
                         self._counts = self.seat_map.counts()
+                await self._draw(item)
             self._stale = True
             self._show_counts(self._counts)
+
+    @work(group="event-map")
+    async def show_map(self, venue_id: int) -> None:
+        """Mount the seat map, read-only, at the seats' states of now; the live feed then
+        keeps it (``follow``)."""
+        client = self.boxoffice.client
+        try:
+            plan = await client.venue_seats(venue_id)
+            states = await client.event_seats(self.event.id)
+        except ClientError as exc:
+            self.notify(f"The seat map could not be read: {exc}", severity="warning")
+            return
+        self.map_view = SeatMapView(plan, SeatMap(states), selectable=False, id="event-seat-map")
+        await self.query_one("#seat-map-slot").mount(self.map_view)
+
+    async def _draw(self, item: LiveSeatMap | LiveSeatChanges) -> None:
+        if self.map_view is None:
+            return
+        try:
+            self.map_view.apply(item)
+        except SeatMapGap:  # changes were missed: the whole map again
+            with contextlib.suppress(ClientError):
+                self.map_view.apply(await self.boxoffice.client.event_seats(self.event.id))
 
     def _refresh_if_stale(self) -> None:
         if self._stale and not self._reading:

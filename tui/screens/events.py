@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from common.client import ApiError, ClientError
-from common.models import BookingResult, Event
+from common.models import Event, OrderResult
 
 from ..formatting import clerk_message
 from ..model import Change
@@ -125,7 +125,7 @@ class EventsScreen(StaffScreen):
         if event is None:
             return
 
-        def receipt(result: BookingResult | None) -> None:
+        def receipt(result: OrderResult | None) -> None:
             if result is not None:
                 self.app.push_screen(ReceiptScreen(result, event))
 

@@ -665,7 +665,10 @@ class ReceiptScreen(Modal[None]):
     """What the customer is told: the reference, every ticket (seat, type, price and its
     code to read out) or, for a hold, until when the seats are kept."""
 
-    BINDINGS = [Binding("escape,enter", "dismiss(None)", "Done")]
+    BINDINGS = [
+        Binding("escape,enter", "dismiss(None)", "Done"),
+        Binding("p", "print", "Print", tooltip="Print the tickets (F10 sets the printer)"),
+    ]
 
     def __init__(self, booking: OrderResult, event: Event) -> None:
         super().__init__()
@@ -745,5 +748,11 @@ class ReceiptScreen(Modal[None]):
         self.query_one("#done").focus()
 
     @on(Button.Pressed, "#done")
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.boxoffice.is_staff if action == "print" else True
+
+    def action_print(self) -> None:
+        self.boxoffice.print_order(self.booking.id)
+
     def _done(self) -> None:
         self.dismiss(None)
