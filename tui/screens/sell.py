@@ -747,12 +747,12 @@ class ReceiptScreen(Modal[None]):
     def on_mount(self) -> None:
         self.query_one("#done").focus()
 
-    @on(Button.Pressed, "#done")
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return self.boxoffice.is_staff if action == "print" else True
 
     def action_print(self) -> None:
         self.boxoffice.print_order(self.booking.id)
 
+    @on(Button.Pressed, "#done")
     def _done(self) -> None:
         self.dismiss(None)
