@@ -172,7 +172,8 @@ class Requests:
         server-side."""
         signer = Principal(self.owner.user_id, self.owner.username, self.owner.role)
         hooks = self.client.server.app[WEBHOOKS]
-        body = WebhookCreate(url=f"http://127.0.0.1:9/hook{next(self._n)}", events=["order.created"])
+        url = f"http://127.0.0.1:9/hook{next(self._n)}"
+        body = WebhookCreate(url=url, events=["order.created"])
         row, _ = await hooks.create(signer, body)
         [ping] = await hooks.deliveries(row["id"], DeliveryQuery())
         return row["id"], ping["id"]
