@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -135,3 +137,22 @@ async def test_errors_only_access_log_names_the_client(aiohttp_client, config, c
     [line] = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert line["client"] == CLIENT
     assert line["message"].startswith(f"{CLIENT} [")
+
+
+# --- the compose file's nginx ------------------------------------------------------------
+
+
+def test_nginx_names_the_client_and_never_retries_a_non_idempotent_request():
+    """Every location that proxies to the servers sends X-Forwarded-For (the compose file
+    trusts nginx's networks), and no retry on another replica covers POST, PATCH or DELETE
+    (a timed-out order may have been placed: a second replica would place it again)."""
+    conf = (Path(__file__).parent.parent / "deploy" / "nginx.conf").read_text()
+    conf = re.sub(r"#.*", "", conf)  # comments say "non_idempotent" too
+    locations = re.findall(r"location\s[^{]*\{[^}]*\}", conf)
+    proxied = [block for block in locations if "proxy_pass" in block]
+    assert len(proxied) == 3, locations  # the websocket, /api/v1/auth/, the rest
+    for block in proxied:
+        assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in block, block
+    retries = re.findall(r"proxy_next_upstream\s[^;]*;", conf)
+    assert retries, "the retry on another replica is stated"
+    assert not [r for r in retries if "non_idempotent" in r]
