@@ -22,6 +22,7 @@ from .audit import AuditLog
 from .auth import Auth
 from .booking import Bookings
 from .browse_cache import BrowseCache
+from .clients import proxies_middleware
 from .config import Config, ConfigError
 from .cors import cors_middlewares
 from .envelope import PARSER_LIMITS, error_middleware
@@ -80,8 +81,13 @@ def create_app(config: Config) -> web.Application:
         raise ConfigError("create_app needs a database URL (the CLI starts an embedded one)")
     if not config.jwt_secret:
         raise ConfigError("BOXOFFICE_JWT_SECRET is required")
-    # CORS outermost, so error envelopes carry its headers too (a browser reads them).
+    # CORS outside the error middleware, so error envelopes carry its headers too (a browser
+    # reads them).
     middlewares = [*cors_middlewares(config.cors_origins), error_middleware]
+    # The client behind trusted proxies, found before anything logs or answers. Without
+    # trusted proxies it is the peer, read where needed: no middleware to pay for.
+    if config.trusted_proxies:
+        middlewares.insert(0, proxies_middleware(config.trusted_proxies))
     # Metrics outermost of all: each app counts into a registry of its own.
     # The websocket ("ws") is neither counted nor timed: it stays open for hours.
     metrics = Metrics(skip={"ws"}) if config.metrics else None

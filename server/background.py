@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from types import TracebackType
+from typing import Any
 
 from aiohttp import web
 
@@ -18,10 +19,11 @@ from .config import ConfigError
 
 class BackgroundServer:
     """``with BackgroundServer(app, host, port) as server: ...`` serves ``server.url``
-    until the block ends."""
+    until the block ends; ``runner_options`` go to the ``AppRunner`` (the access log)."""
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    def __init__(self, app: web.Application, host: str, port: int, **runner_options: Any) -> None:
         self.app, self.host, self.port = app, host, port
+        self.runner_options = runner_options
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,7 +62,7 @@ class BackgroundServer:
 
     async def _serve(self) -> None:
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        runner = web.AppRunner(self.app)
+        runner = web.AppRunner(self.app, **self.runner_options)
         await runner.setup()
         try:
             await web.TCPSite(runner, self.host, self.port).start()

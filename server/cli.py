@@ -110,7 +110,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     logs.configure(config.log_level, config.log_format, stream=logs.open_private(log))
     url = f"http://{_client_host(config.host)}:{config.port}"
     print(f"Starting the server on {url} (log: {log}) ...", flush=True)
-    with BackgroundServer(app, config.host, config.port):
+    with BackgroundServer(app, config.host, config.port, **logs.access_log(config)):
         name, password, _ = demo.CLERK
         BoxofficeApp(url, username=name, password=password, login_hint=accounts).run()
     print(f"Demo stopped. Accounts were:\n{accounts}")

@@ -20,6 +20,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from . import logs
+from .clients import client_address
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +189,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     request_id = request_id_of(request)
     request[REQUEST_ID] = request_id
     # Every line logged while handling this request (and its access log line) carries the
-    # id. aiohttp runs each request in a task of its own, so the value ends with it.
-    logs.request_started(request_id, request.method, request.path)
+    # id and the client. aiohttp runs each request in a task of its own, so they end with it.
+    logs.request_started(request_id, request.method, request.path, client_address(request))
     try:
         _check_lengths(request)
         response = await handler(request)

@@ -1,11 +1,16 @@
 """Logging: plain text or JSON lines, each line of a request carrying its request id.
 
-The request middleware (``envelope.error_middleware``) puts the request's id, method,
-path and start time in a context variable. aiohttp runs every request in a task of its
-own, so the value is seen by everything logged while the request is handled, by tasks it
-starts, and by aiohttp's access log line written after the answer, and by nothing else.
+The request middleware (``envelope.error_middleware``) puts the request's id, client
+address, method, path and start time in a context variable. aiohttp runs every request in
+a task of its own, so the value is seen by everything logged while the request is handled,
+by tasks it starts, and by aiohttp's access log line written after the answer, and by
+nothing else.
 ``RequestContextFilter`` copies it onto each record; the access log line also gets the
 method, path, status and duration as fields of their own.
+
+The client address is ``clients.client_address``: behind BOXOFFICE_TRUSTED_PROXIES, the
+client the proxies name rather than the proxy. aiohttp's access log line reads the peer
+(``%a``), so ``ClientAccessLogger`` shows it the client's address instead.
 
 ``RedactSecrets`` (on every handler ``make_handler`` builds) replaces the value of any
 ``name=value`` pair whose name contains ``token`` or ``secret`` with ``REDACTED``: browsers
@@ -31,6 +36,7 @@ from urllib.parse import unquote
 
 from aiohttp.web_log import AccessLogger
 
+from .clients import CLIENT_ADDRESS
 from .config import Config, ConfigError
 
 ACCESS_LOGGER = "aiohttp.access"
@@ -90,8 +96,31 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-class FailuresAccessLogger(AccessLogger):
-    """aiohttp's access log line, for failed or slow requests only."""
+class ClientAccessLogger(AccessLogger):
+    """aiohttp's access log line, naming the client behind trusted proxies, not the proxy."""
+
+    def log(self, request: Any, response: Any, time: float) -> None:
+        # None when the request never got that far (an unreadable request line): the peer.
+        client = request.get(CLIENT_ADDRESS) if request is not None else None
+        if client is not None and client != request.remote:
+            request = _SeenFrom(request, client)
+        super().log(request, response, time)
+
+
+class _SeenFrom:
+    """A request as the access log reads it, from ``remote`` instead of its peer.
+    (AccessLogger looks its ``%a`` up on itself, so a subclass cannot replace it.)"""
+
+    def __init__(self, request: Any, remote: str) -> None:
+        self._request = request
+        self.remote = remote
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._request, name)
+
+
+class FailuresAccessLogger(ClientAccessLogger):
+    """The access log line, for failed or slow requests only."""
 
     def log(self, request: Any, response: Any, time: float) -> None:
         if response.status >= 400 or time >= SLOW_REQUEST_SECONDS:
@@ -104,7 +133,7 @@ def access_log(config: Config) -> dict[str, Any]:
         return {"access_log": None}
     if config.access_log == "errors":
         return {"access_log_class": FailuresAccessLogger}
-    return {}
+    return {"access_log_class": ClientAccessLogger}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,20 +141,21 @@ class RequestContext:
     request_id: str
     method: str
     path: str
+    client: str  # the client's address (clients.client_address)
     started: float  # time.perf_counter() when the request reached the middleware
 
 
 CURRENT_REQUEST: ContextVar[RequestContext | None] = ContextVar("boxoffice_request", default=None)
 
 
-def request_started(request_id: str, method: str, path: str) -> None:
+def request_started(request_id: str, method: str, path: str, client: str) -> None:
     """Called by the request middleware; the value lives as long as the request's task."""
-    CURRENT_REQUEST.set(RequestContext(request_id, method, path, time.perf_counter()))
+    CURRENT_REQUEST.set(RequestContext(request_id, method, path, client, time.perf_counter()))
 
 
 class RequestContextFilter(logging.Filter):
-    """Adds ``request_id`` (None outside a request) and ``worker`` (None outside
-    ``serve --workers``) to every record; to an access log record also ``method``,
+    """Adds ``request_id`` and ``client`` (None outside a request) and ``worker`` (None
+    outside ``serve --workers``) to every record; to an access log record also ``method``,
     ``path``, ``status`` and ``duration_ms``."""
 
     def __init__(self, worker: int | None = None) -> None:
@@ -137,7 +167,9 @@ class RequestContextFilter(logging.Filter):
         record.worker = self.worker
         record.worker_prefix = f"[worker {self.worker}] " if self.worker is not None else ""
         record.request_id = ctx.request_id if ctx else None
-        record.request_suffix = f" [request {ctx.request_id}]" if ctx else ""
+        record.client = ctx.client if ctx else None
+        suffix = f" [request {ctx.request_id} from {ctx.client or '-'}]" if ctx else ""
+        record.request_suffix = suffix
         if record.name == ACCESS_LOGGER:
             status = getattr(record, "response_status", None)
             access: dict[str, Any] = {"status": int(status) if status is not None else None}
@@ -152,8 +184,8 @@ class RequestContextFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object a line: timestamp, level, logger, message, request_id, and for
-    access log lines method, path, status and duration_ms; exception text when any."""
+    """One JSON object a line: timestamp, level, logger, message, request_id, client, and
+    for access log lines method, path, status and duration_ms; exception text when any."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -164,6 +196,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None),
+            "client": getattr(record, "client", None),
         }
         if (worker := getattr(record, "worker", None)) is not None:
             line["worker"] = worker

@@ -14,7 +14,7 @@ from test_schema import run
 from server import db
 from server.app import create_app
 from server.auth import username_key
-from server.clients import behind_proxies
+from server.clients import behind_proxies, networks
 from server.config import Config, ConfigError
 from server.keys import AUTH
 
@@ -128,7 +128,7 @@ async def test_forwarded_for_is_ignored_without_trusted_proxies(client, config):
     ],
 )
 def test_the_client_address_behind_trusted_proxies(peer, forwarded, client):
-    assert behind_proxies(peer, forwarded, ["127.0.0.1", "10.0.0.0/8"]) == client
+    assert behind_proxies(peer, forwarded, networks(["127.0.0.1", "10.0.0.0/8"])) == client
 
 
 def test_throttle_settings_come_from_the_environment():

@@ -286,7 +286,8 @@ async def _log_later(log: logging.Logger) -> None:
 
 
 async def test_text_log_lines_name_the_request(aiohttp_client, config, clean_db):
-    """The text format keeps its shape and appends the request id during a request."""
+    """The text format keeps its shape and appends the request id and the client's
+    address during a request."""
     said = logging.getLogger("boxoffice.test")
 
     async def chatty(request: web.Request) -> web.Response:
@@ -299,7 +300,7 @@ async def test_text_log_lines_name_the_request(aiohttp_client, config, clean_db)
         client = await aiohttp_client(app)
         async with client.get("/chatty", headers={"X-Request-ID": "obs-test-2"}) as resp:
             assert resp.status == 200
-    assert "INFO boxoffice.test: hello [request obs-test-2]" in stream.getvalue()
+    assert "INFO boxoffice.test: hello [request obs-test-2 from 127.0.0.1]" in stream.getvalue()
 
 
 @pytest.mark.parametrize(
