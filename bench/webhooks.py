@@ -7,8 +7,10 @@ loopback, and the booking rate with webhooks off (no endpoint) and on, in the sa
 Bookings are sent by `wrk` (bench/harness.py), one server process, rounds alternating off
 and on so that a noisy neighbour hurts both alike. With webhooks on, the server's sender
 POSTs each delivery to the receiver here, which drops duplicates by delivery id and checks
-each signature. Printed: bookings/s off and on (target: on within 15% of off), the delivery
-rate (deliveries/s from the round's first booking to its last delivery) and the lag (the
+each signature. Printed: bookings/s off and on (medians; the slowdown is the median of the
+rounds' on/off pairs; target: on within 15% of off), the server process's CPU per booking
+(sending included: steadier than rates on a shared machine), the delivery rate
+(deliveries/s from the round's first booking to its last delivery) and the lag (the
 change's time, as its payload says, to its arrival) p50/p99. It exits non-zero when a
 delivery is missing, doubled or badly signed (a missed speed target is only reported).
 On a shared 2-core machine the figures are noisy: compare them within one run.
@@ -23,11 +25,13 @@ import hmac
 import json
 import time
 from datetime import datetime
+from statistics import median
 
 import aiohttp
 from aiohttp import web
 from harness import (
     ADMIN_PASSWORD,
+    cpu_seconds,
     free_port,
     login,
     make_event,
@@ -98,6 +102,9 @@ async def main(args: argparse.Namespace) -> int:
     hook_url = f"http://127.0.0.1:{port}/hook"
     failures: list[str] = []
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    # The server process's CPU per booking, sending included: steadier than the rates on a
+    # machine shared with others, whose load moves the rates from round to round.
+    cpu_ms: dict[str, list[float]] = {"off": [], "on": []}
     delivery_rates: list[float] = []
     lags: list[float] = []
     try:
@@ -125,6 +132,7 @@ async def main(args: argparse.Namespace) -> int:
                         body = {"event_id": event, "quantity": 1, "payment_method": "card"}
                         requests = [(admin, "/api/v1/bookings", body)] * args.bookings
                         started = time.time()
+                        cpu_before = cpu_seconds(server.pid)
                         batch = await wrk_batch(
                             f"{mode} {round_ + 1}", base, requests, args.in_flight
                         )
@@ -155,17 +163,27 @@ async def main(args: argparse.Namespace) -> int:
                                 f"{base}/api/v1/webhooks/{hook_id}", headers=headers
                             ) as resp:
                                 assert resp.status == 200
+                        cpu_ms[mode].append(
+                            (cpu_seconds(server.pid) - cpu_before) * 1000 / max(booked, 1)
+                        )
+                        line += f"  | server CPU {cpu_ms[mode][-1]:.2f} ms/booking"
                         print(line, flush=True)
     finally:
         await runner.cleanup()
 
-    off = sum(rates["off"]) / len(rates["off"])
-    on = sum(rates["on"]) / len(rates["on"])
-    slowdown = 1 - on / off
+    # Medians, and the slowdown as the median of each round's on/off pair (taken a few
+    # seconds apart, so that a neighbour's burst weighs on both alike).
+    off, on = median(rates["off"]), median(rates["on"])
+    slowdown = 1 - median(n / f for n, f in zip(rates["on"], rates["off"], strict=True))
     print(
         f"\nbookings/s off {off:,.0f}, on {on:,.0f}: {slowdown:+.1%} slower with webhooks"
         f" (target: under {TARGET_SLOWDOWN:.0%}"
         f"{', MET' if slowdown <= TARGET_SLOWDOWN else ', MISSED'})"
+    )
+    print(
+        f"server CPU per booking (median): off {median(cpu_ms['off']):.2f} ms, on"
+        f" {median(cpu_ms['on']):.2f} ms, sending included"
+        f" ({median(cpu_ms['on']) / median(cpu_ms['off']) - 1:+.0%})"
     )
     print(
         f"deliveries: {sum(delivery_rates) / len(delivery_rates):,.0f}/s, lag p50 "

@@ -129,9 +129,11 @@ class Sender:
 
     It wakes when the LISTEN connection hears the trigger's notification (``wake``), and
     otherwise looks every ``webhook_poll_seconds`` (retries falling due, other instances'
-    leases running out). One attempt is bounded by ``webhook_timeout``; its lease is longer,
-    so a delivery is never sent twice at once unless its sender died (then its lease runs
-    out and another sends it again: at least once, receivers drop duplicates by id).
+    leases running out). Woken, it waits ``webhook_linger_seconds`` for the changes right
+    behind to claim them together. One attempt is bounded by ``webhook_timeout``; its lease
+    is longer, so a delivery is never sent twice at once unless its sender died (then its
+    lease runs out and another sends it again: at least once, receivers drop duplicates by
+    id). A claimed batch's outcomes are recorded in one statement once all are answered.
     """
 
     def __init__(self, db: Database, config: Config, rng: random.Random | None = None) -> None:
@@ -181,10 +183,21 @@ class Sender:
                 if claimed:
                     outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
                     await self._record(claimed, outcomes)
-                    continue  # there may be more due
+                    if len(claimed) == self.config.webhook_batch:
+                        continue  # there are likely more due
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.webhook_poll_seconds):
                         await self._wake.wait()
+                if self._wake.is_set():
+                    # Told of a change: let the changes right behind it join it, so that
+                    # a stream of bookings is sent in batches (one claim and one statement
+                    # of outcomes each), not a round per booking.
+                    await self._until_stopped(self.config.webhook_linger_seconds)
+
+    async def _until_stopped(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
 
     async def _deliver(
         self, http: aiohttp.ClientSession, delivery: Row
