@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -37,6 +38,7 @@ from harness import (
     make_event,
     own_server,
     percentile,
+    query,
     scratch_database,
     wrk_batch,
 )
@@ -82,6 +84,26 @@ class Receiver:
             await self.changed.wait_for(lambda: len(self.arrived) >= count)
 
 
+def database_cpu_seconds(dsn: str) -> float:
+    """CPU time used so far by the PostgreSQL backends serving the benchmark's database."""
+    pids = query(
+        dsn,
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()",
+    )
+    total = 0.0
+    for (pid,) in pids:
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
+def cpu_now(server_pid: int, dsn: str) -> tuple[float, float, float]:
+    """CPU seconds so far of the server, its database backends and this process (the
+    receiver; wrk does the booking)."""
+    return cpu_seconds(server_pid), database_cpu_seconds(dsn), time.process_time()
+
+
 async def set_status(
     http: aiohttp.ClientSession, base: str, headers: dict, hook_id: int, status: str
 ) -> None:
@@ -104,7 +126,8 @@ async def main(args: argparse.Namespace) -> int:
     rates: dict[str, list[float]] = {"off": [], "on": []}
     # The server process's CPU per booking, sending included: steadier than the rates on a
     # machine shared with others, whose load moves the rates from round to round.
-    cpu_ms: dict[str, list[float]] = {"off": [], "on": []}
+    # The server process's, PostgreSQL's and the receiver's, ms per booking, in that order.
+    cpu_ms: dict[str, list[tuple[float, ...]]] = {"off": [], "on": []}
     delivery_rates: list[float] = []
     lags: list[float] = []
     try:
@@ -132,7 +155,7 @@ async def main(args: argparse.Namespace) -> int:
                         body = {"event_id": event, "quantity": 1, "payment_method": "card"}
                         requests = [(admin, "/api/v1/bookings", body)] * args.bookings
                         started = time.time()
-                        cpu_before = cpu_seconds(server.pid)
+                        cpu_before = cpu_now(server.pid, dsn)
                         batch = await wrk_batch(
                             f"{mode} {round_ + 1}", base, requests, args.in_flight
                         )
@@ -163,10 +186,16 @@ async def main(args: argparse.Namespace) -> int:
                                 f"{base}/api/v1/webhooks/{hook_id}", headers=headers
                             ) as resp:
                                 assert resp.status == 200
-                        cpu_ms[mode].append(
-                            (cpu_seconds(server.pid) - cpu_before) * 1000 / max(booked, 1)
+                        cpu_after = cpu_now(server.pid, dsn)
+                        used = tuple(
+                            (b - a) * 1000 / max(booked, 1)
+                            for a, b in zip(cpu_before, cpu_after, strict=True)
                         )
-                        line += f"  | server CPU {cpu_ms[mode][-1]:.2f} ms/booking"
+                        cpu_ms[mode].append(used)
+                        line += (
+                            f"  | CPU ms/booking: server {used[0]:.2f}, db {used[1]:.2f},"
+                            f" receiver {used[2]:.2f}"
+                        )
                         print(line, flush=True)
     finally:
         await runner.cleanup()
@@ -180,11 +209,12 @@ async def main(args: argparse.Namespace) -> int:
         f" (target: under {TARGET_SLOWDOWN:.0%}"
         f"{', MET' if slowdown <= TARGET_SLOWDOWN else ', MISSED'})"
     )
-    print(
-        f"server CPU per booking (median): off {median(cpu_ms['off']):.2f} ms, on"
-        f" {median(cpu_ms['on']):.2f} ms, sending included"
-        f" ({median(cpu_ms['on']) / median(cpu_ms['off']) - 1:+.0%})"
-    )
+    for mode in ("off", "on"):
+        server_ms, db_ms, receiver_ms = (median(c) for c in zip(*cpu_ms[mode], strict=True))
+        print(
+            f"CPU per booking (medians), webhooks {mode:<3}: server {server_ms:.2f} ms,"
+            f" PostgreSQL {db_ms:.2f} ms, receiver {receiver_ms:.2f} ms"
+        )
     print(
         f"deliveries: {sum(delivery_rates) / len(delivery_rates):,.0f}/s, lag p50 "
         f"{percentile(lags, 50) * 1000:,.0f} ms, p99 {percentile(lags, 99) * 1000:,.0f} ms; "
