@@ -103,9 +103,7 @@ class Config:
     # may take; the first retry's delay, doubling up to webhook_backoff_max (with jitter);
     # how long a delivery is retried before it failed for good; how long an endpoint may
     # fail before a delivery failing for good disables it; how often the outbox is looked
-    # at without a notification (retries falling due); how long a notification waits for
-    # the changes right behind it (one batch, not a round each); how many deliveries are in
-    # flight.
+    # at without a notification (retries falling due); how many deliveries are in flight.
     webhooks: bool = True
     webhook_timeout: float = 10.0
     webhook_backoff: float = 10.0
@@ -113,7 +111,6 @@ class Config:
     webhook_retry_seconds: float = 24 * 3600.0
     webhook_disable_seconds: float = 24 * 3600.0
     webhook_poll_seconds: float = 1.0
-    webhook_linger_seconds: float = 0.05
     webhook_batch: int = 50
 
     @classmethod
@@ -171,10 +168,6 @@ class Config:
             raise ConfigError("BOXOFFICE_WEBHOOK_BATCH must be between 1 and 1000")
         if min(self.webhook_retry_seconds, self.webhook_disable_seconds) < 0:
             raise ConfigError("BOXOFFICE_WEBHOOK_*_SECONDS must not be negative")
-        if not 0 <= self.webhook_linger_seconds <= self.webhook_poll_seconds:
-            raise ConfigError(
-                "BOXOFFICE_WEBHOOK_LINGER_SECONDS must be between 0 and WEBHOOK_POLL_SECONDS"
-            )
         if self.webhook_poll_seconds <= 0:
             raise ConfigError("BOXOFFICE_WEBHOOK_POLL_SECONDS must be above 0")
         if not 1 <= self.workers <= 256:

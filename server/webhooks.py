@@ -1,12 +1,14 @@
 """Webhooks: endpoints that admins register (``Webhooks``) and the sender that empties the
 outbox (``Sender``), on every server instance.
 
-The outbox is written by the database: migration 0014's trigger on ``audit_log`` adds one
-delivery per subscribed endpoint in the transaction of each change, so a change without
-its deliveries, or a delivery of a change that rolled back, cannot exist. The sender
-claims due deliveries (``FOR UPDATE SKIP LOCKED``, with a lease, so instances share the
-work and a crashed one's deliveries fall due again), POSTs them signed, and records each
-outcome; failures are retried with exponential backoff and jitter. See docs/webhooks.md.
+The outbox is written by the database: a trigger on ``audit_log`` (migrations 0014, 0015)
+adds one delivery per subscribed endpoint in the transaction of each change, so a change
+without its deliveries, or a delivery of a change that rolled back, cannot exist; an
+order's delivery only points at its audit record, and the claim builds its payload. The
+sender claims due deliveries (``FOR UPDATE SKIP LOCKED``, with a lease, so instances share
+the work and a crashed one's deliveries fall due again), POSTs them signed, and records
+the batch's outcomes; failures are retried with exponential backoff and jitter. See
+docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -129,11 +131,10 @@ class Sender:
 
     It wakes when the LISTEN connection hears the trigger's notification (``wake``), and
     otherwise looks every ``webhook_poll_seconds`` (retries falling due, other instances'
-    leases running out). Woken, it waits ``webhook_linger_seconds`` for the changes right
-    behind to claim them together. One attempt is bounded by ``webhook_timeout``; its lease
-    is longer, so a delivery is never sent twice at once unless its sender died (then its
-    lease runs out and another sends it again: at least once, receivers drop duplicates by
-    id). A claimed batch's outcomes are recorded in one statement once all are answered.
+    leases running out). One attempt is bounded by ``webhook_timeout``; its lease is longer,
+    so a delivery is never sent twice at once unless its sender died (then its lease runs
+    out and another sends it again: at least once, receivers drop duplicates by id). A
+    claimed batch's outcomes are recorded in one statement once all are answered.
     """
 
     def __init__(self, db: Database, config: Config, rng: random.Random | None = None) -> None:
@@ -183,21 +184,10 @@ class Sender:
                 if claimed:
                     outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
                     await self._record(claimed, outcomes)
-                    if len(claimed) == self.config.webhook_batch:
-                        continue  # there are likely more due
+                    continue  # there may be more due
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.webhook_poll_seconds):
                         await self._wake.wait()
-                if self._wake.is_set():
-                    # Told of a change: let the changes right behind it join it, so that
-                    # a stream of bookings is sent in batches (one claim and one statement
-                    # of outcomes each), not a round per booking.
-                    await self._until_stopped(self.config.webhook_linger_seconds)
-
-    async def _until_stopped(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self._stop.wait()
 
     async def _deliver(
         self, http: aiohttp.ClientSession, delivery: Row
