@@ -110,6 +110,13 @@ async def drive(name: str, jobs: list[Callable[[], Awaitable[bool]]], in_flight:
     return Run(name, len(latencies), failures, time.perf_counter() - started, latencies)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

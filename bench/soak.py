@@ -27,12 +27,12 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import aiohttp
 from harness import (
     Server,
     broken_ledger,
+    cpu_seconds,
     own_server,
     percentile,
     query,
@@ -228,13 +228,6 @@ async def listen(w: Watcher) -> None:
 
 def rss_mib(server: Server) -> float:
     return server.rss_kib() / 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (Linux)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def metric(http: aiohttp.ClientSession, base: str, name: str) -> float:

@@ -7,8 +7,10 @@ loopback, and the booking rate with webhooks off (no endpoint) and on, in the sa
 Bookings are sent by `wrk` (bench/harness.py), one server process, rounds alternating off
 and on so that a noisy neighbour hurts both alike. With webhooks on, the server's sender
 POSTs each delivery to the receiver here, which drops duplicates by delivery id and checks
-each signature. Printed: bookings/s off and on (target: on within 15% of off), the delivery
-rate (deliveries/s from the round's first booking to its last delivery) and the lag (the
+each signature. Printed: bookings/s off and on (medians; the slowdown is the median of the
+rounds' on/off pairs; target: on within 15% of off), the server process's CPU per booking
+(sending included: steadier than rates on a shared machine), the delivery rate
+(deliveries/s from the round's first booking to its last delivery) and the lag (the
 change's time, as its payload says, to its arrival) p50/p99. It exits non-zero when a
 delivery is missing, doubled or badly signed (a missed speed target is only reported).
 On a shared 2-core machine the figures are noisy: compare them within one run.
@@ -18,21 +20,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
 import time
 from datetime import datetime
+from statistics import median
 
 import aiohttp
 from aiohttp import web
 from harness import (
     ADMIN_PASSWORD,
+    cpu_seconds,
     free_port,
     login,
     make_event,
     own_server,
     percentile,
+    query,
     scratch_database,
     wrk_batch,
 )
@@ -78,6 +84,26 @@ class Receiver:
             await self.changed.wait_for(lambda: len(self.arrived) >= count)
 
 
+def database_cpu_seconds(dsn: str) -> float:
+    """CPU time used so far by the PostgreSQL backends serving the benchmark's database."""
+    pids = query(
+        dsn,
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid()",
+    )
+    total = 0.0
+    for (pid,) in pids:
+        with contextlib.suppress(OSError):  # it ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
+def cpu_now(server_pid: int, dsn: str) -> tuple[float, float, float]:
+    """CPU seconds so far of the server, its database backends and this process (the
+    receiver; wrk does the booking)."""
+    return cpu_seconds(server_pid), database_cpu_seconds(dsn), time.process_time()
+
+
 async def set_status(
     http: aiohttp.ClientSession, base: str, headers: dict, hook_id: int, status: str
 ) -> None:
@@ -98,6 +124,10 @@ async def main(args: argparse.Namespace) -> int:
     hook_url = f"http://127.0.0.1:{port}/hook"
     failures: list[str] = []
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    # The server process's CPU per booking, sending included: steadier than the rates on a
+    # machine shared with others, whose load moves the rates from round to round.
+    # The server process's, PostgreSQL's and the receiver's, ms per booking, in that order.
+    cpu_ms: dict[str, list[tuple[float, ...]]] = {"off": [], "on": []}
     delivery_rates: list[float] = []
     lags: list[float] = []
     try:
@@ -125,6 +155,7 @@ async def main(args: argparse.Namespace) -> int:
                         body = {"event_id": event, "quantity": 1, "payment_method": "card"}
                         requests = [(admin, "/api/v1/bookings", body)] * args.bookings
                         started = time.time()
+                        cpu_before = cpu_now(server.pid, dsn)
                         batch = await wrk_batch(
                             f"{mode} {round_ + 1}", base, requests, args.in_flight
                         )
@@ -155,18 +186,35 @@ async def main(args: argparse.Namespace) -> int:
                                 f"{base}/api/v1/webhooks/{hook_id}", headers=headers
                             ) as resp:
                                 assert resp.status == 200
+                        cpu_after = cpu_now(server.pid, dsn)
+                        used = tuple(
+                            (b - a) * 1000 / max(booked, 1)
+                            for a, b in zip(cpu_before, cpu_after, strict=True)
+                        )
+                        cpu_ms[mode].append(used)
+                        line += (
+                            f"  | CPU ms/booking: server {used[0]:.2f}, db {used[1]:.2f},"
+                            f" receiver {used[2]:.2f}"
+                        )
                         print(line, flush=True)
     finally:
         await runner.cleanup()
 
-    off = sum(rates["off"]) / len(rates["off"])
-    on = sum(rates["on"]) / len(rates["on"])
-    slowdown = 1 - on / off
+    # Medians, and the slowdown as the median of each round's on/off pair (taken a few
+    # seconds apart, so that a neighbour's burst weighs on both alike).
+    off, on = median(rates["off"]), median(rates["on"])
+    slowdown = 1 - median(n / f for n, f in zip(rates["on"], rates["off"], strict=True))
     print(
         f"\nbookings/s off {off:,.0f}, on {on:,.0f}: {slowdown:+.1%} slower with webhooks"
         f" (target: under {TARGET_SLOWDOWN:.0%}"
         f"{', MET' if slowdown <= TARGET_SLOWDOWN else ', MISSED'})"
     )
+    for mode in ("off", "on"):
+        server_ms, db_ms, receiver_ms = (median(c) for c in zip(*cpu_ms[mode], strict=True))
+        print(
+            f"CPU per booking (medians), webhooks {mode:<3}: server {server_ms:.2f} ms,"
+            f" PostgreSQL {db_ms:.2f} ms, receiver {receiver_ms:.2f} ms"
+        )
     print(
         f"deliveries: {sum(delivery_rates) / len(delivery_rates):,.0f}/s, lag p50 "
         f"{percentile(lags, 50) * 1000:,.0f} ms, p99 {percentile(lags, 99) * 1000:,.0f} ms; "

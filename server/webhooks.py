@@ -1,12 +1,14 @@
 """Webhooks: endpoints that admins register (``Webhooks``) and the sender that empties the
 outbox (``Sender``), on every server instance.
 
-The outbox is written by the database: migration 0014's trigger on ``audit_log`` adds one
-delivery per subscribed endpoint in the transaction of each change, so a change without
-its deliveries, or a delivery of a change that rolled back, cannot exist. The sender
-claims due deliveries (``FOR UPDATE SKIP LOCKED``, with a lease, so instances share the
-work and a crashed one's deliveries fall due again), POSTs them signed, and records each
-outcome; failures are retried with exponential backoff and jitter. See docs/webhooks.md.
+The outbox is written by the database: a trigger on ``audit_log`` (migrations 0014, 0015)
+adds one delivery per subscribed endpoint in the transaction of each change, so a change
+without its deliveries, or a delivery of a change that rolled back, cannot exist; an
+order's delivery only points at its audit record, and the claim builds its payload. The
+sender claims due deliveries (``FOR UPDATE SKIP LOCKED``, with a lease, so instances share
+the work and a crashed one's deliveries fall due again), POSTs them signed, and records
+the batch's outcomes; failures are retried with exponential backoff and jitter. See
+docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -131,7 +133,8 @@ class Sender:
     otherwise looks every ``webhook_poll_seconds`` (retries falling due, other instances'
     leases running out). One attempt is bounded by ``webhook_timeout``; its lease is longer,
     so a delivery is never sent twice at once unless its sender died (then its lease runs
-    out and another sends it again: at least once, receivers drop duplicates by id).
+    out and another sends it again: at least once, receivers drop duplicates by id). A
+    claimed batch's outcomes are recorded in one statement once all are answered.
     """
 
     def __init__(self, db: Database, config: Config, rng: random.Random | None = None) -> None:
@@ -179,13 +182,17 @@ class Sender:
                     log.warning("claiming webhook deliveries failed", exc_info=True)
                     claimed = []
                 if claimed:
-                    await asyncio.gather(*(self._deliver(http, d) for d in claimed))
+                    outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
+                    await self._record(claimed, outcomes)
                     continue  # there may be more due
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.webhook_poll_seconds):
                         await self._wake.wait()
 
-    async def _deliver(self, http: aiohttp.ClientSession, delivery: Row) -> None:
+    async def _deliver(
+        self, http: aiohttp.ClientSession, delivery: Row
+    ) -> tuple[int | None, str | None]:
+        """One attempt: the answer's status code (if any) and the error (None: delivered)."""
         body = delivery["body"].encode()
         timestamp = str(int(time.time()))
         headers = {
@@ -210,36 +217,42 @@ class Sender:
             error = f"no answer within {self.config.webhook_timeout:g} s"
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-        ok = error is None
-        retry = backoff(
-            delivery["attempts"],
-            self.config.webhook_backoff,
-            self.config.webhook_backoff_max,
-            self.rng,
-        )
-        if ok:
+        if error is None:
             self.sent += 1
         else:
             self.failed_attempts += 1
+        return code, error
+
+    async def _record(
+        self, claimed: list[Row], outcomes: list[tuple[int | None, str | None]]
+    ) -> None:
+        """The batch's outcomes, in one statement (a failure's next try drawn here)."""
+        retries = [
+            backoff(
+                d["attempts"],
+                self.config.webhook_backoff,
+                self.config.webhook_backoff_max,
+                self.rng,
+            )
+            for d in claimed
+        ]
         try:
-            status = (
-                await self.db.fetchone(
-                    q.WEBHOOK_RESULT,
-                    id=delivery["id"],
-                    ok=ok,
-                    code=code,
-                    error=error,
-                    retry=retry,
-                    window=self.config.webhook_retry_seconds,
-                    disable=self.config.webhook_disable_seconds,
-                )
-                or {}
-            ).get("status")
+            gone = await self.db.fetchall(
+                q.WEBHOOK_RESULTS,
+                ids=[d["id"] for d in claimed],
+                codes=[code for code, _ in outcomes],
+                errors=[error for _, error in outcomes],
+                retries=retries,
+                window=self.config.webhook_retry_seconds,
+                disable=self.config.webhook_disable_seconds,
+            )
         except Exception:
-            # Unrecorded: the lease runs out and it is sent again (receivers dedupe).
-            log.warning("recording webhook delivery %s failed", delivery["id"], exc_info=True)
+            # Unrecorded: the leases run out and they are sent again (receivers dedupe).
+            log.warning("recording %d webhook deliveries failed", len(claimed), exc_info=True)
             return
-        if status == "failed":
+        errors = {d["id"]: (d, error) for d, (_, error) in zip(claimed, outcomes, strict=True)}
+        for row in gone:
+            delivery, error = errors[row["id"]]
             log.warning(
                 "webhook delivery %s to %s failed for good: %s",
                 delivery["delivery_id"], delivery["url"], error,

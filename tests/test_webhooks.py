@@ -256,6 +256,57 @@ async def test_every_change_is_delivered_once_in_order_through_500s_and_timeouts
     assert any(d["last_status_code"] == 204 for d in deliveries)
 
 
+async def test_a_late_delivery_describes_its_change_not_the_orders_later_state(
+    admin, clerk, make_event, receiver, db_rows
+):
+    """Paused while a hold is placed, paid and checked in, the endpoint then receives each
+    change as the change left the order: the hold pending and without codes, the payment
+    with them, and the check-in with the order as paid."""
+    hook, url = receiver
+    created = await register_hook(admin, url, ["order.created", "order.confirmed",
+                                                "ticket.checked_in"])
+    await hook.wait_for(lambda got: len(got) == 1)  # the ping
+    path = f"/api/v1/webhooks/{created['id']}"
+    assert (await admin.call("PATCH", path, json={"status": "paused"})).status == 200
+    event = await make_event(total_seats=5, price="12.50")
+    hold = await clerk.post(
+        "/api/v1/bookings",
+        json={"event_id": event["id"], "quantity": 2, "hold": True, "customer_name": "Ms Lee"},
+    )
+    order = hold.data["id"]
+    assert (await clerk.post(f"/api/v1/bookings/{order}/confirm", json={})).status == 200
+    tickets = (await clerk.get(f"/api/v1/orders/{order}")).data["tickets"]
+    checked = await clerk.post("/api/v1/checkins", json={"code": tickets[0]["code"]})
+    assert checked.status == 200, checked.body
+    # Queued as pointers to the audit records: no payload stored for an order's change.
+    assert db_rows(
+        "SELECT count(*) FROM webhook_deliveries WHERE audit_id IS NOT NULL AND payload IS NULL"
+    ) == [(3,)]
+    # What the admin lists is the payload as it will be sent.
+    listed = (await admin.get(f"{path}/deliveries")).data
+    assert listed[-2]["payload"]["type"] == "order.created"  # newest first, the ping last
+    assert listed[-2]["payload"]["data"]["order"]["status"] == "pending"
+
+    assert (await admin.call("PATCH", path, json={"status": "active"})).status == 200
+    got = await hook.wait_for(lambda got: len(got) == 4)
+    assert all(verifies(created["secret"], r) for r in got)
+    created_, confirmed, admitted = (r.body for r in got[1:])
+    assert [b["type"] for b in (created_, confirmed, admitted)] == [
+        "order.created", "order.confirmed", "ticket.checked_in"
+    ]
+    held = created_["data"]["order"]
+    assert held["status"] == "pending" and held["code"] is None
+    assert held["customer_name"] == "Ms Lee" and held["amount"] == 25.00
+    assert [t["code"] for t in held["tickets"]] == [None, None]
+    paid = confirmed["data"]["order"]
+    assert paid["status"] == "confirmed" and paid["expires_at"] is None
+    assert [t["code"] for t in paid["tickets"]] == [t["code"] for t in tickets]
+    at_gate = admitted["data"]
+    assert at_gate["order"]["status"] == "confirmed" and at_gate["order"]["quantity"] == 2
+    assert at_gate["change"]["ticket_ids"] == [tickets[0]["id"]]
+    assert created_["created_at"] < confirmed["created_at"] < admitted["created_at"]
+
+
 async def test_a_change_that_rolls_back_or_is_refused_sends_nothing(
     admin, clerk, make_event, receiver, database_url, db_rows
 ):

@@ -165,7 +165,7 @@ from .webhooks import (
     REDELIVER,
     UPDATE_WEBHOOK,
     WEBHOOK_COLUMNS,
-    WEBHOOK_RESULT,
+    WEBHOOK_RESULTS,
 )
 
 __all__ = [
@@ -282,7 +282,7 @@ __all__ = [
     "VENUE_SEATS",
     "VENUE_ZONES",
     "WEBHOOK_COLUMNS",
-    "WEBHOOK_RESULT",
+    "WEBHOOK_RESULTS",
     "ZONE_SEATS",
     "AccountStateRow",
     "BookOutcome",

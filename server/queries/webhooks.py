@@ -1,5 +1,5 @@
-"""Webhook endpoints and their outbox of deliveries (see server/webhooks.py and migration
-0014, whose audit_log trigger writes the deliveries of every change)."""
+"""Webhook endpoints and their outbox of deliveries (see server/webhooks.py and migrations
+0014 and 0015: a trigger on audit_log writes the deliveries of every change)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     Float,
     Integer,
     String,
@@ -32,7 +31,14 @@ from ._shared import _param, _record
 
 # Never the secret: it is shown once, at creation, and otherwise only the sender reads it.
 WEBHOOK_COLUMNS = tuple(c for c in webhook_endpoints.c if c.name != "secret")
-DELIVERY_COLUMNS = tuple(c for c in webhook_deliveries.c if c.name != "retry_from")
+# The payload as sent: an order's is built from its audit record (migration 0015).
+DELIVERY_COLUMNS = tuple(
+    func.boxoffice_webhook_payload(webhook_deliveries.table_valued()).label("payload")
+    if c.name == "payload"
+    else c
+    for c in webhook_deliveries.c
+    if c.name not in ("retry_from", "audit_id")
+)
 
 _webhook_id = _param("webhook_id", BigInteger)
 
@@ -115,8 +121,16 @@ _gone = (
     .returning(*WEBHOOK_COLUMNS)
     .cte("gone")
 )
+# Its deliveries go with it (no foreign key cascades since migration 0015).
+_gone_deliveries = (
+    delete(webhook_deliveries)
+    .where(webhook_deliveries.c.endpoint_id == _webhook_id)
+    .cte("gone_deliveries")
+)
 DELETE_WEBHOOK = compiled(
-    select(_gone.c.id).add_cte(_webhook_audit("webhook.delete", _gone).cte("delete_audit"))
+    select(_gone.c.id)
+    .add_cte(_gone_deliveries)
+    .add_cte(_webhook_audit("webhook.delete", _gone).cte("delete_audit"))
 )
 
 _delivery_status = _param("status", String)
@@ -143,27 +157,26 @@ REDELIVER = compiled(
     .returning(*DELIVERY_COLUMNS)
 )
 
-# The sender's two statements: the plpgsql functions of migration 0014.
+# The sender's two statements, a batch each: the SQL functions of migration 0015.
 CLAIM_WEBHOOKS = compiled(
     text(
-        "SELECT id, delivery_id, endpoint_id, url, secret, event_type, attempts, created_at,"
-        " (jsonb_build_object('id', delivery_id) || payload)::text AS body"
+        "SELECT id, delivery_id, endpoint_id, url, secret, event_type, body, attempts"
         " FROM boxoffice_claim_webhooks(:limit, :lease)"
     ).bindparams(
         _param("limit", Integer),
         _param("lease", Float),
     )
 )
-WEBHOOK_RESULT = compiled(
-    select(
-        func.boxoffice_webhook_result(
-            _param("id", BigInteger),
-            _param("ok", Boolean),
-            _param("code", Integer),
-            _param("error", Text),
-            _param("retry", Float),
-            _param("window", Float),
-            _param("disable", Float),
-        ).label("status")
+WEBHOOK_RESULTS = compiled(
+    text(
+        "SELECT id FROM boxoffice_webhook_results("
+        ":ids, :codes, :errors, :retries, :window, :disable)"
+    ).bindparams(
+        _param("ids", lambda: ARRAY(BigInteger)),
+        _param("codes", lambda: ARRAY(Integer)),
+        _param("errors", lambda: ARRAY(Text)),
+        _param("retries", lambda: ARRAY(Float)),
+        _param("window", Float),
+        _param("disable", Float),
     )
 )
