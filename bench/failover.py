@@ -63,6 +63,8 @@ MONITOR_SETTINGS = {
     "pgautofailover.node_considered_unhealthy_timeout": "5000",
     "pgautofailover.primary_demote_timeout": "5000",
 }
+# Every node on loopback only (trust authentication: nothing else may reach it).
+LOCAL = ("--hostname", "127.0.0.1", "--listen", "127.0.0.1")
 TARGETS = {"immediate": 5.0, "postmaster": 5.0, "node": 15.0, "standby": 15.0}
 
 
@@ -142,8 +144,7 @@ class Formation:
         self._initdb(monitor)
         self.run(
             "pg_autoctl", "create", "monitor", "--pgdata", str(monitor),
-            "--pgport", str(self.ports["monitor"]), "--hostname", "127.0.0.1", "--listen", "127.0.0.1",
-            "--auth", "trust", "--no-ssl",
+            "--pgport", str(self.ports["monitor"]), *LOCAL, "--auth", "trust", "--no-ssl",
         )  # fmt: skip
         self.start("monitor", "pg_autoctl", "run", "--pgdata", str(monitor))
         self._wait(lambda: self.sql(self.ports["monitor"], "SELECT 1", "pg_auto_failover"))
@@ -154,8 +155,7 @@ class Formation:
         for node in ("node1", "node2"):
             self.start(
                 node, "pg_autoctl", "create", "postgres", "--pgdata", str(self.root / node),
-                "--pgport", str(self.ports[node]), "--hostname", "127.0.0.1", "--listen", "127.0.0.1",
-                "--name", node,
+                "--pgport", str(self.ports[node]), *LOCAL, "--name", node,
                 "--auth", "trust", "--no-ssl", "--dbname", "boxoffice",
                 "--monitor", self.monitor_uri, "--run",
             )  # fmt: skip
