@@ -200,7 +200,15 @@ class Formation:
     # --- losing a node -----------------------------------------------------------------
 
     def primary(self) -> str:
-        return next(n for n, (reported, _) in self.states().items() if reported == "primary")
+        """The node that takes writes now, as the servers' connection string finds it."""
+        conn = psycopg2.connect(self.dsn())
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT inet_server_port()")
+                [port] = cur.fetchone()
+        finally:
+            conn.close()
+        return next(name for name, p in self.ports.items() if p == port)
 
     def postmaster(self, node: str) -> int:
         return int((self.root / node / "postmaster.pid").read_text().split()[0])
@@ -589,15 +597,16 @@ async def main() -> int:
     if shutil.which("pg_autoctl") is None:
         print("pg_autoctl is not installed (Debian: postgresql-15-auto-failover)")
         return 2
-    outcomes = []
+    outcomes: list[Outcome] = []
+    passed = True
     for how in args.runs.split(","):
         root = Path(tempfile.mkdtemp(prefix=f"h_fail-{how}-"))
         try:
             outcomes.append(await one_run(how, root, args))
+            passed = table(outcomes[-1:]) and passed
         finally:
             if not args.keep:
                 shutil.rmtree(root, ignore_errors=True)
-    passed = table(outcomes)
     if not args.no_rate:
         root = Path(tempfile.mkdtemp(prefix="h_fail-rate-"))
         try:
