@@ -500,7 +500,8 @@ async def load_and_lose(how, formation: Formation, base: str, args, out: Outcome
     out.check(
         "0 lost: every 2xx booking stored, event and quantity",
         not missing,
-        f"{len(told)} told, {len(missing)} missing",
+        f"{len(told)} told, {len(missing)} missing"
+        + (f" ({sum(told[i].replayed for i in missing)} of them replays)" if missing else ""),
     )
     unknown = set(stored) - set(told)
     out.check("nothing twice: no booking nobody was told of", not unknown, f"{len(unknown)} extra")
