@@ -428,8 +428,8 @@ async def load_and_lose(how, formation: Formation, base: str, args, out: Outcome
         rate = before / args.before
         primary_before = formation.primary()
         print(f"[{how}] {rate:.0f} bookings/s; losing {how} ...", flush=True)
-        lost_at = time.monotonic()
         lost = await asyncio.to_thread(formation.lose, how)
+        lost_at = time.monotonic()  # the node is down (pg_ctl waited for it)
         await asyncio.sleep(args.after)
         await load.stop()
         await asyncio.sleep(1.0)  # the last changes reach the subscribers
@@ -446,9 +446,14 @@ async def load_and_lose(how, formation: Formation, base: str, args, out: Outcome
     if how != "standby":
         out.check("the standby was promoted", primary_after != primary_before, primary_after)
     answers = [a for b in load.bookings for a in b.answers]
-    # Recovery: from the loss until the first booking sent after it succeeded.
-    after = [a for a in answers if a.sent >= lost_at]
-    first_ok = min((a.sent + a.took for a in after if a.status == 201), default=None)
+    # Recovery: from the loss until bookings succeed again: the first 2xx of a booking sent
+    # after the last failure (503 or no answer), or after the loss when none failed (then
+    # it measures a stall: the standby run's commits waiting).
+    failed = [a.sent + a.took for a in answers if a.sent + a.took >= lost_at and a.status != 201]
+    since = max(failed, default=lost_at)
+    first_ok = min(
+        (a.sent + a.took for a in answers if a.sent >= since and a.status == 201), default=None
+    )
     recovered = None if first_ok is None else first_ok - lost_at
     out.figures.append(
         ("bookings succeed again after", "never" if recovered is None else f"{recovered:.2f} s")
