@@ -48,7 +48,10 @@ def _ready(weak_self: weakref.ref[Any]) -> None:
         fd = self._conn.fileno()
         moved = self._fileno is not None and _socket(fd) != _SOCKETS[self]
     except (psycopg2.Error, OSError) as exc:
+        # libpq closed its socket: forget the number too, or closing the connection later
+        # would stop the loop watching whichever socket gets that number next.
         _forget(self)
+        self._fileno = None
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(exc)
         return
