@@ -28,7 +28,14 @@ from . import queries as q
 from .combining import Combiner
 from .config import Config
 from .db import Database, Query, Row, T, answer_json
-from .envelope import Conflict, Forbidden, Invalid, NotFound, ServiceUnavailable
+from .envelope import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServiceUnavailable,
+    connection_lost,
+)
 from .security import Principal
 
 if TYPE_CHECKING:
@@ -163,7 +170,11 @@ class Bookings:
             return [await self._place_alone(orders[0])]
         try:
             answered = await self.db.fetchone(q.PLACE_ORDERS, reqs=f"[{','.join(orders)}]")
-        except psycopg2.Error:
+        except psycopg2.Error as exc:
+            if connection_lost(exc):
+                # It may have committed before the answer was lost: placing each order again
+                # could place it twice. Every order of the batch is answered 503 instead.
+                raise
             return [{"refused": "retry"}] * len(orders)
         return answer_json(answered, list[q.BookOutcome])
 

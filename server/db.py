@@ -28,7 +28,12 @@ import psycopg2.extras
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ClauseElement
 
+from .multihost import follow_hosts
+
 log = logging.getLogger(__name__)
+
+# Several hosts in a connection string: every connection goes to the one that takes writes.
+follow_hosts()
 
 Row = dict[str, Any]
 T = TypeVar("T")

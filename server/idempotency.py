@@ -52,7 +52,12 @@ _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 _BEGIN = script("BEGIN", q.IDEMPOTENCY_LOCK, "SAVEPOINT idempotent_request", q.IDEMPOTENCY_LOOKUP)
 _KEEP = script(q.IDEMPOTENCY_STORE, "COMMIT")
 _UNDO_AND_KEEP = script("ROLLBACK TO SAVEPOINT idempotent_request", q.IDEMPOTENCY_STORE, "COMMIT")
-_COMMIT = script("COMMIT")
+# A replay's transaction takes a transaction id, so its COMMIT writes a commit record and, on
+# a primary with a synchronous standby, waits until the standby has every commit before it,
+# the replayed one's included. Without it, a retry could replay work that is only on an old
+# primary come back for a moment after a failover (committed there, visible, but never
+# acknowledged by its standby): an answer 2xx for a booking the new primary does not have.
+_DURABLE_COMMIT = script("SELECT pg_current_xact_id()", "COMMIT")
 _ROLLBACK = script("ROLLBACK")
 
 Handler = Callable[[], Awaitable[web.StreamResponse]]
@@ -106,7 +111,7 @@ class Idempotency:
             found = await tx.fetchone(_BEGIN, **params, ttl_seconds=self.ttl)
             if found is None:
                 return await self._first(tx, params, request_hash, handler)
-            await tx.execute(_COMMIT)
+            await tx.execute(_DURABLE_COMMIT)
         return _replay(found, request_hash)
 
     async def _first(

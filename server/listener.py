@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 # How the connection shows in pg_stat_activity.
 APPLICATION_NAME = "boxoffice-listen"
+# The longest wait between attempts to reconnect: a failover takes seconds, and live updates
+# (and /readyz) should follow the new primary within about this much of its promotion.
+MAX_BACKOFF = 1.0
 
 
 class Listener:
@@ -102,7 +105,7 @@ class Listener:
                     self.hub.lost()
                     conn.close()
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _pump(self, conn: aiopg.Connection) -> None:
         while True:

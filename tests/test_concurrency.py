@@ -390,10 +390,14 @@ class RowLock:
     async def queue(self, request: Awaitable[Reply], waiting: int) -> asyncio.Task[Reply]:
         """Send a request and return once it is the ``waiting``-th one waiting for a lock."""
         task = asyncio.ensure_future(request)
+        await self.until_waiting(waiting, task)
+        return task
+
+    async def until_waiting(self, waiting: int, task: asyncio.Future[Reply] | None = None) -> None:
+        """Return once ``waiting`` statements wait for a lock (``task`` must not end first)."""
         async with asyncio.timeout(10):
             while await self._waiting() < waiting:
-                assert not task.done(), task.result().body  # it should be waiting
-        return task
+                assert task is None or not task.done(), task.result().body  # it should wait
 
     async def _waiting(self) -> int:
         async with self.watcher.cursor() as cur:
@@ -731,3 +735,34 @@ async def test_a_combined_order_whose_seat_is_locked_elsewhere_goes_alone_not_re
         assert [t["seat_id"] for t in locked_r.data["tickets"]] == [a1]
     finally:
         seat_lock.close()
+
+
+async def test_a_batch_that_loses_its_connection_answers_503_to_each_order(
+    actors, make_event, row_lock, db_rows
+):
+    """A batch whose connection is lost mid-statement (a failover, a restart) may have
+    committed before its answer was lost: its orders are not placed again, each is
+    answered 503 with Retry-After, none a 500 and none left hanging."""
+    event = await make_event(total_seats=10)
+    buyers = await new_actors(actors, "user", 3)
+    await row_lock.hold(event["id"])
+    first = await row_lock.queue(book(buyers[0], event["id"], 1), waiting=1)
+    batch = [
+        await row_lock.combine(book(b, event["id"], 1), n, b) for n, b in enumerate(buyers[1:], 1)
+    ]
+    waiting_for_lock = (
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    assert db_rows(waiting_for_lock) == [(1,)]  # the first order's statement
+    assert (await first).status == 503
+    # The batch's statement comes next and waits for the event too: its connection is cut.
+    await row_lock.until_waiting(1)
+    assert db_rows(waiting_for_lock) == [(1,)]
+    async with asyncio.timeout(10):
+        replies = [await task for task in batch]
+    for reply in replies:
+        assert (reply.status, reply.headers["Retry-After"]) == (503, "1"), reply.body
+    row_lock.release()
+    assert db_rows("SELECT count(*) FROM bookings") == [(0,)]
+    assert (await book(buyers[0], event["id"], 2)).status == 201
