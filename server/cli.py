@@ -67,7 +67,7 @@ def with_database(config: Config, *, need_secret: bool = True) -> Config:
 
 
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
-    from .app import create_app
+    from .app import run
 
     config = with_database(config)
     if config.workers > 1:
@@ -76,13 +76,7 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
         # Migrate once here, so the workers do not queue on the migration lock.
         cmd_migrate(args, config)
         return workers.serve(config, config.workers)
-    web.run_app(
-        create_app(config),
-        host=config.host,
-        port=config.port,
-        print=_print_url,
-        **logs.access_log(config),
-    )
+    run(config, print=_print_url)
     return 0
 
 

