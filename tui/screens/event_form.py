@@ -22,8 +22,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 from common.client import ApiError, ClientError
 from common.models import Event, EventCreate, EventPatch
 
+from ..formatting import clerk_errors, clerk_message
 from .base import Modal
-from .ticket_types import TicketTypesScreen, plain
+from .ticket_types import TicketTypesScreen
 
 GENERAL_ADMISSION = 0  # the Seating choice's value for "no plan"
 
@@ -177,11 +178,7 @@ class EventFormScreen(Modal[Event | None]):
         try:
             changes = model.model_validate(self._values())
         except ValidationError as exc:
-            errors = {}
-            for error in exc.errors():
-                field = str(error["loc"][0]) if error["loc"] else "form"
-                errors.setdefault(field, plain(error["msg"]))
-            self._show_errors(errors, "Please correct the fields marked.")
+            self._show_errors(clerk_errors(exc), "Please correct the fields marked.")
             return
         self._saving = True
         self.query_one("#save", Button).disabled = True
@@ -207,7 +204,7 @@ class EventFormScreen(Modal[Event | None]):
                 assert isinstance(changes, EventPatch)
                 saved = await client.update_event(self.event.id, changes)
         except ApiError as exc:
-            self._show_errors(exc.fields, exc.message)
+            self._show_errors(clerk_errors(exc), clerk_message(exc))
         except ClientError as exc:
             self._show_errors({}, f"Not saved: {exc.message}")
         else:

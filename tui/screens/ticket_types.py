@@ -19,7 +19,7 @@ from textual.widgets import Checkbox, DataTable, Input, Label, Static
 from common.client import ApiError, ClientError
 from common.models import Event, TicketType, TicketTypeCreate, TicketTypePatch
 
-from ..formatting import money
+from ..formatting import clerk_errors, clerk_message, money
 from .base import Modal
 
 # field name, label, placeholder
@@ -32,24 +32,6 @@ FIELDS = (
 FLAGS = (("on_sale", "On sale"), ("staff_only", "Staff only"))
 
 # What pydantic says, as a box-office admin would put it.
-PLAIN = {
-    "Input should be a valid integer": "Enter a whole number.",
-    "Input should be a valid decimal": "Enter an amount like 12.50.",
-    "Input should be a valid number": "Enter an amount like 12.50.",
-    "Decimal input should have no more than 2 decimal places": "At most two decimals: 12.50.",
-    "String should have at least 1 character": "This cannot be empty.",
-}
-
-
-def plain(message: str) -> str:
-    """A validation message in the words of the counter, not of the code."""
-    message = message.removeprefix("Value error, ")
-    for said, meant in PLAIN.items():
-        if message.startswith(said):
-            return meant
-    return message
-
-
 def parse_zone_prices(text: str) -> dict[str, str]:
     """``A=48.00, B=36`` as ``{"A": "48.00", "B": "36"}``; ValueError saying what is wrong."""
     prices: dict[str, str] = {}
@@ -240,11 +222,7 @@ class TicketTypesScreen(Modal[None]):
         try:
             body = model.model_validate(fields)
         except ValidationError as exc:
-            errors: dict[str, str] = {}
-            for error in exc.errors():
-                field = ".".join(map(str, error["loc"])) or "name"
-                errors.setdefault(field, plain(error["msg"]))
-            self._show_errors(errors, "Please correct the fields marked.")
+            self._show_errors(clerk_errors(exc), "Please correct the fields marked.")
             return
         if not body.model_fields_set:
             self._message("Nothing changed.")
@@ -265,7 +243,7 @@ class TicketTypesScreen(Modal[None]):
                 assert isinstance(body, TicketTypePatch)
                 saved = await client.update_ticket_type(self.event.id, editing.id, body)
         except ApiError as exc:
-            self._show_errors(exc.fields, f"Not saved: {plain(exc.message)}")
+            self._show_errors(clerk_errors(exc), f"Not saved: {clerk_message(exc)}")
             return
         except ClientError as exc:
             self._show_errors({}, f"Not saved: {exc.message}")
