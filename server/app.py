@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiohttp_jinja2
+import aiopg
 import jinja2
 from aiohttp import web
 
@@ -144,25 +145,42 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     threads = max(1, (os.cpu_count() or 2) - 1)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bcrypt")
     queue = 4 * threads if config.bcrypt_queue is None else config.bcrypt_queue
+    reads: aiopg.Pool | None = None
     try:
         applied = await db.migrate(pool)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        if config.read_database_url:
+            reads = await db.create_pool(
+                config.read_database_url, minsize=1, maxsize=config.pool_max_size
+            )
         passwords = Passwords(config.bcrypt_rounds, executor, limit=threads + queue)
-        build_services(app, db.Database(pool), passwords)
+        build_services(
+            app, db.Database(pool), passwords, reads=db.Database(reads) if reads else None
+        )
         try:
             yield
         finally:
             await app[BOOKINGS].close()
     finally:
-        pool.close()
-        await pool.wait_closed()
+        for opened in (reads, pool):
+            if opened is not None:
+                opened.close()
+                await opened.wait_closed()
         executor.shutdown(wait=True)
 
 
-def build_services(app: web.Application, database: db.Database, passwords: Passwords) -> None:
+def build_services(
+    app: web.Application,
+    database: db.Database,
+    passwords: Passwords,
+    *,
+    reads: db.Database | None = None,
+) -> None:
     """Every service, each under its key (``server/keys.py``): the one place they are made.
-    Constructors only keep what they are given; the background work starts elsewhere."""
+    Constructors only keep what they are given; the background work starts elsewhere.
+    ``reads`` (BOXOFFICE_READ_DATABASE_URL): where the reports read, else ``database``."""
+    reads = reads or database
     config = app[CONFIG]
     metrics = app.get(METRICS)
     tokens = AccessTokens(config.jwt_secret, config.access_token_ttl)
@@ -188,12 +206,12 @@ def build_services(app: web.Application, database: db.Database, passwords: Passw
     app[BROWSE] = browse
     app[BOOKINGS] = Bookings(database, config, metrics)
     app[TICKETS] = Tickets(database)
-    app[REPORTS] = Reports(database)
+    app[REPORTS] = Reports(reads)
     app[VENUES] = Venues(database)
     app[SEAT_MAPS] = SeatMaps(database)
-    app[SALES] = Sales(database)
+    app[SALES] = Sales(reads)
     app[TICKET_TYPES] = TicketTypes(database)
-    app[AUDIT] = AuditLog(database)
+    app[AUDIT] = AuditLog(reads)
     app[WEBHOOK_SENDER] = sender
     app[WEBHOOKS] = Webhooks(database, sender)
     app[HUB] = hub

@@ -25,6 +25,10 @@ class ConfigError(Exception):
 class Config:
     # Without a database URL, `serve` and `demo` start an embedded PostgreSQL in data_dir.
     database_url: str | None = None
+    # Optional: where reports read (shift reports, the audit log, sales dashboards): a
+    # standby, or several hosts with target_session_attrs=prefer-standby. Never used for
+    # anything that decides about seats; they may lag by the replication delay.
+    read_database_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     # `serve` runs this many server processes on the one port (SO_REUSEPORT); each has
@@ -150,6 +154,10 @@ class Config:
             raise ConfigError("BOXOFFICE_LOG_FORMAT must be 'text' or 'json'")
         if self.access_log not in ("errors", "full", "off"):
             raise ConfigError("BOXOFFICE_ACCESS_LOG must be 'errors', 'full' or 'off'")
+        if self.read_database_url is not None and self.database_url is None:
+            raise ConfigError(
+                "BOXOFFICE_READ_DATABASE_URL needs BOXOFFICE_DATABASE_URL (the primary) too"
+            )
         if self.jwt_secret is not None and len(self.jwt_secret) < 32:
             raise ConfigError("BOXOFFICE_JWT_SECRET must be at least 32 characters")
         for origin in self.cors_origins:
