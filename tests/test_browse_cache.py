@@ -145,9 +145,7 @@ async def test_your_own_seated_orders_are_seen_at_once(
         assert (await call(client, "GET", path)).data["available_seats"] == free - 1
 
 
-async def test_your_own_ticket_type_and_plan_changes_are_seen_at_once(
-    client, admin, seated_event
-):
+async def test_your_own_ticket_type_and_plan_changes_are_seen_at_once(client, admin, seated_event):
     event = await seated_event()
     path = f"{EVENTS}/{event['id']}"
     seats_path = f"{path}/seats"

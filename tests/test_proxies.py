@@ -119,7 +119,7 @@ async def test_text_lines_name_the_client(aiohttp_client, config, clean_db):
     text = stream.getvalue()
     assert f"boxoffice.test: about to fail [request boom-2 from {CLIENT}]" in text
     assert f"(request id boom-2) [request boom-2 from {CLIENT}]" in text
-    assert f'aiohttp.access: {CLIENT} [' in text
+    assert f"aiohttp.access: {CLIENT} [" in text
     assert SPOOFED not in text
     assert PEER not in text
 

@@ -232,7 +232,7 @@ async def test_refusals_read_in_a_clerks_words(clerk, admin, make_event):
 
 
 async def test_the_audit_log_is_about_titles_and_customers(tui, admin, clerk, make_event):
-    """"About" names the event and the customer, also for records that do not carry the
+    """ "About" names the event and the customer, also for records that do not carry the
     name (a cancel) and for an event deleted since."""
     event = await make_event(title="Audited Night")
     cancelled = await sell_seats(clerk, event, 1, "Grace Hopper")

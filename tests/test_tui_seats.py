@@ -292,9 +292,7 @@ async def test_ticket_types_on_a_seated_event(tui, clerk, admin, seated_event):
         await pilot.press("tab", "1", "enter", "b")
         assert labels(view) == ["Stalls A4", "Stalls A5"]  # side by side: not across the aisle
         first, second = labels(view)
-        assert text(screen.query_one("#chosen")) == (
-            f"Standard: {first}\nChild: {second}"
-        )
+        assert text(screen.query_one("#chosen")) == (f"Standard: {first}\nChild: {second}")
         rows = [text(t) for t in screen.query(".type-total").results()]
         assert rows == ["= 50.00", "= 25.00"]
         assert text(screen.query_one("#total")) == "Total 75.00"

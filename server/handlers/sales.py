@@ -39,9 +39,7 @@ async def event_sales(request: web.Request, *, user: Principal) -> web.Response:
     "starts), or the one event_id names: each zone's seats, free, held and sold, in the "
     "zones' rank order. takings is 0 here: the per-event sales carry them.",
 )
-async def zone_seats(
-    request: web.Request, *, user: Principal, query: ZoneQuery
-) -> web.Response:
+async def zone_seats(request: web.Request, *, user: Principal, query: ZoneQuery) -> web.Response:
     return ok(await request.app[SALES].zones(query))
 
 

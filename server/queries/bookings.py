@@ -243,6 +243,5 @@ RECORD_PRINT = compiled(
         _print_audit.c.action,
         _print_audit.c.at,
         _print_audit.c.details,
-    )
-    .select_from(_print_order.outerjoin(_print_audit, true()))
+    ).select_from(_print_order.outerjoin(_print_audit, true()))
 )

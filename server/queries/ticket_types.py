@@ -87,9 +87,7 @@ LOCK_EVENT = compiled(
 )
 
 # Every instance's browse cache forgets the event's detail (at commit; browse_cache.py).
-TYPES_CHANGED = compiled(
-    select(func.pg_notify(BROWSE_CHANNEL, cast(_event_id, String)))
-)
+TYPES_CHANGED = compiled(select(func.pg_notify(BROWSE_CHANNEL, cast(_event_id, String))))
 
 # The zones a seated event's types may price: its venue's current ones.
 EVENT_ZONES = compiled(
