@@ -65,6 +65,8 @@ class Bookings:
         self._combined: Combiner[int, str, q.BookOutcome] = Combiner(
             self._place_batch, max_batch=config.combine_orders
         )
+        # Orders being placed now: while there are any, webhook deliveries wait a little.
+        self.placing = 0
 
     @property
     def waiting(self) -> int:
@@ -143,13 +145,17 @@ class Bookings:
             tickets=with_tickets,
             **who.audit(),
         )
-        if self.db.in_session:
-            # An Idempotency-Key's order commits with its key's record: alone.
-            row = await self._place_alone(order)
-        else:
-            row = await self._combined.submit(req.event_id, order)
-            if row.get("refused") == "retry":
+        self.placing += 1
+        try:
+            if self.db.in_session:
+                # An Idempotency-Key's order commits with its key's record: alone.
                 row = await self._place_alone(order)
+            else:
+                row = await self._combined.submit(req.event_id, order)
+                if row.get("refused") == "retry":
+                    row = await self._place_alone(order)
+        finally:
+            self.placing -= 1
         if row.get("refused") is None:
             held = row["status"] == "pending"
             if self.metrics is not None:

@@ -107,7 +107,9 @@ class Config:
     # may take; the first retry's delay, doubling up to webhook_backoff_max (with jitter);
     # how long a delivery is retried before it failed for good; how long an endpoint may
     # fail before a delivery failing for good disables it; how often the outbox is looked
-    # at without a notification (retries falling due); how many deliveries are in flight.
+    # at without a notification (retries falling due); how many deliveries are in flight;
+    # how long deliveries wait while this instance is placing orders (a rush's sales go
+    # first, the deliveries right after it; 0: sent at once).
     webhooks: bool = True
     webhook_timeout: float = 10.0
     webhook_backoff: float = 10.0
@@ -116,6 +118,7 @@ class Config:
     webhook_disable_seconds: float = 24 * 3600.0
     webhook_poll_seconds: float = 1.0
     webhook_batch: int = 50
+    webhook_defer_seconds: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -178,6 +181,8 @@ class Config:
             raise ConfigError("BOXOFFICE_WEBHOOK_*_SECONDS must not be negative")
         if self.webhook_poll_seconds <= 0:
             raise ConfigError("BOXOFFICE_WEBHOOK_POLL_SECONDS must be above 0")
+        if not 0 <= self.webhook_defer_seconds <= 60:
+            raise ConfigError("BOXOFFICE_WEBHOOK_DEFER_SECONDS must be between 0 and 60")
         if not 1 <= self.workers <= 256:
             raise ConfigError("BOXOFFICE_WORKERS must be between 1 and 256")
         self._validate_throttles()

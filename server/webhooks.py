@@ -21,6 +21,7 @@ import logging
 import random
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -40,6 +41,8 @@ SECRET_PREFIX = "whsec_"
 # What is read back of an answer, at most: enough for an error message.
 READ_LIMIT = 1024
 USER_AGENT = "Boxoffice-Webhooks/1"
+# While deferring, how often the sender looks whether the rush is over.
+RUSH_CHECK = 0.02
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -117,9 +120,7 @@ class Webhooks:
         )
 
     async def redeliver(self, webhook_id: int, delivery_id: int) -> Row:
-        row = await self.db.fetchone(
-            q.REDELIVER, webhook_id=webhook_id, delivery_id=delivery_id
-        )
+        row = await self.db.fetchone(q.REDELIVER, webhook_id=webhook_id, delivery_id=delivery_id)
         if row is None:
             raise NotFound(f"Delivery {delivery_id} of webhook {webhook_id} not found")
         self.sender.wake()
@@ -135,12 +136,24 @@ class Sender:
     so a delivery is never sent twice at once unless its sender died (then its lease runs
     out and another sends it again: at least once, receivers drop duplicates by id). A
     claimed batch's outcomes are recorded in one statement once all are answered.
+
+    Bookings first: while ``busy()`` (this instance is placing orders), only deliveries due
+    for ``webhook_defer_seconds`` are claimed. A rush's orders are not slowed by sending
+    their deliveries, which go as soon as it is over; under a rush that lasts, they go
+    that much later, as fast as they come.
     """
 
-    def __init__(self, db: Database, config: Config, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        config: Config,
+        rng: random.Random | None = None,
+        busy: Callable[[], bool] = lambda: False,
+    ) -> None:
         self.db = db
         self.config = config
         self.rng = rng or random.Random()
+        self.busy = busy
         self.lease = 2 * config.webhook_timeout + 1
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -174,20 +187,38 @@ class Sender:
         ) as http:
             while not self._stop.is_set():
                 self._wake.clear()
-                try:
-                    claimed = await self.db.fetchall(
-                        q.CLAIM_WEBHOOKS, limit=self.config.webhook_batch, lease=self.lease
-                    )
-                except Exception:
-                    log.warning("claiming webhook deliveries failed", exc_info=True)
-                    claimed = []
-                if claimed:
-                    outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
-                    await self._record(claimed, outcomes)
+                if await self.round(http):
                     continue  # there may be more due
+                if self.busy() and self.config.webhook_defer_seconds:
+                    await self._rush_over(self.config.webhook_defer_seconds)
+                    continue
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.config.webhook_poll_seconds):
                         await self._wake.wait()
+
+    async def round(self, http: aiohttp.ClientSession) -> int:
+        """Claim what is due, send it and record the outcomes; answers how many were sent
+        (tried). While ``busy()``, only deliveries due for the deferral are."""
+        defer = self.config.webhook_defer_seconds if self.busy() else 0.0
+        try:
+            claimed = await self.db.fetchall(
+                q.CLAIM_WEBHOOKS, limit=self.config.webhook_batch, lease=self.lease, defer=defer
+            )
+        except Exception:
+            log.warning("claiming webhook deliveries failed", exc_info=True)
+            return 0
+        if claimed:
+            outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
+            await self._record(claimed, outcomes)
+        return len(claimed)
+
+    async def _rush_over(self, within: float) -> None:
+        """Back once no order is being placed here, or after ``within`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        # Polled: a signal from every order's end would cost the booking path.
+        while self.busy() and loop.time() < deadline and not self._stop.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(RUSH_CHECK)
 
     async def _deliver(
         self, http: aiohttp.ClientSession, delivery: Row
@@ -255,5 +286,7 @@ class Sender:
             delivery, error = errors[row["id"]]
             log.warning(
                 "webhook delivery %s to %s failed for good: %s",
-                delivery["delivery_id"], delivery["url"], error,
+                delivery["delivery_id"],
+                delivery["url"],
+                error,
             )

@@ -22,7 +22,7 @@ from typing import Any
 import psycopg2
 import pytest
 from aiohttp.test_utils import TestClient
-from support import PASSWORD, Actor, Actors, event_body, rows, seat_ledger_errors
+from support import PASSWORD, Actor, Actors, RowLock, event_body, rows, seat_ledger_errors
 
 from server import embedded
 from server.app import create_app
@@ -242,3 +242,10 @@ def seated_event(admin: Actor, hall: dict[str, Any], make_event: Any, db_rows: A
         return {**event, "seats": dict(labels)}
 
     return make
+
+
+@pytest.fixture
+def row_lock(database_url: str) -> Any:
+    lock = RowLock(database_url)
+    yield lock
+    lock.close()

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiopg
-import psycopg2
 import pytest
 from support import Actor, Reply, call, free_by_default
 
@@ -49,14 +48,6 @@ def event_row(db_rows: Any, event_id: int) -> tuple[int, int]:
     """(total_seats, available_seats) as stored."""
     [row] = db_rows("SELECT total_seats, available_seats FROM events WHERE id = %s", event_id)
     return row
-
-
-async def orders_waiting(via: Actor) -> int:
-    """Orders waiting in the server for their event's statement in flight (its metrics)."""
-    async with via.client.get("/metrics") as resp:
-        text = await resp.text()
-    [line] = [line for line in text.splitlines() if line.startswith("boxoffice_orders_waiting ")]
-    return int(float(line.split()[1]))
 
 
 def same_transaction(db_rows: Any, *booking_ids: int) -> bool:
@@ -369,72 +360,6 @@ async def test_delete_waits_for_an_in_flight_booking(user, admin, make_event, db
         )
         left = db_rows("SELECT available_seats FROM events WHERE id = %s", event["id"])
         assert left == ([(2,)] if booked.status == 201 else [])
-
-
-class RowLock:
-    """Holds an event's row lock from a transaction outside the server, so requests can be
-    queued behind it in a known order. PostgreSQL grants a row version to its waiters in
-    turn, so the order is certain for two waiters when the first one updates the row."""
-
-    def __init__(self, database_url: str) -> None:
-        self.url = database_url
-        self.holder: Any = None
-        self.watcher: Any = None
-
-    async def hold(self, event_id: int) -> None:
-        self.watcher = await aiopg.connect(self.url)
-        self.holder = psycopg2.connect(self.url)
-        with self.holder.cursor() as cur:
-            cur.execute("SELECT id FROM events WHERE id = %s FOR UPDATE", (event_id,))
-
-    async def queue(self, request: Awaitable[Reply], waiting: int) -> asyncio.Task[Reply]:
-        """Send a request and return once it is the ``waiting``-th one waiting for a lock."""
-        task = asyncio.ensure_future(request)
-        await self.until_waiting(waiting, task)
-        return task
-
-    async def until_waiting(self, waiting: int, task: asyncio.Future[Reply] | None = None) -> None:
-        """Return once ``waiting`` statements wait for a lock (``task`` must not end first)."""
-        async with asyncio.timeout(10):
-            while await self._waiting() < waiting:
-                assert task is None or not task.done(), task.result().body  # it should wait
-
-    async def _waiting(self) -> int:
-        async with self.watcher.cursor() as cur:
-            await cur.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            (count,) = await cur.fetchone()
-            return int(count)
-
-    async def combine(
-        self, request: Awaitable[Reply], waiting: int, via: Actor
-    ) -> asyncio.Task[Reply]:
-        """Send an order of the held event and return once it is the ``waiting``-th one
-        waiting in the server for the event's statement in flight, to go with the next
-        (server/combining.py), as the server's metrics say."""
-        task = asyncio.ensure_future(request)
-        async with asyncio.timeout(10):
-            while await orders_waiting(via) < waiting:
-                assert not task.done(), task.result().body  # it should be waiting
-        return task
-
-    def release(self) -> None:
-        self.holder.commit()
-
-    def close(self) -> None:
-        if self.holder is not None:
-            self.holder.close()
-        if self.watcher is not None:
-            self.watcher.close()
-
-
-@pytest.fixture
-def row_lock(database_url: str) -> Any:
-    lock = RowLock(database_url)
-    yield lock
-    lock.close()
 
 
 async def test_booking_queued_before_a_delete_wins(user, admin, make_event, row_lock, db_rows):

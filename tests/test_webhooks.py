@@ -26,8 +26,10 @@ from tui_support import Notices, go_to, running, text
 from tui_support import until as until_shown
 
 from common.models import WEBHOOK_TYPES
+from server import keys
 from server.app import create_app
 from server.config import Config
+from server.webhooks import Sender
 from tui.screens.webhooks import WebhooksScreen
 
 WAIT = 15.0  # seconds any awaited delivery may take (retries included)
@@ -247,6 +249,7 @@ async def test_every_change_is_delivered_once_in_order_through_500s_and_timeouts
     assert body["id"] == sold.delivery_id and body["type"] == "order.created"
     assert body["data"]["order"]["amount"] == 20.00 and len(body["data"]["order"]["tickets"]) == 2
     assert '"amount": 20.00' in sold.raw.decode()  # exact, as stored
+
     # What the admin sees: every delivery delivered, the failed attempts counted.
     async def deliveries_now() -> list[dict]:
         return (await admin.get(f"/api/v1/webhooks/{created['id']}/deliveries")).data
@@ -256,6 +259,57 @@ async def test_every_change_is_delivered_once_in_order_through_500s_and_timeouts
     assert any(d["last_status_code"] == 204 for d in deliveries)
 
 
+class TestBookingsFirst:
+    """While an instance is placing orders, its sender leaves the deliveries younger than
+    BOXOFFICE_WEBHOOK_DEFER_SECONDS for later: a rush's sales are not slowed by sending
+    their own deliveries."""
+
+    @pytest.fixture
+    def config(self, config: Config) -> Config:
+        return config.replace(webhooks=False)  # the instance only writes: this test sends
+
+    async def test_a_rush_defers_young_deliveries_and_sends_them_after(
+        self, client, admin, clerk, make_event, receiver, database_url
+    ):
+        hook, url = receiver
+        await register_hook(admin, url, ["order.created"])  # and its ping
+        event = await make_event(total_seats=5)
+        sold = await clerk.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 1})
+        assert sold.status == 201, sold.body
+        rush = True
+        config = client.app[keys.CONFIG].replace(webhook_defer_seconds=30)
+        sender = Sender(client.app[keys.DB], config, busy=lambda: rush)
+        async with aiohttp.ClientSession() as http:
+            assert await sender.round(http) == 0  # both younger than 30 s: left
+            assert hook.requests == 0
+            # A delivery due for longer than the deferral goes even during a rush.
+            with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+                cur.execute(
+                    "UPDATE webhook_deliveries SET next_at = now() - interval '1 minute'"
+                    " WHERE event_type = 'ping'"
+                )
+            assert await sender.round(http) == 1
+            [ping] = await hook.wait_for(lambda got: len(got) == 1)
+            assert ping.event_type == "ping"
+            rush = False  # over: the rest goes at once
+            assert await sender.round(http) == 1
+        [_, order] = await hook.wait_for(lambda got: len(got) == 2)
+        assert order.body["data"]["order"]["id"] == sold.data["id"]
+
+    async def test_an_order_waiting_for_its_event_counts_as_being_placed(
+        self, client, clerk, make_event, row_lock
+    ):
+        bookings = client.app[keys.BOOKINGS]
+        event = await make_event(total_seats=5)
+        await row_lock.hold(event["id"])
+        body = {"event_id": event["id"], "quantity": 1}
+        waiting = await row_lock.queue(clerk.post("/api/v1/bookings", json=body), waiting=1)
+        assert bookings.placing == 1
+        row_lock.release()
+        assert (await waiting).status == 201
+        assert bookings.placing == 0
+
+
 async def test_a_late_delivery_describes_its_change_not_the_orders_later_state(
     admin, clerk, make_event, receiver, db_rows
 ):
@@ -263,8 +317,9 @@ async def test_a_late_delivery_describes_its_change_not_the_orders_later_state(
     change as the change left the order: the hold pending and without codes, the payment
     with them, and the check-in with the order as paid."""
     hook, url = receiver
-    created = await register_hook(admin, url, ["order.created", "order.confirmed",
-                                                "ticket.checked_in"])
+    created = await register_hook(
+        admin, url, ["order.created", "order.confirmed", "ticket.checked_in"]
+    )
     await hook.wait_for(lambda got: len(got) == 1)  # the ping
     path = f"/api/v1/webhooks/{created['id']}"
     assert (await admin.call("PATCH", path, json={"status": "paused"})).status == 200
@@ -292,7 +347,9 @@ async def test_a_late_delivery_describes_its_change_not_the_orders_later_state(
     assert all(verifies(created["secret"], r) for r in got)
     created_, confirmed, admitted = (r.body for r in got[1:])
     assert [b["type"] for b in (created_, confirmed, admitted)] == [
-        "order.created", "order.confirmed", "ticket.checked_in"
+        "order.created",
+        "order.confirmed",
+        "ticket.checked_in",
     ]
     held = created_["data"]["order"]
     assert held["status"] == "pending" and held["code"] is None
@@ -401,7 +458,10 @@ async def test_after_a_server_sigkill_every_booking_is_delivered_once(
     async with aiohttp.ClientSession() as http:
         admin = await login(http, server.url, ADMIN, PASSWORD)
         status, reply, _ = await request(
-            http, "POST", server.url + "/api/v1/webhooks", admin,
+            http,
+            "POST",
+            server.url + "/api/v1/webhooks",
+            admin,
             json={"url": url, "events": ["order.created"]},
         )
         assert status == 201, reply
@@ -413,7 +473,10 @@ async def test_after_a_server_sigkill_every_booking_is_delivered_once(
         booked = []
         for _ in range(BOOKINGS):
             status, reply, _ = await request(
-                http, "POST", server.url + "/api/v1/bookings", admin,
+                http,
+                "POST",
+                server.url + "/api/v1/bookings",
+                admin,
                 json={"event_id": event, "quantity": 1, "payment_method": "card"},
             )
             assert status == 201, reply

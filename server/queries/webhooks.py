@@ -48,8 +48,14 @@ def _webhook_audit(action: str, rows: Any) -> Any:
         action,
         rows,
         func.jsonb_build_object(
-            "webhook_id", rows.c.id, "url", rows.c.url, "events", rows.c.events,
-            "status", rows.c.status,
+            "webhook_id",
+            rows.c.id,
+            "url",
+            rows.c.url,
+            "events",
+            rows.c.events,
+            "status",
+            rows.c.status,
         ),
     )
 
@@ -73,8 +79,12 @@ _ping = insert(webhook_deliveries).from_select(
         _created.c.id,
         literal("ping"),
         func.jsonb_build_object(
-            "type", "ping", "created_at", _created.c.created_at,
-            "data", func.jsonb_build_object("webhook_id", _created.c.id, "url", _created.c.url),
+            "type",
+            "ping",
+            "created_at",
+            _created.c.created_at,
+            "data",
+            func.jsonb_build_object("webhook_id", _created.c.id, "url", _created.c.url),
         ),
     ),
 )
@@ -157,14 +167,15 @@ REDELIVER = compiled(
     .returning(*DELIVERY_COLUMNS)
 )
 
-# The sender's two statements, a batch each: the SQL functions of migration 0015.
+# The sender's two statements, a batch each: the SQL functions of migrations 0015, 0017.
 CLAIM_WEBHOOKS = compiled(
     text(
         "SELECT id, delivery_id, endpoint_id, url, secret, event_type, body, attempts"
-        " FROM boxoffice_claim_webhooks(:limit, :lease)"
+        " FROM boxoffice_claim_webhooks(:limit, :lease, :defer)"
     ).bindparams(
         _param("limit", Integer),
         _param("lease", Float),
+        _param("defer", Float),
     )
 )
 WEBHOOK_RESULTS = compiled(
