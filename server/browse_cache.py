@@ -23,11 +23,11 @@ Only what is the same for every caller is kept under a shared key: an event's de
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -198,9 +198,8 @@ class BrowseCache:
         for keys in self._by_kind.values():
             keys.clear()
 
-    def notified(self, payload: str) -> None:
-        """An event's notification (migrations/0011: ``{"type", "id", ...}``)."""
-        change = json.loads(payload)
+    def notified(self, change: dict[str, Any]) -> None:
+        """An event's notification, read (migrations/0011: ``{"type", "id", ...}``)."""
         self.changed(int(change["id"]), moved=change.get("type") != "seats")
 
     def types_notified(self, payload: str) -> None:

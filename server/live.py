@@ -387,9 +387,9 @@ class Hub:
 
     # --- changes ------------------------------------------------------------------------
 
-    def notified(self, payload: str) -> None:
-        """A change heard from the database (the trigger's JSON); sent on the next flush."""
-        change = json.loads(payload)
+    def notified(self, change: dict[str, Any]) -> None:
+        """A change heard from the database (the trigger's JSON, read); sent on the next
+        flush."""
         event_id, version = int(change["id"]), int(change["version"])
         current = self._changed.get(event_id)
         if current is None or version > current[0]:
