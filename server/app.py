@@ -276,11 +276,17 @@ async def account_purge(app: web.Application) -> AsyncIterator[None]:
 
 async def webhook_sender(app: web.Application) -> AsyncIterator[None]:
     """Send the webhook outbox from this instance (unless BOXOFFICE_WEBHOOKS=false: then
-    the others send it, or it waits)."""
+    the others send it, or it waits), and forget deliveries past their keeping time."""
     if not app[CONFIG].webhooks:
         yield
         return
-    async with app[WEBHOOK_SENDER].running():
+    sender = app[WEBHOOK_SENDER]
+
+    async def purge() -> None:
+        if purged := await sender.purge():
+            log.info("forgot %d old webhook deliveries", purged)
+
+    async with sender.running(), periodic.every(PURGE_SECONDS, purge, "webhook purge"):
         yield
 
 

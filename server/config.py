@@ -109,7 +109,8 @@ class Config:
     # fail before a delivery failing for good disables it; how often the outbox is looked
     # at without a notification (retries falling due); how many deliveries are in flight;
     # how long deliveries wait while this instance is placing orders (a rush's sales go
-    # first, the deliveries right after it; 0: sent at once).
+    # first, the deliveries right after it; 0: sent at once); how many days delivered and
+    # failed deliveries are kept for the admins' list (0: for ever).
     webhooks: bool = True
     webhook_timeout: float = 10.0
     webhook_backoff: float = 10.0
@@ -119,6 +120,7 @@ class Config:
     webhook_poll_seconds: float = 1.0
     webhook_batch: int = 50
     webhook_defer_seconds: float = 1.0
+    webhook_keep_days: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -183,6 +185,8 @@ class Config:
             raise ConfigError("BOXOFFICE_WEBHOOK_POLL_SECONDS must be above 0")
         if not 0 <= self.webhook_defer_seconds <= 60:
             raise ConfigError("BOXOFFICE_WEBHOOK_DEFER_SECONDS must be between 0 and 60")
+        if not 0 <= self.webhook_keep_days <= 36500:
+            raise ConfigError("BOXOFFICE_WEBHOOK_KEEP_DAYS must be between 0 (for ever) and 36500")
         if not 1 <= self.workers <= 256:
             raise ConfigError("BOXOFFICE_WORKERS must be between 1 and 256")
         self._validate_throttles()

@@ -41,6 +41,8 @@ SECRET_PREFIX = "whsec_"
 # What is read back of an answer, at most: enough for an error message.
 READ_LIMIT = 1024
 USER_AGENT = "Boxoffice-Webhooks/1"
+# Old deliveries are forgotten this many at a time (see ``Sender.purge``).
+PURGE_BATCH = 5000
 # While deferring, how often the sender looks whether the rush is over.
 RUSH_CHECK = 0.02
 
@@ -211,6 +213,19 @@ class Sender:
             outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
             await self._record(claimed, outcomes)
         return len(claimed)
+
+    async def purge(self) -> int:
+        """Forget deliveries delivered or failed for good more than
+        ``webhook_keep_days`` ago (never a pending one); answers how many."""
+        if not self.config.webhook_keep_days:
+            return 0
+        keep = self.config.webhook_keep_days * 86400
+        purged = 0
+        while True:
+            done = await self.db.execute(q.PURGE_DELIVERIES, keep_seconds=keep, batch=PURGE_BATCH)
+            purged += done
+            if done < PURGE_BATCH:  # (a full batch: there may be more)
+                return purged
 
     async def _rush_over(self, within: float) -> None:
         """Back once no order is being placed here, or after ``within`` seconds."""

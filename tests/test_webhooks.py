@@ -310,6 +310,52 @@ class TestBookingsFirst:
         assert bookings.placing == 0
 
 
+async def test_old_delivered_and_failed_deliveries_are_forgotten_pending_ones_kept(
+    client, admin, clerk, make_event, receiver, database_url
+):
+    hook, url = receiver
+    created = await register_hook(admin, url, ["order.created"])
+    event = await make_event(total_seats=10)
+    sales = []
+    for _ in range(3):
+        sale = await clerk.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 1})
+        assert sale.status == 201, sale.body
+        sales.append(sale.data["id"])
+    await hook.wait_for(lambda got: len(got) == 4)  # the ping and three orders
+    path = f"/api/v1/webhooks/{created['id']}"
+    assert (await admin.call("PATCH", path, json={"status": "paused"})).status == 200
+    queued = await clerk.post("/api/v1/bookings", json={"event_id": event["id"], "quantity": 1})
+    assert queued.status == 201, queued.body
+
+    async def deliveries() -> list[dict]:
+        return (await admin.get(f"{path}/deliveries")).data
+
+    await until(
+        deliveries, lambda ds: sorted(d["status"] for d in ds) == ["delivered"] * 4 + ["pending"]
+    )
+    # Aged 31 days: the ping and the first order delivered, the second failed for good,
+    # the paused endpoint's order still pending. The third order is recent.
+    with psycopg2.connect(database_url) as conn, conn.cursor() as cur:
+        cur.execute(
+            "UPDATE webhook_deliveries SET delivered_at = now() - interval '31 days',"
+            " created_at = now() - interval '31 days' WHERE subject IS NULL OR subject = %s",
+            (f"order:{sales[0]}",),
+        )
+        cur.execute(
+            "UPDATE webhook_deliveries SET status = 'failed', delivered_at = NULL,"
+            " last_attempt_at = now() - interval '31 days' WHERE subject = %s",
+            (f"order:{sales[1]}",),
+        )
+        cur.execute(
+            "UPDATE webhook_deliveries SET created_at = now() - interval '60 days'"
+            " WHERE status = 'pending'"
+        )
+
+    assert await client.app[keys.WEBHOOK_SENDER].purge() == 3
+    kept = {d["subject"]: d["status"] for d in await deliveries()}
+    assert kept == {f"order:{sales[2]}": "delivered", f"order:{queued.data['id']}": "pending"}
+
+
 async def test_a_late_delivery_describes_its_change_not_the_orders_later_state(
     admin, clerk, make_event, receiver, db_rows
 ):

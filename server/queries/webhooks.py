@@ -191,3 +191,20 @@ WEBHOOK_RESULTS = compiled(
         _param("disable", Float),
     )
 )
+
+# Deliveries delivered or failed for good longer ago than the keeping time, oldest first and
+# at most a batch a statement (short locks, short transactions); pending ones are never
+# touched. Ids grow with time, so the oldest are found from the primary key's start.
+_deliveries = webhook_deliveries.c
+_old_done = (
+    select(_deliveries.id)
+    .where(
+        _deliveries.status != "pending",
+        func.coalesce(_deliveries.delivered_at, _deliveries.last_attempt_at, _deliveries.created_at)
+        < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, _param("keep_seconds", Float)),
+    )
+    .order_by(_deliveries.id)
+    .limit(_param("batch", Integer))
+    .scalar_subquery()
+)
+PURGE_DELIVERIES = compiled(delete(webhook_deliveries).where(_deliveries.id.in_(_old_done)))
