@@ -169,14 +169,18 @@ async def same_answer(boxoffice: str, bare: str) -> None:
         raise SystemExit(f"different columns: {sorted(set(ours[0]) ^ set(theirs[0]))}")
 
 
-async def main() -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--pool", type=int, default=8)
-    args = parser.parse_args()
+    return parser
 
+
+async def measure(args: argparse.Namespace) -> tuple[list[Result], list[str]]:
+    """Boxoffice in one process, with --workers 2, and the bare app, in that order; and
+    what is wrong in the seat ledger afterwards."""
     results: list[Result] = []
     with scratch_database() as dsn:
         async with own_server(dsn, args.pool) as server, aiohttp.ClientSession() as http:
@@ -200,8 +204,12 @@ async def main() -> int:
                                    {"event_id": event_id, "quantity": 2}, token)  # fmt: skip
                 if reply["code"] != 201:
                     raise SystemExit(f"a booking failed: {reply}")
-        broken = broken_ledger(dsn)
+        return results, broken_ledger(dsn)
 
+
+async def main() -> int:
+    args = arguments().parse_args()
+    results, broken = await measure(args)
     bare_rate = results[-1].rate
     print(f"GET {PATH}, {args.connections} connections, {args.seconds:.0f} s each (wrk)")
     print(f"{'':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x bare':>7} {'errors':>7}")

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import uuid
+from dataclasses import dataclass
 from statistics import median
 
 import aiohttp
@@ -75,7 +76,7 @@ def print_hot(runs: list[Batch], direct: Run) -> None:
     )
 
 
-async def main() -> int:
+def arguments() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--buyers", type=int, default=6000, help="bookings per hot-event run")
     parser.add_argument("--events", type=int, default=100, help="events of the spread load")
@@ -88,7 +89,18 @@ async def main() -> int:
     parser.add_argument(
         "--only", choices=("hot", "spread"), help="run only the hot event or the spread load"
     )
-    args = parser.parse_args()
+    return parser
+
+
+@dataclass
+class Measured:
+    hot_runs: list[Batch]  # combining in 1 process, with --workers 2, each alone
+    direct: Run | None
+    spread_runs: dict[str, list[tuple[Batch, Batch]]]  # mode: (bookings, cancels) a round
+    problems: list[str]
+
+
+async def measure(args: argparse.Namespace) -> Measured:
     # Every server of the run signs with one secret, so the buyers' tokens work on each.
     secret = uuid.uuid4().hex * 2
     problems: list[str] = []
@@ -172,20 +184,26 @@ async def main() -> int:
         if broken := broken_ledger(dsn):
             problems.append(f"seat ledger broken: {broken}")
 
+    return Measured(hot_runs, direct, spread_runs, problems)
+
+
+async def main() -> int:
+    args = arguments().parse_args()
+    m = await measure(args)
     print()
     print(
         f"Boxoffice hot event: {os.cpu_count()} cores, {args.in_flight} in flight, "
         f"{args.pool} database connections a process, wrk on the same machine"
     )
-    if hot_runs:
-        print_hot(hot_runs, direct)
-    for runs in spread_runs.values():
+    if m.hot_runs and m.direct is not None:
+        print_hot(m.hot_runs, m.direct)
+    for runs in m.spread_runs.values():
         for booked, cancelled in runs:
             print(line(booked))
             print(line(cancelled))
-    if all(spread_runs.values()):
+    if all(m.spread_runs.values()):
         books, cancels = (
-            {how: median(rate(r[i]) for r in runs) for how, runs in spread_runs.items()}
+            {how: median(rate(r[i]) for r in runs) for how, runs in m.spread_runs.items()}
             for i in (0, 1)
         )
         print(
@@ -194,10 +212,10 @@ async def main() -> int:
             f"({books['combining'] / books['each alone']:.2f}x); cancels "
             f"{cancels['combining']:,.0f}/s, {cancels['each alone']:,.0f}/s"
         )
-    for problem in problems:
+    for problem in m.problems:
         print(f"FAILED: {problem}")
-    print("checks: " + ("FAILED" if problems else "every booking answered, seat ledger ok"))
-    return 1 if problems else 0
+    print("checks: " + ("FAILED" if m.problems else "every booking answered, seat ledger ok"))
+    return 1 if m.problems else 0
 
 
 if __name__ == "__main__":

@@ -696,8 +696,9 @@ async def run_seats(args: argparse.Namespace) -> dict[str, Any]:
                     with contextlib.suppress(TimeoutError):  # reported as a mismatch
                         await until(
                             pilot,
-                            lambda: view.states is not None
-                            and view.states.version >= truth.version,
+                            lambda: (
+                                view.states is not None and view.states.version >= truth.version
+                            ),
                             15,
                         )
                     out["converged"] = time.perf_counter() - storm[1]
