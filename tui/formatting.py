@@ -100,9 +100,7 @@ def clerk_errors(error: ApiError | ValidationError) -> dict[str, str]:
     field errors) or a form's own check (pydantic's). The field is the server's name,
     its path's first part (``lines.0.quantity`` is ``lines``)."""
     if isinstance(error, ValidationError):
-        pairs = [
-            (".".join(map(str, e["loc"])), e["msg"]) for e in error.errors(include_url=False)
-        ]
+        pairs = [(".".join(map(str, e["loc"])), e["msg"]) for e in error.errors(include_url=False)]
     else:
         pairs = [(e.field, e.message) for e in error.errors]
     found: dict[str, str] = {}

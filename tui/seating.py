@@ -102,9 +102,7 @@ class Plan:
                     return block
         return None
 
-    def largest_block(
-        self, state: Callable[[int], SeatState], *, zone: str | None = None
-    ) -> int:
+    def largest_block(self, state: Callable[[int], SeatState], *, zone: str | None = None) -> int:
         """The most free seats side by side in any row (of ``zone``)."""
         largest = 0
         for row in self.rows:

@@ -289,9 +289,7 @@ class BookingsScreen(StaffScreen):
         except ApiError as exc:
             again = partial(self.cancel, booking, override=True)
             staff, what = self.boxoffice.is_staff, f"Refund booking #{booking.id}"
-            if not override and offer_override(
-                self.app, exc, staff, what, "Cancel anyway", again
-            ):
+            if not override and offer_override(self.app, exc, staff, what, "Cancel anyway", again):
                 return
             self.notify(exc.message, title=f"#{booking.id} not cancelled", severity="error")
             return
@@ -315,4 +313,3 @@ def cancel_question(order: Order) -> str:
         f"[b]Cancel booking #{order.id}{customer}: {plural(len(held), 'ticket')}?[/b]\n"
         f"{refund} The seats go back on sale."
     )
-

@@ -438,9 +438,7 @@ class SellScreen(Modal[OrderResult | None]):
         confirm = self.query_one("#sell-confirm", Button)
         taken, chosen = view.taken, len(view.selected)
         staff = self.boxoffice.is_staff
-        confirm.label = (
-            f"{seats(len(taken))} taken" if taken else "Sell" if staff else "Book"
-        )
+        confirm.label = f"{seats(len(taken))} taken" if taken else "Sell" if staff else "Book"
         for button in self.query(".buttons Button").exclude("#sell-cancel").results(Button):
             button.disabled = bool(taken)
         if taken:
@@ -548,9 +546,7 @@ class SellScreen(Modal[OrderResult | None]):
             return None
         if not self.seated:
             return [
-                OrderLine(ticket_type_id=f.type_id, quantity=f.count)
-                for f in fields
-                if f.count
+                OrderLine(ticket_type_id=f.type_id, quantity=f.count) for f in fields if f.count
             ]
         view = self.view
         if view is None:

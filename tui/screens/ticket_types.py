@@ -31,6 +31,7 @@ FIELDS = (
 )
 FLAGS = (("on_sale", "On sale"), ("staff_only", "Staff only"))
 
+
 # What pydantic says, as a box-office admin would put it.
 def parse_zone_prices(text: str) -> dict[str, str]:
     """``A=48.00, B=36`` as ``{"A": "48.00", "B": "36"}``; ValueError saying what is wrong."""

@@ -279,9 +279,7 @@ class SeatMapView(ScrollView, can_focus=True):
     def _fit(self) -> None:
         """The largest zoom whose drawing fits the width, unless the clerk chose one."""
         width = self.scrollable_content_region.width or self.size.width
-        zoom = self._zoom or next(
-            (z for z in reversed(ZOOMS) if self._width(z) <= width), ZOOMS[0]
-        )
+        zoom = self._zoom or next((z for z in reversed(ZOOMS) if self._width(z) <= width), ZOOMS[0])
         if zoom != getattr(self, "zoom", None):
             self._layout(zoom)
         self._pad = max(0, (width - self._width(zoom)) // 2)
