@@ -536,7 +536,6 @@ class TicketQuery(QueryParams):
     ] = None
 
 
-
 PrintWhat = Literal["tickets", "receipt"]
 
 
@@ -558,6 +557,7 @@ class PrintRecord(Response):
     printed_before: int = Field(description="earlier prints of this order's tickets or receipt")
     action: Literal["ticket.print", "ticket.reprint"]
     at: datetime
+
 
 _OFFSET_AS_SPACE = re.compile(r"(\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?) (\d{2}(?::?\d{2})?)$")
 
