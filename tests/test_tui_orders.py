@@ -189,6 +189,34 @@ async def test_giving_back_one_ticket_of_three(tui, clerk, seated_event, db_rows
     assert (status, refund, method) == ("returned", Decimal("50.00"), "card")
 
 
+async def test_the_open_order_shows_a_return_made_elsewhere_and_keeps_the_picks(
+    tui, clerk, admin, make_event
+):
+    """A clerk has an order open with a ticket picked; another gives a different ticket of
+    it back at another counter: the dialog shows it returned, says the order changed, and
+    the picked ticket is still picked."""
+    event = await make_event(title="Open Floor", total_seats=20, price="20.00")
+    order = await order_of(
+        clerk, event_id=event["id"], lines=[{"quantity": 3}], payment_method="card"
+    )
+    first, _, third = (t["id"] for t in order["tickets"])
+    app = tui(clerk)
+    async with on_bookings(app, listed=1) as (pilot, _, _table):
+        screen = await open_order(pilot)
+        await pilot.press("down", "down", "space")
+        assert screen.query_one(SelectionList).selected == [third]
+
+        elsewhere = await admin.post(
+            f"/api/v1/orders/{order['id']}/returns", json={"ticket_ids": [first]}
+        )
+        assert elsewhere.status == 200, elsewhere.body
+        await until(pilot, lambda: tickets(screen)[0].endswith("returned"))
+        assert [r.split()[-1] for r in tickets(screen)] == ["returned", "valid", "valid"]
+        assert "changed meanwhile" in text(screen.query_one("#order-message"))
+        assert screen.query_one(SelectionList).selected == [third]
+        assert "20.00 refunded" in text(screen.query_one("#order-summary"))
+
+
 async def test_an_admitted_ticket_is_given_back_only_with_the_override(
     tui, clerk, make_event, db_rows
 ):

@@ -7,7 +7,11 @@ picked ones back: the return dialog says the refund (their prices; nothing for a
 asks how it is paid back, then a confirmation says the amount and method once more. An
 admitted ticket, or one of an event that has started, is given back only by staff ticking a
 clearly labelled override, which the server records in the audit log. ``p`` (staff)
-prints the tickets still held and the receipt where the printer settings (F9) say.
+prints the tickets still held and the receipt where the printer settings (F10) say.
+
+The dialog stays true while it is open: when the order's event changes (a clerk elsewhere
+gives a ticket back, a gate admits one, the hold lapses), the order is read again, and
+shown again only if it changed, keeping the tickets picked that are still held.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, RadioButton, RadioSet, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
@@ -41,10 +46,14 @@ from ..formatting import (
     ticket_code,
     when,
 )
+from ..model import Change
 from .base import Modal
 from .confirm import confirm_then
 
 HELD = ("valid", "admitted")  # a ticket in these states can still be given back
+# After a change of the order's event, how long until the order is read again: a storm of
+# sales on the event reads it once a second, not once a sale.
+RECHECK_SECONDS = 1.0
 STATES = {
     "valid": ("valid", "green"),
     "admitted": ("checked in", "bold cyan"),
@@ -169,6 +178,12 @@ def ticket_row(ticket: Ticket) -> Text:
     )
 
 
+def option(ticket: Ticket, *, picked: bool) -> Selection[int]:
+    """A ticket's row in the picker: greyed out unless it can still be given back."""
+    held = ticket.status in HELD
+    return Selection(ticket_row(ticket), ticket.id, picked and held, disabled=not held)
+
+
 TICKETS_HEADER = f"{'Seat':<18} {'Type':<12} {'Price':>8}  {'Code':<9} State"
 
 
@@ -200,6 +215,7 @@ class OrderScreen(Modal[Booking | None]):
         super().__init__()
         self.booking = booking
         self.order: Order | None = None
+        self._recheck: Timer | None = None
 
     @property
     def event(self) -> Event | None:
@@ -221,6 +237,7 @@ class OrderScreen(Modal[Booking | None]):
 
     def on_mount(self) -> None:
         self.query_one(SelectionList).focus()
+        self.boxoffice.events_changed.subscribe(self, self.on_events_changed)
         self.load()
 
     @work(exclusive=True, group="order")
@@ -233,6 +250,31 @@ class OrderScreen(Modal[Booking | None]):
         self.show(order)
         self._say("Space picks a ticket; r gives the picked ones back.")
 
+    def on_events_changed(self, changes: list[Change]) -> None:
+        if self._recheck is not None or self.order is None:
+            return
+        event_id = self.booking.event_id
+        if any((c.after or c.before) and (c.after or c.before).id == event_id for c in changes):
+            self._recheck = self.set_timer(RECHECK_SECONDS, self._recheck_now)
+
+    def _recheck_now(self) -> None:
+        self._recheck = None
+        if self.app.screen is not self:  # a return or its confirmation is open: after it
+            self._recheck = self.set_timer(RECHECK_SECONDS, self._recheck_now)
+            return
+        self.recheck()
+
+    @work(exclusive=True, group="order")
+    async def recheck(self) -> None:
+        """Read the order again; show it only if it changed since it was shown."""
+        try:
+            order = await self.boxoffice.client.order(self.booking.id)
+        except ClientError:
+            return  # the next change tries again; what is shown stays
+        if order != self.order:
+            self.show(order)
+            self._say("The order changed meanwhile: shown as it is now.")
+
     def show(self, order: Order) -> None:
         self.order = order
         event = self.event
@@ -241,10 +283,9 @@ class OrderScreen(Modal[Booking | None]):
         self.query_one("#order-lines", Static).update(lines_text(order))
         picker: SelectionList[int] = self.query_one(SelectionList)
         at = picker.highlighted or 0  # the cursor stays on its ticket after a return
+        picked = set(picker.selected)  # and the picks still held stay picked
         picker.clear_options()
-        picker.add_options(
-            Selection(ticket_row(t), t.id, disabled=t.status not in HELD) for t in order.tickets
-        )
+        picker.add_options(option(t, picked=t.id in picked) for t in order.tickets)
         if order.tickets:
             picker.highlighted = min(at, len(order.tickets) - 1)
         self.call_after_refresh(self.fit)
@@ -291,7 +332,7 @@ class OrderScreen(Modal[Booking | None]):
         """Print the order as shown (its tickets still held), where the settings say."""
         if self.order is not None and self.boxoffice.is_staff:
             self.boxoffice.print_order(self.order)
-            self._say("Printing… (the printer is set with F9)")
+            self._say("Printing… (the printer is set with F10)")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "print":
@@ -446,9 +487,7 @@ class ReturnScreen(Modal[ReturnChoice | None]):
     @on(RadioSet.Changed, "#refund-method")
     def _method(self, message: RadioSet.Changed) -> None:
         self.method = cast(PaymentMethod, (message.pressed.id or "").removeprefix("refund-"))
-        self.query_one("#refund", Static).update(
-            refund_words(self.order, self.refund, self.method)
-        )
+        self.query_one("#refund", Static).update(refund_words(self.order, self.refund, self.method))
 
     @on(Button.Pressed, "#give-back-yes")
     def action_go(self) -> None:

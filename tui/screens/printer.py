@@ -1,4 +1,4 @@
-"""The printer settings (F9, or "Printer settings" in the command palette): where ``p``
+"""The printer settings (F10, or "Printer settings" in the command palette): where ``p``
 prints an order's tickets and receipt. PDF files in a folder (sent on to the system printer
 with ``lp`` if asked), or an ESC/POS thermal printer on the network, on USB or at a device
 file. Saved in the terminal's settings, so the counter keeps them."""
