@@ -122,12 +122,14 @@ async def measure(args: argparse.Namespace) -> Measured:
             aiohttp.ClientSession() as http,
         ):
             admin = await login(http, server.url, "benchadmin", ADMIN_PASSWORD)
-            print(f"setting up {args.buyers:,} buyers and {args.events * 2 + 4} events ...")
+            spread_sets = 2 * args.rounds if args.only != "hot" else 0
+            made = args.events * spread_sets + 4
+            print(f"setting up {args.buyers:,} buyers and {made} events ...")
             tokens = await make_users(http, server.url, args.buyers)
             hot = [await make_event(http, server.url, admin, args.buyers) for _ in range(4)]
             spread = [
                 [await make_event(http, server.url, admin, args.buyers) for _ in range(args.events)]
-                for _ in range(2 * args.rounds if args.only != "hot" else 0)
+                for _ in range(spread_sets)
             ]
 
         def bookings(event: int) -> list:
