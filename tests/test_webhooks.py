@@ -343,7 +343,8 @@ async def test_old_delivered_and_failed_deliveries_are_forgotten_pending_ones_ke
         )
         cur.execute(
             "UPDATE webhook_deliveries SET status = 'failed', delivered_at = NULL,"
-            " last_attempt_at = now() - interval '31 days' WHERE subject = %s",
+            " last_attempt_at = now() - interval '31 days',"
+            " created_at = now() - interval '32 days' WHERE subject = %s",
             (f"order:{sales[1]}",),
         )
         cur.execute(

@@ -194,14 +194,25 @@ WEBHOOK_RESULTS = compiled(
 
 # Deliveries delivered or failed for good longer ago than the keeping time, oldest first and
 # at most a batch a statement (short locks, short transactions); pending ones are never
-# touched. Ids grow with time, so the oldest are found from the primary key's start.
+# touched. Ids grow with time: the scan walks the primary key from its start and stops at
+# the first delivery made within the keeping time, so it reads what it deletes, not the
+# whole outbox.
 _deliveries = webhook_deliveries.c
+_cutoff = func.now() - func.make_interval(0, 0, 0, 0, 0, 0, _param("keep_seconds", Float))
+_horizon = (
+    select(_deliveries.id)
+    .where(_deliveries.created_at >= _cutoff)
+    .order_by(_deliveries.id)
+    .limit(1)
+    .scalar_subquery()
+)
 _old_done = (
     select(_deliveries.id)
     .where(
+        _deliveries.id < func.coalesce(_horizon, literal(2**63 - 1, BigInteger)),
         _deliveries.status != "pending",
         func.coalesce(_deliveries.delivered_at, _deliveries.last_attempt_at, _deliveries.created_at)
-        < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, _param("keep_seconds", Float)),
+        < _cutoff,
     )
     .order_by(_deliveries.id)
     .limit(_param("batch", Integer))
