@@ -115,6 +115,7 @@ class SellScreen(Modal[OrderResult | None]):
         # handed to a widget: the focus moves on at once and a name typed quickly after
         # Enter lands in the customer field, not in the quantity.
         Binding("enter", "onward", "Next", priority=True, show=False),
+        Binding("tab", "tab", show=False),
     ]
 
     def __init__(self, event: Event) -> None:
@@ -505,6 +506,15 @@ class SellScreen(Modal[OrderResult | None]):
             self.set_focus(customer.first())
         else:
             self.confirm()
+
+    def action_tab(self) -> None:
+        """Tab goes from field to field, except from the map once seats are chosen: on to
+        the customer, as Enter does (the types' quantities were typed before the map)."""
+        customer = self.query("#customer")
+        if self.view is not None and self.focused is self.view and self.view.selected and customer:
+            self.set_focus(customer.first())
+        else:
+            self.focus_next()
 
     @on(Input.Submitted, "#customer")
     @on(Button.Pressed, "#sell-confirm")
