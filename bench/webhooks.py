@@ -3,6 +3,7 @@ loopback, and the booking rate with webhooks off (no endpoint) and on, in the sa
 
     .venv/bin/python bench/webhooks.py                 # 1,000 bookings a round, 2 rounds each
     .venv/bin/python bench/webhooks.py --bookings 300 --rounds 1
+    .venv/bin/python bench/webhooks.py --bookings 20000  # a rush longer than the deferral
 
 Bookings are sent by `wrk` (bench/harness.py), one server process, rounds alternating off
 and on so that a noisy neighbour hurts both alike. With webhooks on, the server's sender
@@ -14,6 +15,11 @@ rounds' on/off pairs; target: on within 15% of off), the server process's CPU pe
 change's time, as its payload says, to its arrival) p50/p99. It exits non-zero when a
 delivery is missing, doubled or badly signed (a missed speed target is only reported).
 On a shared 2-core machine the figures are noisy: compare them within one run.
+
+While the server places orders its sender leaves deliveries younger than
+BOXOFFICE_WEBHOOK_DEFER_SECONDS (1 s) for later ("bookings first", docs/webhooks.md): a
+round shorter than that sends its deliveries after its bookings, and its lag says so; a
+longer one shares the machine with them from then on.
 """
 
 from __future__ import annotations
