@@ -187,6 +187,19 @@ def database_refusing_connections(database_url: str) -> Iterator[None]:
 TRY_AGAIN = (1013, "the database is unavailable: reconnect shortly")
 
 
+async def reconnected(client: Any, token: str) -> tuple[Any, dict[str, Any]]:
+    """Connect as a client told "reconnect shortly" does, until the server has its database
+    back (a pooled connection the outage cut is found dead, and dropped, on its first use):
+    the websocket and its first message."""
+    async with asyncio.timeout(10):
+        while True:
+            ws = await connect(client, token)
+            first = await ws.receive()
+            if first.type == aiohttp.WSMsgType.TEXT:
+                return ws, first.json()
+            assert (first.data, first.extra) == TRY_AGAIN, first
+
+
 async def test_database_outage_while_checking_the_token_closes_with_try_again(
     client, admin, database_url
 ):
@@ -197,8 +210,8 @@ async def test_database_outage_while_checking_the_token_closes_with_try_again(
         ws = await connect(client, issued["token"])
         assert await closed_with(ws, within=10) == TRY_AGAIN
 
-    ws = await connect(client, issued["token"])
-    assert (await receive(ws))["type"] == "hello"
+    ws, hello = await reconnected(client, issued["token"])
+    assert hello["type"] == "hello"
     await ws.close()
 
 
@@ -214,16 +227,8 @@ async def test_database_outage_while_subscribing_closes_with_try_again(
         await ws.send_json({"type": "subscribe", "events": [event["id"]]})
         assert await closed_with(ws, within=10) == TRY_AGAIN
 
-    # As a client told "reconnect shortly" does: until the server has its database back
-    # (a pooled connection the outage cut is found dead, and dropped, on its first use).
-    async with asyncio.timeout(10):
-        while True:
-            ws = await connect(client, user.token)
-            first = await ws.receive()
-            if first.type == aiohttp.WSMsgType.TEXT:
-                break
-            assert (first.data, first.extra) == TRY_AGAIN, first
-    assert first.json()["type"] == "hello"
+    ws, hello = await reconnected(client, user.token)
+    assert hello["type"] == "hello"
     [snap] = await subscribe(ws, [event["id"]])
     assert snap["event"]["available_seats"] == 4
     await ws.close()
