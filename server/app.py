@@ -217,7 +217,7 @@ def build_services(
     app[LISTENER] = listener
     app[HEALTH] = Health(database, listener)
     if metrics is not None:
-        metrics.watch(StateCollector(database, hub, listener, accounts, app[BOOKINGS]))
+        metrics.watch(StateCollector(database, hub, listener, accounts, bookings, sender))
 
 
 async def live_updates(app: web.Application) -> AsyncIterator[None]:

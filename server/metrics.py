@@ -29,6 +29,7 @@ from .db import Database
 from .envelope import Handler
 from .listener import Listener
 from .live import Hub
+from .webhooks import Sender
 
 # Any other method (aiohttp accepts any token) is "other": labels stay a small set.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -106,13 +107,14 @@ class Metrics:
 class StateCollector:
     """Gauges and counters read from the running services at scrape time: the websocket
     subscribers, the LISTEN connection, the pool, the map of accounts whose tokens a
-    change affected, and the orders waiting their turn."""
+    change affected, the orders waiting their turn, and the webhook sender's outcomes."""
 
     database: Database
     hub: Hub
     listener: Listener
     accounts: Accounts
     bookings: Bookings
+    sender: Sender
 
     def describe(self) -> list[Metric]:
         return list(self._families())
@@ -153,7 +155,15 @@ class StateCollector:
             "boxoffice_orders_waiting",
             "Orders waiting for their event's statement in flight, to go together as its next",
         )
+        deliveries = CounterMetricFamily(
+            "boxoffice_webhook_deliveries",
+            "Webhook deliveries this instance sent, by outcome: delivered (a 2xx), or failed "
+            "(an attempt that timed out, failed to connect or got another status; retried)",
+            labels=["outcome"],
+        )
         if read:
+            deliveries.add_metric(["delivered"], self.sender.sent)
+            deliveries.add_metric(["failed"], self.sender.failed_attempts)
             waiting.add_metric([], self.bookings.waiting)
             accounts.add_metric([], self.accounts.watched)
             synced.add_metric([], 1 if self.accounts.synced else 0)
@@ -165,7 +175,7 @@ class StateCollector:
             pool_free.add_metric([], pool.freesize)
             pool_max.add_metric([], pool.maxsize)
         yield from (subscribers, connected, reconnects, pool_size, pool_free, pool_max)
-        yield from (accounts, synced, waiting)
+        yield from (accounts, synced, waiting, deliveries)
 
 
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

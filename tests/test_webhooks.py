@@ -21,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from server_process import ADMIN, PASSWORD, ServerProcess, login, make_event, request
 from support import Actors, event_body, rows
+from test_observability import scrape, value
 from textual.widgets import DataTable
 from tui_support import Notices, go_to, running, text
 from tui_support import until as until_shown
@@ -257,6 +258,11 @@ async def test_every_change_is_delivered_once_in_order_through_500s_and_timeouts
     deliveries = await until(deliveries_now, lambda ds: {d["status"] for d in ds} == {"delivered"})
     assert sum(d["attempts"] for d in deliveries) >= len(deliveries) + 5
     assert any(d["last_status_code"] == 204 for d in deliveries)
+    # And what the instance's /metrics says of its sender.
+    samples = await scrape(admin.client)
+    sent = "boxoffice_webhook_deliveries_total"
+    assert value(samples, sent, outcome="delivered") == len(deliveries)
+    assert value(samples, sent, outcome="failed") >= 5
 
 
 class TestBookingsFirst:
