@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 # way; this is for whoever looks into an incident), and purged this often.
 SESSION_GRACE_SECONDS = 7 * 24 * 3600
 PURGE_SECONDS = 300.0
+# How often the webhook outbox's backlog is measured for /metrics.
+BACKLOG_SECONDS = 15.0
 
 
 def run(config: Config, **run_app_args: Any) -> None:
@@ -286,7 +288,11 @@ async def webhook_sender(app: web.Application) -> AsyncIterator[None]:
         if purged := await sender.purge():
             log.info("forgot %d old webhook deliveries", purged)
 
-    async with sender.running(), periodic.every(PURGE_SECONDS, purge, "webhook purge"):
+    async with (
+        sender.running(),
+        periodic.every(PURGE_SECONDS, purge, "webhook purge"),
+        periodic.every(BACKLOG_SECONDS, sender.measure_backlog, "webhook backlog"),
+    ):
         yield
 
 

@@ -161,7 +161,18 @@ class StateCollector:
             "(an attempt that timed out, failed to connect or got another status; retried)",
             labels=["outcome"],
         )
+        pending = GaugeMetricFamily(
+            "boxoffice_webhook_pending",
+            "Deliveries that active webhook endpoints have still to receive (the whole "
+            "outbox, as measured every 15 s: the same on every instance)",
+        )
+        oldest = GaugeMetricFamily(
+            "boxoffice_webhook_oldest_pending_seconds",
+            "How long ago the oldest of those was made: how far behind the webhooks are",
+        )
         if read:
+            pending.add_metric([], self.sender.backlog[0])
+            oldest.add_metric([], self.sender.backlog[1])
             deliveries.add_metric(["delivered"], self.sender.sent)
             deliveries.add_metric(["failed"], self.sender.failed_attempts)
             waiting.add_metric([], self.bookings.waiting)
@@ -175,7 +186,7 @@ class StateCollector:
             pool_free.add_metric([], pool.freesize)
             pool_max.add_metric([], pool.maxsize)
         yield from (subscribers, connected, reconnects, pool_size, pool_free, pool_max)
-        yield from (accounts, synced, waiting, deliveries)
+        yield from (accounts, synced, waiting, deliveries, pending, oldest)
 
 
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]

@@ -161,6 +161,9 @@ class Sender:
         self._stop = asyncio.Event()
         self.sent = 0
         self.failed_attempts = 0
+        # Active endpoints' pending deliveries and the oldest one's age in seconds, as last
+        # measured (``measure_backlog``).
+        self.backlog: tuple[int, float] = (0, 0.0)
 
     def wake(self) -> None:
         self._wake.set()
@@ -213,6 +216,12 @@ class Sender:
             outcomes = await asyncio.gather(*(self._deliver(http, d) for d in claimed))
             await self._record(claimed, outcomes)
         return len(claimed)
+
+    async def measure_backlog(self) -> None:
+        """How far behind the outbox is, for /metrics (the same for every instance)."""
+        row = await self.db.fetchone(q.WEBHOOK_BACKLOG)
+        if row is not None:
+            self.backlog = (int(row["pending"]), float(row["oldest_seconds"]))
 
     async def purge(self) -> int:
         """Forget deliveries delivered or failed for good more than

@@ -263,6 +263,7 @@ async def test_every_change_is_delivered_once_in_order_through_500s_and_timeouts
     sent = "boxoffice_webhook_deliveries_total"
     assert value(samples, sent, outcome="delivered") == len(deliveries)
     assert value(samples, sent, outcome="failed") >= 5
+    assert ("boxoffice_webhook_oldest_pending_seconds", frozenset()) in samples
 
 
 class TestBookingsFirst:
@@ -285,6 +286,8 @@ class TestBookingsFirst:
         rush = True
         config = client.app[keys.CONFIG].replace(webhook_defer_seconds=30)
         sender = Sender(client.app[keys.DB], config, busy=lambda: rush)
+        await sender.measure_backlog()  # what /metrics says: the ping and the order
+        assert sender.backlog[0] == 2 and 0 <= sender.backlog[1] < 30
         async with aiohttp.ClientSession() as http:
             assert await sender.round(http) == 0  # both younger than 30 s: left
             assert hook.requests == 0
@@ -301,6 +304,8 @@ class TestBookingsFirst:
             assert await sender.round(http) == 1
         [_, order] = await hook.wait_for(lambda got: len(got) == 2)
         assert order.body["data"]["order"]["id"] == sold.data["id"]
+        await sender.measure_backlog()
+        assert sender.backlog == (0, 0.0)
 
     async def test_an_order_waiting_for_its_event_counts_as_being_placed(
         self, client, clerk, make_event, row_lock

@@ -165,6 +165,7 @@ from .webhooks import (
     PURGE_DELIVERIES,
     REDELIVER,
     UPDATE_WEBHOOK,
+    WEBHOOK_BACKLOG,
     WEBHOOK_COLUMNS,
     WEBHOOK_RESULTS,
 )
@@ -283,6 +284,7 @@ __all__ = [
     "VENUE_IN_USE",
     "VENUE_SEATS",
     "VENUE_ZONES",
+    "WEBHOOK_BACKLOG",
     "WEBHOOK_COLUMNS",
     "WEBHOOK_RESULTS",
     "ZONE_SEATS",

@@ -219,3 +219,18 @@ _old_done = (
     .scalar_subquery()
 )
 PURGE_DELIVERIES = compiled(delete(webhook_deliveries).where(_deliveries.id.in_(_old_done)))
+
+# What active endpoints still have to receive: how many deliveries, and how long ago the
+# oldest was made (a paused or disabled endpoint's queue waits by choice: not counted).
+_endpoints = webhook_endpoints.c
+_pending = webhook_deliveries.join(webhook_endpoints, _endpoints.id == _deliveries.endpoint_id)
+WEBHOOK_BACKLOG = compiled(
+    select(
+        func.count().label("pending"),
+        func.coalesce(
+            func.extract("epoch", func.now() - func.min(_deliveries.created_at)), 0
+        ).label("oldest_seconds"),
+    )
+    .select_from(_pending)
+    .where(_deliveries.status == "pending", _endpoints.status == "active")
+)
